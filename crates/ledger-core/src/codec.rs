@@ -1,0 +1,84 @@
+//! The canonical codec: the only module that knows the byte encoding.
+//!
+//! It is bincode 2.0.1 in serde mode with the "legacy" configuration: little-endian,
+//! fixed-width integers (u64 lengths, u32 enum tags, one byte for `Option`), no padding.
+//! `docs/format.md` spells the layout out and `fixtures/golden/` pins it, so replacing
+//! bincode (3.0.0 is an empty tombstone release) must reproduce these bytes exactly.
+//! Decoding has a size limit and rejects trailing bytes, so every value has exactly one
+//! encoding that decodes.
+
+use bincode::config::{self, Configuration, Fixint, LittleEndian, Limit};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The largest encoded value accepted: 1 MiB.
+pub const MAX_ENCODED: usize = 1 << 20;
+
+const CONFIG: Configuration<LittleEndian, Fixint, Limit<MAX_ENCODED>> =
+    config::legacy().with_limit::<MAX_ENCODED>();
+
+/// Why bytes could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// Encoding failed (a value too large for the limit).
+    #[error("cannot encode: {0}")]
+    Encode(String),
+    /// The bytes are not a valid encoding of the expected type.
+    #[error("cannot decode: {0}")]
+    Decode(String),
+    /// A valid value was followed by extra bytes.
+    #[error("{0} trailing bytes after the value")]
+    TrailingBytes(usize),
+    /// The input is larger than [`MAX_ENCODED`].
+    #[error("{0} bytes exceed the limit of {MAX_ENCODED}")]
+    TooLarge(usize),
+}
+
+/// Canonical bytes of `value`.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| CodecError::Encode(e.to_string()))?;
+    if bytes.len() > MAX_ENCODED {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Decodes exactly one value from all of `bytes`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_ENCODED {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    let (value, used) =
+        bincode::serde::decode_from_slice(bytes, CONFIG).map_err(|e| CodecError::Decode(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_fixed_width_little_endian() {
+        assert_eq!(encode(&1u64).unwrap(), [1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(encode(&Some(2u8)).unwrap(), [1, 2]);
+        assert_eq!(encode(&"ab").unwrap(), [2, 0, 0, 0, 0, 0, 0, 0, b'a', b'b']);
+    }
+
+    #[test]
+    fn trailing_bytes_and_truncation_are_refused() {
+        assert_eq!(decode::<u32>(&[1, 0, 0, 0, 9]), Err(CodecError::TrailingBytes(1)));
+        assert!(matches!(decode::<u64>(&[1, 0, 0]), Err(CodecError::Decode(_))));
+    }
+
+    #[test]
+    fn huge_claimed_lengths_do_not_allocate() {
+        // A vector claiming 2^60 elements must fail on the limit, not try to allocate.
+        let mut bytes = (1u64 << 60).to_le_bytes().to_vec();
+        bytes.extend([0; 16]);
+        assert!(decode::<Vec<u64>>(&bytes).is_err());
+    }
+}

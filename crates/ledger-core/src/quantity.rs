@@ -1,0 +1,285 @@
+//! Exact quantities. Suppliers write decimals (`19950.5` kg, `0.031` Co); the ledger keeps
+//! integers (grams, pieces, parts per million, milligrams per piece), so nothing that is
+//! signed, hashed or balanced ever passes through floating point.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Component;
+
+/// The largest lot quantity in grams: a million tonnes.
+pub const MAX_GRAMS: u64 = 1_000_000_000_000;
+/// The largest lot quantity in pieces.
+pub const MAX_PIECES: u64 = 1_000_000_000_000;
+/// The largest content of one component in a piece: one tonne, in milligrams.
+pub const MAX_MG_PER_PIECE: u64 = 1_000_000_000;
+/// Parts per million in a whole.
+pub const PPM: u64 = 1_000_000;
+
+/// How a lot is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// By mass; quantities in grams, written in kilograms.
+    Kg,
+    /// By count; quantities in whole pieces.
+    Pcs,
+}
+
+impl fmt::Display for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unit::Kg => "kg",
+            Unit::Pcs => "pcs",
+        })
+    }
+}
+
+/// An exact amount of a lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantity {
+    /// Mass in grams.
+    Grams(u64),
+    /// A whole number of pieces.
+    Pieces(u64),
+}
+
+impl Quantity {
+    /// The unit this quantity is counted in.
+    pub fn unit(self) -> Unit {
+        match self {
+            Quantity::Grams(_) => Unit::Kg,
+            Quantity::Pieces(_) => Unit::Pcs,
+        }
+    }
+
+    /// The integer amount, in grams or pieces.
+    pub fn amount(self) -> u64 {
+        match self {
+            Quantity::Grams(n) | Quantity::Pieces(n) => n,
+        }
+    }
+
+    /// The same unit with another amount.
+    pub fn with_amount(self, amount: u64) -> Quantity {
+        match self {
+            Quantity::Grams(_) => Quantity::Grams(amount),
+            Quantity::Pieces(_) => Quantity::Pieces(amount),
+        }
+    }
+
+    /// Builds a quantity of `unit`.
+    pub fn of(unit: Unit, amount: u64) -> Quantity {
+        match unit {
+            Unit::Kg => Quantity::Grams(amount),
+            Unit::Pcs => Quantity::Pieces(amount),
+        }
+    }
+}
+
+impl fmt::Display for Quantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quantity::Grams(g) => write!(f, "{} kg", Milli(*g)),
+            Quantity::Pieces(n) => write!(f, "{n} pcs"),
+        }
+    }
+}
+
+/// Content of a lot per unit of quantity: parts per million of mass for `kg` lots,
+/// milligrams per piece for `pcs` lots. Ordered, so it encodes canonically.
+pub type Content = BTreeMap<Component, u64>;
+
+/// Mass of `component` in `quantity` of a lot with `content`, in micrograms.
+///
+/// Grams × ppm is micrograms; pieces × mg/piece × 1000 is micrograms. `u128` cannot
+/// overflow within the documented limits.
+pub fn component_micrograms(quantity: Quantity, content: &Content, component: &Component) -> u128 {
+    let per_unit = u128::from(content.get(component).copied().unwrap_or(0));
+    match quantity {
+        Quantity::Grams(g) => u128::from(g) * per_unit,
+        Quantity::Pieces(n) => u128::from(n) * per_unit * 1000,
+    }
+}
+
+/// Displays an integer count of thousandths as a decimal (`19950500` → `19950.5`).
+#[derive(Debug, Clone, Copy)]
+pub struct Milli(pub u64);
+
+impl fmt::Display for Milli {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Scaled(self.0, 3).fmt(f)
+    }
+}
+
+/// Displays an integer scaled by `10^decimals` without trailing zeros.
+#[derive(Debug, Clone, Copy)]
+pub struct Scaled(pub u64, pub u32);
+
+impl fmt::Display for Scaled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let div = 10u64.pow(self.1);
+        let (whole, frac) = (self.0 / div, self.0 % div);
+        if frac == 0 {
+            return write!(f, "{whole}");
+        }
+        let digits = format!("{frac:0width$}", width = self.1 as usize);
+        write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+    }
+}
+
+/// Why a decimal number was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecimalError {
+    /// The text is not a plain decimal number.
+    #[error("{0:?} is not a plain decimal number")]
+    Syntax(String),
+    /// The number uses an exponent (`1e3`).
+    #[error("write {0} without an exponent")]
+    Exponent(String),
+    /// The number is negative where only positive numbers make sense.
+    #[error("must not be negative, found {0}")]
+    Negative(String),
+    /// The number has more decimals than the unit allows.
+    #[error("at most {max} decimals allowed, found {found}")]
+    TooManyDecimals {
+        /// Decimals allowed.
+        max: u32,
+        /// Decimals written.
+        found: usize,
+    },
+    /// The number is larger than the documented limit.
+    #[error("{value} is larger than the limit {limit}")]
+    TooLarge {
+        /// The number as written.
+        value: String,
+        /// The limit, in the same unit as written.
+        limit: String,
+    },
+}
+
+/// Parses a JSON number (as written) into an integer count of `10^-decimals` units,
+/// refusing negatives, exponents and excess precision. `limit` is in the scaled unit.
+///
+/// ```
+/// use ledger_core::quantity::parse_scaled;
+/// assert_eq!(parse_scaled("19950.5", 3, u64::MAX), Ok(19_950_500));
+/// assert!(parse_scaled("0.0000001", 6, u64::MAX).is_err());
+/// ```
+pub fn parse_scaled(text: &str, decimals: u32, limit: u64) -> Result<u64, DecimalError> {
+    let (negative, value) = parse_signed_scaled(text, decimals, limit)?;
+    if negative && value != 0 {
+        return Err(DecimalError::Negative(text.to_owned()));
+    }
+    Ok(value)
+}
+
+/// Like [`parse_scaled`] but allows a sign (for latitudes and longitudes).
+pub fn parse_signed_scaled(
+    text: &str,
+    decimals: u32,
+    limit: u64,
+) -> Result<(bool, u64), DecimalError> {
+    let shown = || text.chars().take(40).collect::<String>();
+    if text.contains(['e', 'E']) {
+        return Err(DecimalError::Exponent(shown()));
+    }
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, frac) = match body.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (body, ""),
+    };
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits_ok(whole) || !digits_ok(frac) || (body.contains('.') && frac.is_empty()) {
+        return Err(DecimalError::Syntax(shown()));
+    }
+    let significant = frac.trim_end_matches('0');
+    if significant.len() > decimals as usize {
+        return Err(DecimalError::TooManyDecimals { max: decimals, found: significant.len() });
+    }
+    let too_large = || DecimalError::TooLarge {
+        value: shown(),
+        limit: Scaled(limit, decimals).to_string(),
+    };
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 20 {
+        return Err(too_large());
+    }
+    let mut value: u64 = 0;
+    let scale = 10u64.pow(decimals);
+    for b in whole.bytes() {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(b - b'0')))
+            .ok_or_else(too_large)?;
+    }
+    value = value.checked_mul(scale).ok_or_else(too_large)?;
+    let mut frac_value: u64 = 0;
+    for i in 0..decimals as usize {
+        let digit = significant.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+        frac_value = frac_value * 10 + digit;
+    }
+    value = value.checked_add(frac_value).ok_or_else(too_large)?;
+    if value > limit {
+        return Err(too_large());
+    }
+    Ok((negative, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_become_exact_integers() {
+        assert_eq!(parse_scaled("50000", 3, MAX_GRAMS), Ok(50_000_000));
+        assert_eq!(parse_scaled("0.031", 6, PPM), Ok(31_000));
+        assert_eq!(parse_scaled("1.000000", 6, PPM), Ok(1_000_000));
+        assert_eq!(parse_scaled("0.0310000", 6, PPM), Ok(31_000), "trailing zeros are not precision");
+        assert_eq!(parse_signed_scaled("-10.71", 6, 90_000_000), Ok((true, 10_710_000)));
+    }
+
+    #[test]
+    fn bad_decimals_are_refused_with_the_reason() {
+        assert!(matches!(parse_scaled("-1", 3, MAX_GRAMS), Err(DecimalError::Negative(_))));
+        assert!(matches!(
+            parse_scaled("1.0001", 3, MAX_GRAMS),
+            Err(DecimalError::TooManyDecimals { max: 3, found: 4 })
+        ));
+        assert!(matches!(parse_scaled("1e3", 3, MAX_GRAMS), Err(DecimalError::Exponent(_))));
+        assert!(matches!(parse_scaled("1.5", 0, MAX_PIECES), Err(DecimalError::TooManyDecimals { .. })));
+        assert!(matches!(parse_scaled("1.01", 6, PPM), Err(DecimalError::TooLarge { .. })));
+        assert!(matches!(
+            parse_scaled("99999999999999999999999999", 3, MAX_GRAMS),
+            Err(DecimalError::TooLarge { .. })
+        ));
+        assert!(matches!(parse_scaled("1.", 3, MAX_GRAMS), Err(DecimalError::Syntax(_))));
+        assert!(matches!(parse_scaled(".5", 3, MAX_GRAMS), Err(DecimalError::Syntax(_))));
+    }
+
+    #[test]
+    fn scaled_values_display_without_trailing_zeros() {
+        assert_eq!(Milli(19_950_500).to_string(), "19950.5");
+        assert_eq!(Milli(20_000_000).to_string(), "20000");
+        assert_eq!(Quantity::Grams(1).to_string(), "0.001 kg");
+        assert_eq!(Quantity::Pieces(12).to_string(), "12 pcs");
+    }
+
+    #[test]
+    fn component_mass_is_exact_in_micrograms() {
+        let co = Component::parse("Co").unwrap();
+        let content: Content = [(co.clone(), 31_000)].into_iter().collect();
+        // 50 t of ore at 3.1 % Co is 1550 kg of cobalt.
+        assert_eq!(component_micrograms(Quantity::Grams(50_000_000), &content, &co), 1_550_000_000_000);
+        // 10 pieces at 2 g each is 20 g.
+        let pcs: Content = [(co.clone(), 2_000)].into_iter().collect();
+        assert_eq!(component_micrograms(Quantity::Pieces(10), &pcs, &co), 20_000_000);
+    }
+}

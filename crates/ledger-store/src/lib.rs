@@ -1,0 +1,1 @@
+//! Custody store.
