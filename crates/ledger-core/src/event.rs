@@ -223,7 +223,7 @@ pub struct Revoke {
 }
 
 /// How a mine site is worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Large-scale mechanised mining.
@@ -288,7 +288,7 @@ pub struct Extract {
 }
 
 /// Where recycled material came from, as the EU Battery Regulation distinguishes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Feedstock {
     /// Manufacturing scrap.

@@ -4,11 +4,21 @@
 
 pub mod codec;
 pub mod event;
+pub mod finding;
 pub mod hash;
 pub mod id;
+pub mod input;
 pub mod keys;
+pub mod merkle;
+pub mod note;
+pub mod policy;
+pub mod provenance;
 pub mod quantity;
+pub mod rules;
+pub mod state;
 pub mod statement;
 pub mod timestamp;
+pub mod validate;
+pub mod verify;
 
 pub use hash::Digest;

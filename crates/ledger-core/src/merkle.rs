@@ -301,7 +301,7 @@ pub fn nodes_to_store_on_append<S: NodeSource>(
 /// for entry in [&b"a"[..], b"b", b"c"] {
 ///     reference.push(leaf_hash(entry));
 /// }
-/// assert_eq!(Some(root_after), reference.root());
+/// assert_eq!(root_after, reference.root());
 /// assert_eq!(batch.into_nodes().len(), 5); // 3 leaves + 2 complete parents
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -426,10 +426,14 @@ impl MemoryTree {
         }
     }
 
-    /// The root of the whole tree (`None` is never returned for the empty tree: it is
-    /// [`empty_root`]).
-    pub fn root(&self) -> Option<Digest> {
-        root(self.size(), self).ok()
+    /// The root of the whole tree ([`empty_root`] when it has no leaves).
+    #[expect(
+        clippy::expect_used,
+        reason = "push is the only mutator and stores every complete subtree, so every node \
+                  the root needs is present"
+    )]
+    pub fn root(&self) -> Digest {
+        root(self.size(), self).expect("memory tree holds every complete subtree")
     }
 }
 
@@ -576,4 +580,423 @@ pub fn verify_consistency(
         return Err(MerkleError::RootMismatch);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 9162 §2.1.1 `MTH`, straight from the definition.
+    fn naive_mth(leaves: &[Digest]) -> Digest {
+        match leaves {
+            [] => empty_root(),
+            [one] => *one,
+            _ => {
+                let k = split_point(leaves.len() as u64) as usize;
+                let (left, right) = leaves.split_at(k);
+                node_hash(&naive_mth(left), &naive_mth(right))
+            }
+        }
+    }
+
+    /// RFC 9162 §2.1.3.1 `PATH(m, D[n])`, straight from the definition.
+    fn naive_path(m: usize, leaves: &[Digest]) -> Vec<Digest> {
+        if leaves.len() <= 1 {
+            return Vec::new();
+        }
+        let k = split_point(leaves.len() as u64) as usize;
+        let (left, right) = leaves.split_at(k);
+        if m < k {
+            let mut path = naive_path(m, left);
+            path.push(naive_mth(right));
+            path
+        } else {
+            let mut path = naive_path(m - k, right);
+            path.push(naive_mth(left));
+            path
+        }
+    }
+
+    /// RFC 9162 §2.1.4.1 `SUBPROOF(m, D[n], b)`, straight from the definition.
+    fn naive_subproof(m: usize, leaves: &[Digest], complete: bool) -> Vec<Digest> {
+        if m == leaves.len() {
+            return if complete { Vec::new() } else { vec![naive_mth(leaves)] };
+        }
+        let k = split_point(leaves.len() as u64) as usize;
+        let (left, right) = leaves.split_at(k);
+        if m <= k {
+            let mut proof = naive_subproof(m, left, complete);
+            proof.push(naive_mth(right));
+            proof
+        } else {
+            let mut proof = naive_subproof(m - k, right, false);
+            proof.push(naive_mth(left));
+            proof
+        }
+    }
+
+    fn leaves(n: u64, salt: u64) -> Vec<Digest> {
+        (0..n)
+            .map(|i| leaf_hash(&[salt.to_le_bytes(), i.to_le_bytes()].concat()))
+            .collect()
+    }
+
+    fn tree(leaves: &[Digest]) -> MemoryTree {
+        MemoryTree::from_leaf_hashes(leaves.iter().copied())
+    }
+
+    #[test]
+    fn hashes_use_rfc6962_domain_prefixes() {
+        // SHA-256("") and SHA-256(0x00): the empty root and the hash of the empty leaf.
+        assert_eq!(
+            empty_root().to_hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            leaf_hash(b"").to_hex(),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+        let (a, b) = (leaf_hash(b"a"), leaf_hash(b"b"));
+        assert_eq!(node_hash(&a, &b), Digest::of(&[&[1], &a.0, &b.0]));
+    }
+
+    #[test]
+    fn digest_from_bytes_requires_32_bytes() {
+        assert_eq!(digest_from_bytes(&[7; 32]), Ok(Digest([7; 32])));
+        assert_eq!(
+            digest_from_bytes(b"WrongLeaf"),
+            Err(MerkleError::BadHashLength { len: 9 })
+        );
+        assert_eq!(digest_from_bytes(&[]), Err(MerkleError::BadHashLength { len: 0 }));
+    }
+
+    #[test]
+    fn proofs_and_roots_match_the_rfc_definitions_for_every_small_tree() -> Result<(), TreeError<MemoryTreeError>> {
+        let all = leaves(40, 1);
+        let full = tree(&all);
+        for n in 0..=all.len() {
+            let prefix = all.get(..n).unwrap_or_default();
+            let size = n as u64;
+            assert_eq!(root(size, &full)?, naive_mth(prefix), "root of {n}");
+            assert_eq!(tree(prefix).root(), naive_mth(prefix), "memory root of {n}");
+            for m in 0..n {
+                let proof = inclusion_proof(m as u64, size, &full)?;
+                assert_eq!(proof, naive_path(m, prefix), "PATH({m}, {n})");
+            }
+            for m in 1..=n {
+                let proof = consistency_proof(m as u64, size, &full)?;
+                assert_eq!(proof, naive_subproof(m, prefix, true), "PROOF({m}, {n})");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn append_returns_the_leaf_and_the_subtrees_it_completes() -> Result<(), TreeError<MemoryTreeError>> {
+        let all = leaves(8, 2);
+        let seven = tree(all.get(..7).unwrap_or_default());
+        let leaf7 = all.get(7).copied().unwrap_or_default();
+        let nodes = nodes_to_store_on_append(7, leaf7, &seven)?;
+        let full = tree(&all);
+        let expected = [(0u8, 7u64), (1, 3), (2, 1), (3, 0)]
+            .map(|(level, index)| full.node(level, index).map(|h| (level, index, h)));
+        let expected: Result<Vec<_>, _> = expected.into_iter().collect();
+        assert_eq!(nodes, expected.map_err(TreeError::Source)?);
+        // An even size completes nothing: only the leaf is stored, nothing is read.
+        let empty = MemoryTree::new();
+        assert_eq!(
+            nodes_to_store_on_append(6, leaf7, &empty)?,
+            vec![(0, 6, leaf7)]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn missing_nodes_are_errors_not_panics() {
+        let small = tree(&leaves(3, 3));
+        assert_eq!(
+            root(5, &small),
+            Err(TreeError::Source(MemoryTreeError::MissingNode { level: 2, index: 0 }))
+        );
+        assert!(matches!(inclusion_proof(0, 9, &small), Err(TreeError::Source(_))));
+        assert!(matches!(consistency_proof(2, 9, &small), Err(TreeError::Source(_))));
+        assert!(matches!(
+            nodes_to_store_on_append(7, Digest::ZERO, &small),
+            Err(TreeError::Source(_))
+        ));
+        assert_eq!(
+            inclusion_proof(3, 3, &small),
+            Err(TreeError::IndexOutOfRange { index: 3, size: 3 })
+        );
+        assert_eq!(
+            consistency_proof(4, 3, &small),
+            Err(TreeError::SizesReversed { old: 4, new: 3 })
+        );
+        assert_eq!(
+            nodes_to_store_on_append(u64::MAX, Digest::ZERO, &small),
+            Err(TreeError::TreeFull)
+        );
+        assert!(small.node(64, 0).is_err());
+        assert!(small.node(0, u64::MAX).is_err());
+    }
+
+    #[test]
+    fn batch_append_without_intermediate_writes_matches_one_by_one() -> Result<(), TreeError<MemoryTreeError>> {
+        let all = leaves(300, 4);
+        for split in [0usize, 1, 2, 7, 64, 255, 300] {
+            let (stored, batch) = all.split_at(split);
+            let base = tree(stored);
+            let mut pending = PendingNodes::new(&base, base.size());
+            for leaf in batch {
+                pending.push(*leaf)?;
+            }
+            assert_eq!(pending.size(), 300);
+            let full = tree(&all);
+            assert_eq!(root(300, &pending)?, full.root());
+            // Writing the batch onto the base gives exactly the full tree's nodes.
+            let nodes = pending.into_nodes();
+            for (level, index, hash) in &nodes {
+                assert_eq!(full.node(*level, *index), Ok(*hash));
+                assert!(base.node(*level, *index).is_err(), "node rewritten");
+            }
+            let expected_new: usize = (0..9u32)
+                .map(|l| (300usize >> l) - (split >> l))
+                .sum();
+            assert_eq!(nodes.len(), expected_new, "split {split}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn consistency_from_the_empty_tree_needs_an_empty_proof_and_the_empty_root() {
+        let some = leaf_hash(b"x");
+        assert_eq!(verify_consistency(0, 5, &[], &empty_root(), &some), Ok(()));
+        assert_eq!(verify_consistency(0, 0, &[], &empty_root(), &empty_root()), Ok(()));
+        assert_eq!(
+            verify_consistency(0, 5, &[some], &empty_root(), &some),
+            Err(MerkleError::ProofNotEmpty { old: 0, new: 5 })
+        );
+        assert_eq!(
+            verify_consistency(0, 5, &[], &some, &some),
+            Err(MerkleError::BadEmptyRoot)
+        );
+    }
+
+    #[test]
+    fn equal_sizes_need_an_empty_proof_and_equal_roots() {
+        let (a, b) = (leaf_hash(b"a"), leaf_hash(b"b"));
+        assert_eq!(verify_consistency(3, 3, &[], &a, &a), Ok(()));
+        assert_eq!(
+            verify_consistency(3, 3, &[], &a, &b),
+            Err(MerkleError::RootMismatch)
+        );
+        assert_eq!(
+            verify_consistency(3, 3, &[a], &a, &a),
+            Err(MerkleError::ProofNotEmpty { old: 3, new: 3 })
+        );
+        assert_eq!(
+            verify_consistency(4, 3, &[], &a, &a),
+            Err(MerkleError::SizesReversed { old: 4, new: 3 })
+        );
+    }
+
+    #[test]
+    fn overlong_proofs_are_refused_before_hashing() {
+        let proof = vec![Digest::ZERO; MAX_PROOF_LEN + 1];
+        assert_eq!(
+            verify_inclusion(0, u64::MAX, &Digest::ZERO, &proof, &Digest::ZERO),
+            Err(MerkleError::ProofTooLong { len: 65 })
+        );
+        assert_eq!(
+            verify_consistency(1, u64::MAX, &proof, &Digest::ZERO, &Digest::ZERO),
+            Err(MerkleError::ProofTooLong { len: 65 })
+        );
+    }
+
+    #[test]
+    fn inclusion_rejects_out_of_range_indexes() {
+        let leaf = leaf_hash(b"a");
+        assert_eq!(
+            verify_inclusion(0, 0, &leaf, &[], &empty_root()),
+            Err(MerkleError::IndexOutOfRange { index: 0, size: 0 })
+        );
+        assert_eq!(verify_inclusion(0, 1, &leaf, &[], &leaf), Ok(()));
+    }
+
+    #[test]
+    fn tree_size_is_bound_by_the_checkpoint_not_by_the_inclusion_proof() -> Result<(), TreeError<MemoryTreeError>> {
+        // RFC 9162's verifier walks the same path for (0, 3) and (0, 4): a proof for leaf 0
+        // of the 3-leaf tree also "verifies" as size 4 against the 3-leaf root. This is
+        // why callers must take the size from the signed checkpoint that carries the root.
+        let all = leaves(4, 5);
+        let t = tree(&all);
+        let leaf0 = all.first().copied().unwrap_or_default();
+        let proof = inclusion_proof(0, 3, &t)?;
+        let root3 = root(3, &t)?;
+        assert_eq!(verify_inclusion(0, 3, &leaf0, &proof, &root3), Ok(()));
+        assert_eq!(verify_inclusion(0, 4, &leaf0, &proof, &root3), Ok(()));
+        assert!(verify_inclusion(0, 4, &leaf0, &proof, &root(4, &t)?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_single_byte_corruption_and_every_wrong_position_fails() -> Result<(), TreeError<MemoryTreeError>> {
+        let all = leaves(20, 6);
+        let t = tree(&all);
+        for n in 1..=20u64 {
+            let root_n = root(n, &t)?;
+            for (i, leaf) in all.iter().take(n as usize).enumerate() {
+                let i = i as u64;
+                let proof = inclusion_proof(i, n, &t)?;
+                for which in 0..proof.len() {
+                    for byte in 0..32 {
+                        let bad = flip(&proof, which, byte, 0);
+                        assert!(verify_inclusion(i, n, leaf, &bad, &root_n).is_err());
+                    }
+                }
+                for j in (0..n).filter(|&j| j != i) {
+                    assert!(verify_inclusion(j, n, leaf, &proof, &root_n).is_err(), "{i}->{j} of {n}");
+                }
+                for other in (i + 1..=20).filter(|&o| o != n) {
+                    let root_other = root(other, &t)?;
+                    assert!(verify_inclusion(i, other, leaf, &proof, &root_other).is_err());
+                }
+            }
+            for m in 1..n {
+                let root_m = root(m, &t)?;
+                let proof = consistency_proof(m, n, &t)?;
+                for which in 0..proof.len() {
+                    for byte in 0..32 {
+                        let bad = flip(&proof, which, byte, 0);
+                        assert!(verify_consistency(m, n, &bad, &root_m, &root_n).is_err());
+                    }
+                }
+                for m2 in (1..=n).filter(|&m2| m2 != m) {
+                    let root_m2 = root(m2, &t)?;
+                    assert!(verify_consistency(m2, n, &proof, &root_m2, &root_n).is_err());
+                }
+                for n2 in (m..=20).filter(|&n2| n2 != n) {
+                    let root_n2 = root(n2, &t)?;
+                    assert!(verify_consistency(m, n2, &proof, &root_m, &root_n2).is_err());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(e: impl std::fmt::Display) -> TestCaseError {
+        TestCaseError::fail(e.to_string())
+    }
+
+    fn flip(proof: &[Digest], which: usize, byte: usize, bit: u8) -> Vec<Digest> {
+        let mut bad = proof.to_vec();
+        if let Some(hash) = bad.get_mut(which % proof.len().max(1)) {
+            if let Some(b) = hash.0.get_mut(byte % 32) {
+                *b ^= 1 << (bit % 8);
+            }
+        }
+        bad
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Every generated proof of a random tree verifies, roots from stored nodes equal the
+        /// naive MTH, and corrupting a proof, index or size makes verification fail.
+        #[test]
+        fn proofs_from_stored_nodes_verify_and_corruptions_fail(
+            n in 1u64..2000,
+            salt in any::<u64>(),
+            pick in any::<(usize, usize, usize, u8)>(),
+            other in any::<u64>(),
+        ) {
+            let all = leaves(n, salt);
+            let t = tree(&all);
+            let root_n = root(n, &t).map_err(fail)?;
+            prop_assert_eq!(root_n, naive_mth(&all));
+            let m = other % n + 1;
+            let m_leaves = all.get(..m as usize).unwrap_or_default();
+            let root_m = root(m, &t).map_err(fail)?;
+            prop_assert_eq!(root_m, naive_mth(m_leaves));
+
+            for (i, leaf) in all.iter().enumerate() {
+                let i = i as u64;
+                let proof = inclusion_proof(i, n, &t).map_err(fail)?;
+                prop_assert_eq!(verify_inclusion(i, n, leaf, &proof, &root_n), Ok(()));
+            }
+            for old in 0..=n {
+                let root_old = root(old, &t).map_err(fail)?;
+                let proof = consistency_proof(old, n, &t).map_err(fail)?;
+                prop_assert_eq!(verify_consistency(old, n, &proof, &root_old, &root_n), Ok(()));
+            }
+
+            // Corrupt one inclusion proof.
+            let (which, byte, idx, bit) = pick;
+            let i = (idx as u64) % n;
+            let leaf = all.get(i as usize).copied().unwrap_or_default();
+            let proof = inclusion_proof(i, n, &t).map_err(fail)?;
+            if !proof.is_empty() {
+                let bad = flip(&proof, which, byte, bit);
+                prop_assert!(verify_inclusion(i, n, &leaf, &bad, &root_n).is_err());
+            }
+            let j = other % n;
+            if j != i {
+                prop_assert!(verify_inclusion(j, n, &leaf, &proof, &root_n).is_err());
+            }
+            if m != n {
+                prop_assert!(verify_inclusion(i, m, &leaf, &proof, &root_m).is_err());
+            }
+            prop_assert!(verify_inclusion(i, n, &leaf, &proof, &root_m).is_err() || m == n);
+
+            // Corrupt one consistency proof.
+            let proof = consistency_proof(m, n, &t).map_err(fail)?;
+            prop_assert_eq!(verify_consistency(m, n, &proof, &root_m, &root_n), Ok(()));
+            if !proof.is_empty() {
+                let bad = flip(&proof, which, byte, bit);
+                prop_assert!(verify_consistency(m, n, &bad, &root_m, &root_n).is_err());
+                let mut longer = proof.clone();
+                longer.push(root_n);
+                prop_assert!(verify_consistency(m, n, &longer, &root_m, &root_n).is_err());
+                let shorter = proof.get(..proof.len() - 1).unwrap_or_default();
+                prop_assert!(verify_consistency(m, n, shorter, &root_m, &root_n).is_err());
+            }
+            let m2 = (idx as u64) % n + 1;
+            if m2 != m {
+                let root_m2 = root(m2, &t).map_err(fail)?;
+                prop_assert!(verify_consistency(m2, n, &proof, &root_m2, &root_n).is_err());
+                prop_assert!(verify_consistency(m2, n, &proof, &root_m, &root_n).is_err());
+            }
+        }
+
+        /// Appending one leaf at a time through `nodes_to_store_on_append` stores exactly the
+        /// complete subtrees of the tree, whatever the batch boundaries.
+        #[test]
+        fn incremental_nodes_equal_the_complete_subtrees(
+            n in 0u64..600,
+            cuts in proptest::collection::vec(any::<u16>(), 0..6),
+        ) {
+            let all = leaves(n, 9);
+            let full = tree(&all);
+            let mut stored = MemoryTree::new();
+            let mut cuts: Vec<u64> = cuts.into_iter().map(|c| u64::from(c) % (n + 1)).collect();
+            cuts.push(n);
+            cuts.sort_unstable();
+            for cut in cuts {
+                let mut pending = PendingNodes::new(&stored, stored.size());
+                for leaf in all.get(stored.size() as usize..cut as usize).unwrap_or_default() {
+                    pending.push(*leaf).map_err(fail)?;
+                }
+                let nodes = pending.into_nodes();
+                for (level, index, hash) in &nodes {
+                    prop_assert_eq!(full.node(*level, *index), Ok(*hash));
+                }
+                let before = stored.size();
+                for leaf in all.get(before as usize..cut as usize).unwrap_or_default() {
+                    stored.push(*leaf);
+                }
+                prop_assert_eq!(stored.root(), naive_mth(all.get(..cut as usize).unwrap_or_default()));
+            }
+        }
+    }
 }

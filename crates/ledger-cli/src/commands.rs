@@ -1,0 +1,45 @@
+//! Runs a parsed command line. Each command lives in its own module and returns the exit
+//! code; errors bubble up to `main`, which maps them to exit code 2.
+
+mod append;
+mod init;
+mod keygen;
+mod parties;
+mod show;
+mod sign;
+mod trace;
+mod verify;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub use append::{Outcome, append_statements, print_append};
+pub use init::init_ledger;
+pub use sign::sign_text;
+pub use parties::roles;
+pub use trace::print_trace;
+pub use verify::{code as verdict_code, print_report};
+
+/// Runs `cli` and returns the process exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let dir = cli.ledger;
+    match cli.command {
+        Command::Init(args) => init::run(&dir, args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Enroll(args) => parties::enroll(&dir, args),
+        Command::Revoke(args) => parties::revoke(&dir, args),
+        Command::Sign(args) => sign::run(&dir, args),
+        Command::Append(args) => append::run(&dir, args),
+        Command::Verify(args) => verify::run(&dir, args),
+        Command::Trace(args) => trace::run(&dir, args),
+        Command::Show(args) => show::run(&dir, args),
+        Command::Demo(args) => crate::demo::run(args),
+    }
+}
+
+/// Prints `value` as one line of JSON.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}

@@ -1,0 +1,320 @@
+//! The ledger as the commands use it: a sled store plus the core's rules. Appending checks
+//! each statement against the store's state and writes one atomic batch; verifying replays
+//! the entries alone and trusts no index.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use ledger_core::event::{Body, Event};
+use ledger_core::finding::{Finding, Rule, Severity};
+use ledger_core::hash::Digest;
+use ledger_core::id::{LotId, PartyId};
+use ledger_core::input::SignContext;
+use ledger_core::merkle::{self, NodeSource, PendingNodes};
+use ledger_core::policy::Policy;
+use ledger_core::provenance::{self, EventSource, Trace};
+use ledger_core::quantity::Unit;
+use ledger_core::rules::{self, RuleConfig};
+use ledger_core::state::{Overlay, StateError, StateView};
+use ledger_core::statement::{Entry, Statement, entry_hash};
+use ledger_core::timestamp::Timestamp;
+use ledger_core::validate::check_event;
+use ledger_core::verify::Replay;
+use ledger_store::{AppendBatch, Head, SledStore, Store, StoreError};
+
+/// Now, as a ledger timestamp.
+pub fn now() -> Result<Timestamp> {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    Ok(Timestamp::from_unix(i64::try_from(seconds).context("the system clock is out of range")?)?)
+}
+
+/// Opens an existing ledger.
+pub fn open(dir: &Path) -> Result<SledStore> {
+    Ok(SledStore::open(dir)?)
+}
+
+/// Where an accepted statement landed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Receipt {
+    /// Its event id.
+    pub id: Digest,
+    /// Its log position.
+    pub seq: u64,
+}
+
+/// A batch `append` refused: nothing was written.
+#[derive(Debug)]
+pub struct Refused {
+    /// Error findings, each with the batch index of its statement.
+    pub findings: Vec<(usize, Finding)>,
+}
+
+/// Reads Merkle nodes from the store.
+struct StoreNodes<'a>(&'a dyn Store);
+
+impl NodeSource for StoreNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        self.0.merkle_node(level, index)?.ok_or_else(|| StoreError::Corrupt {
+            what: format!("merkle node at level {level}, index {index}"),
+            reason: "missing".into(),
+        })
+    }
+}
+
+/// Checks `statements` against the ledger and appends them as one batch, or refuses them
+/// all. Returns the receipts, or the findings that refused the batch.
+pub fn append(store: &dyn Store, statements: &[Statement], recorded_at: Timestamp) -> Result<Result<Vec<Receipt>, Refused>> {
+    let head = store.head()?;
+    let cfg = RuleConfig::default();
+    let mut overlay = Overlay::new(store);
+    let mut refused = Vec::new();
+    let mut ids = Vec::with_capacity(statements.len());
+    for (i, statement) in statements.iter().enumerate() {
+        let seq = head.size + i as u64;
+        let id = statement.id()?;
+        ids.push(id);
+        let mut findings = Vec::new();
+        if let Err(e) = check_event(&statement.event) {
+            findings.push(Finding::new(Rule::EntryMalformed, format!("event breaks a structural rule: {e}")).at(id, seq));
+        }
+        if statement.verify_signature(&id).is_err() {
+            findings.push(Finding::new(Rule::BadSignature, format!("signature by {} does not verify", statement.signer)).at(id, seq));
+        }
+        let subject = rules::Subject { seq, id, event: &statement.event, signer: &statement.signer, recorded_at };
+        rules::apply(&mut overlay, &subject, &cfg, &mut findings)?;
+        refused.extend(findings.into_iter().filter(|f| f.severity == Severity::Error).map(|f| (i, f)));
+    }
+    if !refused.is_empty() {
+        return Ok(Err(Refused { findings: refused }));
+    }
+    let changes = overlay.changes;
+    let mut entries = Vec::with_capacity(statements.len());
+    let base = StoreNodes(store);
+    let mut nodes = PendingNodes::new(&base, head.size);
+    let mut prev = head.last;
+    for (i, statement) in statements.iter().enumerate() {
+        let seq = head.size + i as u64;
+        let entry = Entry { seq, prev, recorded_at, statement: statement.clone() };
+        let bytes = entry.encode()?;
+        prev = entry_hash(&bytes);
+        nodes.push(prev).map_err(|e| anyhow::anyhow!("{e}"))?;
+        entries.push((seq, bytes));
+    }
+    let merkle_nodes = nodes.into_nodes();
+    let new_head = Head { size: head.size + statements.len() as u64, last: prev };
+    store.append(&AppendBatch { entries: &entries, head: new_head, changes: &changes, merkle_nodes: &merkle_nodes })?;
+    Ok(Ok(ids.into_iter().enumerate().map(|(i, id)| Receipt { id, seq: head.size + i as u64 }).collect()))
+}
+
+/// Reads statements back from the store by event id, re-checking each against its id.
+pub struct StoreEvents<'a> {
+    /// Where positions come from (the replayed state when verifying).
+    pub state: &'a dyn StateView,
+    /// Where entries come from.
+    pub store: &'a dyn Store,
+}
+
+impl EventSource for StoreEvents<'_> {
+    fn statement(&self, id: &Digest) -> Result<Option<(u64, Statement)>, StateError> {
+        let Some(record) = self.state.event(id)? else { return Ok(None) };
+        let Some(bytes) = self.store.entry(record.seq).map_err(StateError::from)? else { return Ok(None) };
+        let entry = Entry::decode(&bytes).map_err(|e| StateError(format!("entry #{}: {e}", record.seq)))?;
+        let actual = entry.statement.id().map_err(|e| StateError(e.to_string()))?;
+        if actual != *id {
+            return Err(StateError(format!("entry #{} holds event {actual}, not {id}", record.seq)));
+        }
+        Ok(Some((record.seq, entry.statement)))
+    }
+}
+
+/// The result of a verification.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    /// `pass` or `fail`.
+    pub verdict: ledger_core::finding::Verdict,
+    /// `ledger` or `lot`.
+    pub scope: &'static str,
+    /// The lot, for a lot verification.
+    pub lot: Option<LotId>,
+    /// Entries checked.
+    pub entries: u64,
+    /// Number of error and warning findings.
+    pub counts: Counts,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+}
+
+/// Finding counts.
+#[derive(Debug, serde::Serialize)]
+pub struct Counts {
+    /// Errors.
+    pub errors: usize,
+    /// Warnings.
+    pub warnings: usize,
+}
+
+impl Report {
+    fn new(scope: &'static str, lot: Option<LotId>, entries: u64, findings: Vec<Finding>) -> Report {
+        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        Report {
+            verdict: ledger_core::finding::verdict(&findings),
+            scope,
+            lot,
+            entries,
+            counts: Counts { errors, warnings: findings.len() - errors },
+            findings,
+        }
+    }
+}
+
+/// Replays the whole log from its entries and checks the store's head against it.
+pub fn replay(store: &dyn Store) -> Result<Replay> {
+    let mut replay = Replay::default();
+    for item in store.entries(0) {
+        match item {
+            Ok((seq, bytes)) => replay.push(seq, &bytes, None)?,
+            Err(e) => {
+                replay.findings.push(Finding::new(Rule::EntryMalformed, format!("cannot read entry: {e}")));
+                break;
+            }
+        }
+    }
+    let head = store.head()?;
+    if head.size != replay.size() || head.last != replay.last_hash() {
+        replay.findings.push(Finding::new(
+            Rule::ChainBroken,
+            format!(
+                "the store's head says {} entries ending in {}, but the entries replay to {} ending in {}",
+                head.size,
+                head.last,
+                replay.size(),
+                replay.last_hash()
+            ),
+        ));
+    }
+    Ok(replay)
+}
+
+/// Verifies the whole ledger.
+pub fn verify_ledger(store: &dyn Store) -> Result<Report> {
+    let replay = replay(store)?;
+    Ok(Report::new("ledger", None, replay.size(), replay.findings.clone()))
+}
+
+/// Verifies one lot: the whole log is replayed (balances are global), then the lot's
+/// provenance DAG is walked over the replayed state and the provenance rules run on it.
+/// Findings of the replay are kept when they concern an event or lot of the DAG.
+pub fn verify_lot(store: &dyn Store, lot: &LotId, policy: &Policy, as_of: Timestamp) -> Result<(Report, Option<Trace>)> {
+    let replay = replay(store)?;
+    let source = StoreEvents { state: replay.state(), store };
+    let trace = match provenance::trace(lot, replay.state(), &source) {
+        Ok(t) => t,
+        Err(provenance::TraceError::UnknownLot(l)) => anyhow::bail!("lot {l} is not in the ledger"),
+        Err(e) => return Err(e.into()),
+    };
+    let mut by_party: HashMap<PartyId, Vec<_>> = HashMap::new();
+    for a in replay.attestations() {
+        if let ledger_core::event::Subject::Party(p) = &a.attest.subject {
+            by_party.entry(p.clone()).or_default().push(a.clone());
+        }
+    }
+    let attestations = |p: &PartyId| Ok(by_party.get(p).cloned().unwrap_or_default());
+    let lots: HashSet<&LotId> = trace.edges.iter().map(|e| &e.lot).chain([lot]).collect();
+    let mut findings: Vec<Finding> = replay
+        .findings
+        .iter()
+        .filter(|f| match (&f.event, &f.lot) {
+            (None, _) => true,
+            (Some(id), l) => trace.events.contains_key(id) || l.as_ref().is_some_and(|l| lots.contains(l)),
+        })
+        .cloned()
+        .collect();
+    findings.extend(provenance::provenance_findings(&trace, replay.state(), &attestations, policy, as_of)?);
+    Ok((Report::new("lot", Some(lot.clone()), replay.size(), findings), Some(trace)))
+}
+
+/// Traces a lot using the store's indexes (fast; `verify --lot` re-derives them).
+pub fn trace(store: &dyn Store, lot: &LotId) -> Result<Trace> {
+    let source = StoreEvents { state: store, store };
+    provenance::trace(lot, store, &source).map_err(Into::into)
+}
+
+/// What `sign` knows: the store's state plus the events signed earlier in the same file.
+pub struct SigningState<'a> {
+    store: Option<&'a dyn Store>,
+    units: HashMap<LotId, Unit>,
+    sources: HashMap<(LotId, PartyId), Digest>,
+    shipments: Vec<(Digest, PartyId, Vec<LotId>)>,
+}
+
+impl<'a> SigningState<'a> {
+    /// A context over `store` (or none: every link must then be in the JSON or the file).
+    pub fn new(store: Option<&'a dyn Store>) -> SigningState<'a> {
+        SigningState { store, units: HashMap::new(), sources: HashMap::new(), shipments: Vec::new() }
+    }
+
+    /// Learns what a signed event creates, receives and ships.
+    pub fn learn(&mut self, id: Digest, event: &Event) {
+        for output in event.body.outputs() {
+            self.units.insert(output.lot.clone(), output.quantity.unit());
+            self.sources.insert((output.lot.clone(), event.actor.clone()), id);
+        }
+        match &event.body {
+            Body::Ship(s) => self.shipments.push((id, s.to.clone(), s.lots.iter().map(|m| m.lot.clone()).collect())),
+            Body::Receive(r) => {
+                self.shipments.retain(|(ship, _, _)| *ship != r.shipment);
+                for item in &r.lots {
+                    self.sources.insert((item.lot.clone(), event.actor.clone()), id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl SignContext for SigningState<'_> {
+    fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
+        self.units.get(lot).copied().or_else(|| self.store.and_then(|s| s.lot(lot).ok().flatten()).map(|l| l.unit))
+    }
+
+    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
+        self.sources
+            .get(&(lot.clone(), holder.clone()))
+            .copied()
+            .or_else(|| self.store.and_then(|s| s.holding(lot, holder).ok().flatten()).map(|h| h.source))
+    }
+
+    fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest> {
+        let mut matching = self
+            .shipments
+            .iter()
+            .filter(|(_, to, carried)| to == receiver && lots.iter().all(|l| carried.contains(l)));
+        match (matching.next(), matching.next()) {
+            (Some((id, _, _)), None) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise).
+pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else { return Ok(Policy::default()) };
+    let text = crate::io::read_text(path, 1 << 20)?;
+    let is_json = path.extension().is_some_and(|e| e == "json");
+    if is_json {
+        serde_json::from_str(&text).with_context(|| format!("policy {} is not valid", path.display()))
+    } else {
+        toml::from_str(&text).with_context(|| format!("policy {} is not valid", path.display()))
+    }
+}
+
+/// The root of the log's Merkle tree from the store's nodes.
+pub fn root(store: &dyn Store, size: u64) -> Result<Digest> {
+    merkle::root(size, &StoreNodes(store)).map_err(|e| anyhow::anyhow!("{e}"))
+}

@@ -1,0 +1,436 @@
+//! Supplier JSON input (SPEC §2) parsed into a normalized [`Event`].
+//!
+//! Numbers are read as written (serde_json's `arbitrary_precision`) and converted to exact
+//! integers; unknown fields and kinds are refused; every error names its JSON path. Links
+//! and units a supplier leaves out are filled from a [`SignContext`]: the ledger as it
+//! stands, plus the events earlier in the same file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Number, Value};
+
+use crate::event::{
+    Attest, Body, CapSeverity, Claim, Document, Enroll, Event, Extract, Feedstock, LotMove, LotOutput, Method,
+    Outcome, Receive, Received, Recycle, Revoke, Role, Ship, Site, Subject, Transform, limits,
+};
+use crate::hash::Digest;
+use crate::id::{Component, Country, LotId, Material, PartyId, SiteId};
+use crate::keys::PublicKey;
+use crate::quantity::{MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled};
+use crate::timestamp::Timestamp;
+use crate::validate::{FieldError, check_event};
+
+/// Largest JSON input accepted in one event, in bytes.
+pub const MAX_EVENT_JSON: usize = 256 * 1024;
+
+/// What the signer needs to know about the ledger to normalize an event.
+pub trait SignContext {
+    /// The unit a lot is counted in, if the lot exists.
+    fn lot_unit(&self, lot: &LotId) -> Option<Unit>;
+    /// The id of the event that last gave `holder` custody of `lot`.
+    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest>;
+    /// The one shipment addressed to `receiver`, not yet received, that carries all of `lots`.
+    fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest>;
+}
+
+/// A context that knows nothing: every unit and link must be in the JSON.
+pub struct NoContext;
+
+impl SignContext for NoContext {
+    fn lot_unit(&self, _: &LotId) -> Option<Unit> {
+        None
+    }
+    fn custody_source(&self, _: &LotId, _: &PartyId) -> Option<Digest> {
+        None
+    }
+    fn open_shipment(&self, _: &PartyId, _: &[LotId]) -> Option<Digest> {
+        None
+    }
+}
+
+/// Parses one JSON event object.
+pub fn parse_event(value: Value, ctx: &dyn SignContext) -> Result<Event, FieldError> {
+    let Value::Object(mut map) = value else {
+        return Err(FieldError::new("(event)", "must be a JSON object"));
+    };
+    let kind: String = take_required(&mut map, "kind")?;
+    let actor: PartyId = take_required(&mut map, "actor")?;
+    let time: Timestamp = take_required(&mut map, "time")?;
+    let nonce: Option<u64> = take_optional(&mut map, "nonce")?;
+    let emissions: Option<Number> = take_optional(&mut map, "emissions_kg_co2e")?;
+    let documents: Option<Vec<Document>> = take_optional(&mut map, "documents")?;
+    let rest = Value::Object(map);
+    let body = match kind.as_str() {
+        "enroll" => enroll(from_value(rest)?)?,
+        "revoke" => {
+            let r: RevokeIn = from_value(rest)?;
+            Body::Revoke(Revoke { party: r.party, key: key(&r.key, "key")? })
+        }
+        "extract" => extract(from_value(rest)?)?,
+        "recycle" => {
+            let r: RecycleIn = from_value(rest)?;
+            Body::Recycle(Recycle { feedstock: r.feedstock, outputs: outputs(r.outputs)? })
+        }
+        "ship" => {
+            let s: ShipIn = from_value(rest)?;
+            Body::Ship(Ship { to: s.to, lots: moves("lots", s.lots, &actor, ctx)? })
+        }
+        "receive" => receive(from_value(rest)?, &actor, ctx)?,
+        "transform" => {
+            let t: TransformIn = from_value(rest)?;
+            Body::Transform(Transform { inputs: moves("inputs", t.inputs, &actor, ctx)?, outputs: outputs(t.outputs)? })
+        }
+        "attest" => attest(from_value(rest)?)?,
+        other => {
+            return Err(FieldError::new(
+                "kind",
+                format!(
+                    "unknown kind {:?}; expected enroll, revoke, extract, recycle, ship, receive, transform or attest",
+                    other.chars().take(40).collect::<String>()
+                ),
+            ));
+        }
+    };
+    let emissions_g_co2e = match emissions {
+        Some(n) => Some(scaled("emissions_kg_co2e", &n, 3, limits::MAX_EMISSIONS_G)?),
+        None => None,
+    };
+    let event = Event {
+        actor,
+        time,
+        nonce: nonce.unwrap_or_else(rand::random),
+        emissions_g_co2e,
+        documents: documents.unwrap_or_default(),
+        body,
+    };
+    check_event(&event)?;
+    Ok(event)
+}
+
+/// Parses a file's text: one JSON object, a JSON array of objects, or one object per line.
+/// Each event is normalized in order; `each` sees it before the next is parsed, so a
+/// context can learn the lots and custody an earlier event creates.
+pub fn parse_events(
+    text: &str,
+    ctx: &mut dyn FnMut(Value, usize) -> Result<(), FieldError>,
+) -> Result<usize, FieldError> {
+    let trimmed = text.trim_start();
+    let mut count = 0;
+    if trimmed.starts_with('[') {
+        let values: Vec<Value> =
+            serde_json::from_str(text).map_err(|e| FieldError::new("(file)", format!("not a JSON array: {e}")))?;
+        for (i, v) in values.into_iter().enumerate() {
+            ctx(v, i)?;
+            count += 1;
+        }
+        return Ok(count);
+    }
+    let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    for (i, v) in stream.enumerate() {
+        let v = v.map_err(|e| FieldError::new(format!("(event {})", i + 1), format!("not valid JSON: {e}")))?;
+        ctx(v, i)?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn take_required<T: DeserializeOwned>(map: &mut Map<String, Value>, field: &str) -> Result<T, FieldError> {
+    match map.remove(field) {
+        Some(v) => typed(field, v),
+        None => Err(FieldError::new(field, "is required")),
+    }
+}
+
+fn take_optional<T: DeserializeOwned>(map: &mut Map<String, Value>, field: &str) -> Result<Option<T>, FieldError> {
+    match map.remove(field) {
+        Some(Value::Null) | None => Ok(None),
+        Some(v) => typed(field, v).map(Some),
+    }
+}
+
+fn typed<T: DeserializeOwned>(field: &str, v: Value) -> Result<T, FieldError> {
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(v, &mut track);
+    T::deserialize(de).map_err(|e| {
+        let path = track.path().to_string();
+        let full = if path == "." { field.to_owned() } else { format!("{field}.{path}") };
+        FieldError::new(full, e.to_string())
+    })
+}
+
+fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // serde names unknown fields in the message; the path is where they were found.
+        FieldError::new(if path == "." { "(event)".to_owned() } else { path }, message)
+    })
+}
+
+fn scaled(path: &str, n: &Number, decimals: u32, limit: u64) -> Result<u64, FieldError> {
+    parse_scaled(&n.to_string(), decimals, limit).map_err(|e| FieldError::new(path, e.to_string()))
+}
+
+fn quantity(path: &str, n: &Number, unit: Unit) -> Result<Quantity, FieldError> {
+    let q = match unit {
+        Unit::Kg => Quantity::Grams(scaled(path, n, 3, MAX_GRAMS)?),
+        Unit::Pcs => Quantity::Pieces(
+            parse_scaled(&n.to_string(), 0, MAX_PIECES).map_err(|e| FieldError::new(path, format!("pieces are whole: {e}")))?,
+        ),
+    };
+    crate::validate::check_quantity(path, q)?;
+    Ok(q)
+}
+
+fn key(hex: &str, path: &str) -> Result<PublicKey, FieldError> {
+    PublicKey::from_hex(hex).map_err(|e| FieldError::new(path, e.to_string()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollIn {
+    party: PartyId,
+    name: String,
+    country: String,
+    roles: Vec<String>,
+    keys: Vec<String>,
+}
+
+fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
+    let country = Country::parse(&e.country).map_err(|err| FieldError::new("country", err.to_string()))?;
+    if e.roles.len() > Role::ALL.len() * 2 || e.keys.len() > limits::MAX_KEYS {
+        return Err(FieldError::new("roles", "too many roles or keys"));
+    }
+    let mut roles = Vec::new();
+    for (i, name) in e.roles.iter().enumerate() {
+        let role = Role::parse(name).ok_or_else(|| {
+            FieldError::new(format!("roles[{i}]"), format!("unknown role {name:?}; expected one of miner, trader, refiner, manufacturer, recycler, transporter, auditor, operator"))
+        })?;
+        roles.push(role);
+    }
+    roles.sort();
+    roles.dedup();
+    let keys = e.keys.iter().enumerate().map(|(i, k)| key(k, &format!("keys[{i}]"))).collect::<Result<_, _>>()?;
+    Ok(Body::Enroll(Enroll { party: e.party, name: e.name, country, roles, keys }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeIn {
+    party: PartyId,
+    key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteIn {
+    id: SiteId,
+    country: String,
+    lat: Number,
+    lon: Number,
+    method: Method,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputIn {
+    lot: LotId,
+    material: Material,
+    quantity: Number,
+    unit: Unit,
+    #[serde(default)]
+    content: BTreeMap<String, Number>,
+    capacity_kwh: Option<Number>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtractIn {
+    site: SiteIn,
+    outputs: Vec<OutputIn>,
+}
+
+fn degrees(path: &str, n: &Number, max: u64) -> Result<i32, FieldError> {
+    let (negative, micro) =
+        parse_signed_scaled(&n.to_string(), 6, max).map_err(|e| FieldError::new(path, e.to_string()))?;
+    let micro = i32::try_from(micro).map_err(|_| FieldError::new(path, "out of range"))?;
+    Ok(if negative { -micro } else { micro })
+}
+
+fn extract(x: ExtractIn) -> Result<Body, FieldError> {
+    let site = Site {
+        id: x.site.id,
+        country: Country::parse(&x.site.country).map_err(|e| FieldError::new("site.country", e.to_string()))?,
+        lat_micro: degrees("site.lat", &x.site.lat, 90_000_000)?,
+        lon_micro: degrees("site.lon", &x.site.lon, 180_000_000)?,
+        method: x.site.method,
+    };
+    Ok(Body::Extract(Extract { site, outputs: outputs(x.outputs)? }))
+}
+
+fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
+    if list.len() > limits::MAX_LOTS {
+        return Err(FieldError::new("outputs", format!("at most {} lots", limits::MAX_LOTS)));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let q = quantity(&format!("outputs[{i}].quantity"), &o.quantity, o.unit)?;
+            let mut content = BTreeMap::new();
+            for (name, value) in &o.content {
+                let path = format!("outputs[{i}].content.{name}");
+                let component = Component::parse(name).map_err(|e| FieldError::new(&path, e.to_string()))?;
+                // kg lots: a mass fraction with up to 6 decimals → ppm. pcs lots: kg per
+                // piece with up to 6 decimals → mg per piece.
+                let limit = if o.unit == Unit::Kg { PPM } else { MAX_MG_PER_PIECE };
+                let v = parse_scaled(&value.to_string(), 6, limit).map_err(|e| {
+                    let hint = if o.unit == Unit::Kg { " (a mass fraction of at most 1)" } else { " (kg per piece)" };
+                    FieldError::new(&path, format!("{e}{hint}"))
+                })?;
+                content.insert(component, v);
+            }
+            let capacity_wh = match &o.capacity_kwh {
+                Some(n) => Some(scaled(&format!("outputs[{i}].capacity_kwh"), n, 3, 1_000_000_000)?),
+                None => None,
+            };
+            Ok(LotOutput { lot: o.lot, material: o.material, quantity: q, content, capacity_wh })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecycleIn {
+    feedstock: Feedstock,
+    outputs: Vec<OutputIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveIn {
+    lot: LotId,
+    quantity: Number,
+    unit: Option<Unit>,
+    from: Option<Digest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShipIn {
+    to: PartyId,
+    lots: Vec<MoveIn>,
+}
+
+fn unit_of(path: &str, lot: &LotId, given: Option<Unit>, ctx: &dyn SignContext) -> Result<Unit, FieldError> {
+    given.or_else(|| ctx.lot_unit(lot)).ok_or_else(|| {
+        FieldError::new(path, format!("lot {lot} is not in the ledger; give its \"unit\" (kg or pcs)"))
+    })
+}
+
+fn moves(field: &str, list: Vec<MoveIn>, actor: &PartyId, ctx: &dyn SignContext) -> Result<Vec<LotMove>, FieldError> {
+    if list.len() > limits::MAX_LOTS {
+        return Err(FieldError::new(field, format!("at most {} lots", limits::MAX_LOTS)));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let unit = unit_of(&format!("{field}[{i}].lot"), &m.lot, m.unit, ctx)?;
+            let quantity = quantity(&format!("{field}[{i}].quantity"), &m.quantity, unit)?;
+            let from = match m.from {
+                Some(from) => from,
+                None => ctx.custody_source(&m.lot, actor).ok_or_else(|| {
+                    FieldError::new(
+                        format!("{field}[{i}].from"),
+                        format!("{actor} holds no custody of lot {} in this ledger, so the link cannot be filled in", m.lot),
+                    )
+                })?,
+            };
+            Ok(LotMove { lot: m.lot, quantity, from })
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransformIn {
+    inputs: Vec<MoveIn>,
+    outputs: Vec<OutputIn>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceivedIn {
+    lot: LotId,
+    quantity: Number,
+    unit: Option<Unit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiveIn {
+    shipment: Option<Digest>,
+    lots: Vec<ReceivedIn>,
+}
+
+fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body, FieldError> {
+    if r.lots.len() > limits::MAX_LOTS {
+        return Err(FieldError::new("lots", format!("at most {} lots", limits::MAX_LOTS)));
+    }
+    let shipment = match r.shipment {
+        Some(id) => id,
+        None => {
+            let lots: Vec<LotId> = r.lots.iter().map(|m| m.lot.clone()).collect();
+            ctx.open_shipment(actor, &lots).ok_or_else(|| {
+                FieldError::new("shipment", format!("no single open shipment to {actor} carries these lots; give the ship event's id"))
+            })?
+        }
+    };
+    let lots = r
+        .lots
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let unit = unit_of(&format!("lots[{i}].lot"), &m.lot, m.unit, ctx)?;
+            Ok(Received { quantity: quantity(&format!("lots[{i}].quantity"), &m.quantity, unit)?, lot: m.lot })
+        })
+        .collect::<Result<_, FieldError>>()?;
+    Ok(Body::Receive(Receive { shipment, lots }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubjectIn {
+    party: Option<PartyId>,
+    lot: Option<LotId>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttestIn {
+    subject: SubjectIn,
+    claim: Claim,
+    result: Option<Outcome>,
+    score: Option<u8>,
+    reference: Option<String>,
+    severity: Option<CapSeverity>,
+    valid_until: Option<Timestamp>,
+}
+
+fn attest(a: AttestIn) -> Result<Body, FieldError> {
+    let subject = match (a.subject.party, a.subject.lot) {
+        (Some(p), None) => Subject::Party(p),
+        (None, Some(l)) => Subject::Lot(l),
+        _ => return Err(FieldError::new("subject", "give exactly one of \"party\" or \"lot\"")),
+    };
+    Ok(Body::Attest(Attest {
+        subject,
+        claim: a.claim,
+        result: a.result,
+        score: a.score,
+        reference: a.reference,
+        severity: a.severity,
+        valid_until: a.valid_until,
+    }))
+}

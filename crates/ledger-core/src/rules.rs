@@ -1,0 +1,427 @@
+//! The per-event rule engine: authority, custody, balance and time rules (SPEC §4), run by
+//! `append` against the ledger as it stands and by `verify` while replaying the log.
+//!
+//! [`apply`] checks one statement against a [`StateView`], records findings, and writes the
+//! statement's effects into the overlay's [`Changes`] (even when it has findings, so a
+//! replay keeps going and reports everything). Signature and chain checks are the caller's:
+//! they are batched on the hot path.
+
+use crate::event::{Body, Enroll, Event, Kind, LotMove, Receive, Revoke, Role, Ship};
+use crate::finding::{Finding, Rule};
+use crate::hash::Digest;
+use crate::keys::PublicKey;
+use crate::quantity::{Quantity, component_micrograms};
+use crate::state::{AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord, ShipmentRecord, StateError, StateView};
+use crate::timestamp::Timestamp;
+
+/// Tunables of the per-event rules, documented in `docs/verification.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleConfig {
+    /// How far an event's time may be after its recording time, in seconds.
+    pub clock_skew_s: i64,
+    /// Shortfall of a delivery, in ppm of what was shipped, tolerated without a warning.
+    pub transit_tolerance_ppm: u64,
+}
+
+impl Default for RuleConfig {
+    fn default() -> RuleConfig {
+        RuleConfig { clock_skew_s: 600, transit_tolerance_ppm: 10_000 }
+    }
+}
+
+/// Roles that may sign each kind of event.
+pub fn allowed_roles(kind: Kind) -> &'static [Role] {
+    use Role::*;
+    match kind {
+        Kind::Enroll | Kind::Revoke => &[Operator],
+        Kind::Extract => &[Miner],
+        Kind::Recycle => &[Recycler],
+        Kind::Ship | Kind::Receive => &[Miner, Trader, Refiner, Manufacturer, Recycler, Transporter],
+        Kind::Transform => &[Refiner, Manufacturer],
+        Kind::Attest => &[Auditor],
+    }
+}
+
+/// One statement to check: where it sits in the log and what it says.
+pub struct Subject<'a> {
+    /// Its log position.
+    pub seq: u64,
+    /// Its event id.
+    pub id: Digest,
+    /// The event.
+    pub event: &'a Event,
+    /// The signing key (its signature is checked by the caller).
+    pub signer: &'a PublicKey,
+    /// When it is recorded.
+    pub recorded_at: Timestamp,
+}
+
+struct Ctx<'s, 'a, 'f> {
+    s: &'s Subject<'a>,
+    cfg: &'s RuleConfig,
+    findings: &'f mut Vec<Finding>,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn report(&mut self, rule: Rule, message: String) -> &mut Finding {
+        self.findings.push(Finding::new(rule, message).at(self.s.id, self.s.seq).party(&self.s.event.actor));
+        let last = self.findings.len() - 1;
+        &mut self.findings[last]
+    }
+
+    fn report_lot(&mut self, rule: Rule, lot: &crate::id::LotId, message: String) {
+        self.report(rule, message).lot = Some(lot.clone());
+    }
+}
+
+/// Checks `subject` against `state`, appends findings, and applies its effects.
+pub fn apply(
+    state: &mut Overlay<'_>,
+    subject: &Subject<'_>,
+    cfg: &RuleConfig,
+    findings: &mut Vec<Finding>,
+) -> Result<(), StateError> {
+    let mut ctx = Ctx { s: subject, cfg, findings };
+    let event = subject.event;
+    if let Some(previous) = state.event(&subject.id)? {
+        ctx.report(Rule::Replay, format!("this statement is already in the log at #{}", previous.seq));
+        return Ok(());
+    }
+    if event.time > subject.recorded_at.plus(cfg.clock_skew_s) {
+        ctx.report(
+            Rule::AfterRecorded,
+            format!("event time {} is later than its recording at {} (allowance {} s)", event.time, subject.recorded_at, cfg.clock_skew_s),
+        );
+    }
+    check_authority(state, &mut ctx)?;
+    let credited = match &event.body {
+        Body::Enroll(e) => {
+            enroll(state, &mut ctx, e)?;
+            Vec::new()
+        }
+        Body::Revoke(r) => {
+            revoke(state, &mut ctx, r)?;
+            Vec::new()
+        }
+        Body::Extract(_) | Body::Recycle(_) => create(state, &mut ctx)?,
+        Body::Transform(t) => {
+            consume(state, &mut ctx, &t.inputs)?;
+            check_mass(state, &mut ctx, &t.inputs)?;
+            create(state, &mut ctx)?
+        }
+        Body::Ship(s) => {
+            consume(state, &mut ctx, &s.lots)?;
+            ship(state, &mut ctx, s)?;
+            Vec::new()
+        }
+        Body::Receive(r) => receive(state, &mut ctx, r)?,
+        Body::Attest(a) => {
+            let known = match &a.subject {
+                crate::event::Subject::Party(p) => state.party(p)?.is_some(),
+                crate::event::Subject::Lot(l) => state.lot(l)?.is_some(),
+            };
+            if !known {
+                ctx.report(Rule::UnknownSubject, format!("the attestation's subject {:?} is not in the ledger", a.subject));
+            }
+            state.changes.attestations.push(AttestationRecord {
+                event: subject.id,
+                seq: subject.seq,
+                auditor: event.actor.clone(),
+                time: event.time,
+                attest: a.clone(),
+            });
+            Vec::new()
+        }
+    };
+    state.changes.events.insert(
+        subject.id,
+        EventRecord { seq: subject.seq, time: event.time, actor: event.actor.clone(), kind: event.body.kind(), credited },
+    );
+    Ok(())
+}
+
+fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(), StateError> {
+    let event = ctx.s.event;
+    let kind = event.body.kind();
+    if ctx.s.seq == 0 {
+        // Genesis: the operator enrolls itself with the key that signs.
+        let ok = matches!(&event.body, Body::Enroll(e)
+            if e.party == event.actor && e.roles.contains(&Role::Operator) && e.keys.contains(ctx.s.signer));
+        if !ok {
+            ctx.report(Rule::BadEnrollment, "the first entry must be the operator enrolling itself with the key that signs it".into());
+        }
+        return Ok(());
+    }
+    let Some(party) = state.party(&event.actor)? else {
+        ctx.report(Rule::UnknownSigner, format!("{} is not an enrolled party", event.actor));
+        return Ok(());
+    };
+    match party.key(ctx.s.signer) {
+        None => {
+            ctx.report(Rule::UnknownSigner, format!("key {} is not enrolled for {}", short(ctx.s.signer), event.actor));
+        }
+        Some(KeyRecord { revoked_seq: Some(at), .. }) if *at <= ctx.s.seq => {
+            ctx.report(Rule::RevokedKey, format!("key {} of {} was revoked at #{at}", short(ctx.s.signer), event.actor));
+        }
+        Some(_) => {}
+    }
+    let allowed = allowed_roles(kind);
+    if !party.roles.iter().any(|r| allowed.contains(r)) {
+        let names: Vec<_> = allowed.iter().map(|r| r.name()).collect();
+        let has: Vec<_> = party.roles.iter().map(|r| r.name()).collect();
+        ctx.report(
+            Rule::RoleNotAllowed,
+            format!("{} ({}) may not {kind}; that needs one of: {}", event.actor, has.join(", "), names.join(", ")),
+        );
+    }
+    Ok(())
+}
+
+fn short(key: &PublicKey) -> String {
+    key.to_hex().chars().take(16).collect()
+}
+
+fn enroll(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, e: &Enroll) -> Result<(), StateError> {
+    let mut record = match state.party(&e.party)? {
+        Some(mut existing) => {
+            existing.name.clone_from(&e.name);
+            existing.country = e.country.clone();
+            existing.roles.clone_from(&e.roles);
+            existing
+        }
+        None => PartyRecord { id: e.party.clone(), name: e.name.clone(), country: e.country.clone(), roles: e.roles.clone(), keys: Vec::new() },
+    };
+    for key in &e.keys {
+        match state.key_owner(key)? {
+            Some(owner) if owner != e.party => {
+                ctx.report(Rule::BadEnrollment, format!("key {} is already enrolled for {owner}", short(key)));
+            }
+            Some(_) => {
+                if record.key(key).is_some_and(|k| k.revoked_seq.is_some()) {
+                    ctx.report(Rule::BadEnrollment, format!("key {} was revoked and cannot be enrolled again", short(key)));
+                }
+            }
+            None => {
+                record.keys.push(KeyRecord { key: *key, enrolled_seq: ctx.s.seq, revoked_seq: None });
+                state.changes.key_owners.insert(*key, e.party.clone());
+            }
+        }
+    }
+    state.changes.parties.insert(e.party.clone(), record);
+    Ok(())
+}
+
+fn revoke(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, r: &Revoke) -> Result<(), StateError> {
+    let Some(mut record) = state.party(&r.party)? else {
+        ctx.report(Rule::BadEnrollment, format!("cannot revoke a key of {}: not an enrolled party", r.party));
+        return Ok(());
+    };
+    match record.keys.iter_mut().find(|k| k.key == r.key) {
+        None => {
+            ctx.report(Rule::BadEnrollment, format!("key {} is not enrolled for {}", short(&r.key), r.party));
+        }
+        Some(k) if k.revoked_seq.is_some() => {
+            ctx.report(Rule::BadEnrollment, format!("key {} of {} is already revoked", short(&r.key), r.party));
+        }
+        Some(k) => {
+            k.revoked_seq = Some(ctx.s.seq);
+            state.changes.parties.insert(r.party.clone(), record);
+        }
+    }
+    Ok(())
+}
+
+/// Credits every output lot to the actor; refuses lots that already exist.
+fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<Vec<crate::id::LotId>, StateError> {
+    let event = ctx.s.event;
+    let mut credited = Vec::new();
+    for output in event.body.outputs() {
+        if let Some(existing) = state.lot(&output.lot)? {
+            ctx.report_lot(
+                Rule::DuplicateLot,
+                &output.lot,
+                format!("lot {} was already created by {} in event {}", output.lot, existing.creator, existing.created_by),
+            );
+            continue;
+        }
+        state.changes.lots.insert(
+            output.lot.clone(),
+            LotRecord {
+                material: output.material.clone(),
+                unit: output.quantity.unit(),
+                created: output.quantity,
+                content: output.content.clone(),
+                capacity_wh: output.capacity_wh,
+                created_by: ctx.s.id,
+                creator: event.actor.clone(),
+            },
+        );
+        state.changes.holdings.insert(
+            (output.lot.clone(), event.actor.clone()),
+            Holding { balance: output.quantity.amount(), source: ctx.s.id },
+        );
+        credited.push(output.lot.clone());
+    }
+    Ok(credited)
+}
+
+/// Debits consumed lots from the actor after checking links, units and balances.
+fn consume(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, moves: &[LotMove]) -> Result<(), StateError> {
+    let event = ctx.s.event;
+    let actor = &event.actor;
+    for m in moves {
+        let Some(lot) = state.lot(&m.lot)? else {
+            ctx.report_lot(Rule::NotHeld, &m.lot, format!("{actor} cannot use lot {}: no such lot in the ledger", m.lot));
+            continue;
+        };
+        if lot.unit != m.quantity.unit() {
+            ctx.report_lot(Rule::UnitMismatch, &m.lot, format!("lot {} is counted in {}, not {}", m.lot, lot.unit, m.quantity.unit()));
+        }
+        match state.event(&m.from)? {
+            Some(linked) if linked.actor == *actor && linked.credited.contains(&m.lot) => {
+                if event.time < linked.time {
+                    ctx.report_lot(
+                        Rule::BeforeLinked,
+                        &m.lot,
+                        format!("event time {} is before {} of the event it links to (#{})", event.time, linked.time, linked.seq),
+                    );
+                }
+            }
+            _ => ctx.report_lot(
+                Rule::BrokenLink,
+                &m.lot,
+                format!("link {} for lot {} is not an earlier event that gave {actor} custody of it", m.from, m.lot),
+            ),
+        }
+        let key = (m.lot.clone(), actor.clone());
+        match state.holding(&m.lot, actor)? {
+            None => ctx.report_lot(Rule::NotHeld, &m.lot, format!("{actor} does not hold lot {}", m.lot)),
+            Some(mut holding) => {
+                let amount = m.quantity.amount();
+                if holding.balance < amount {
+                    ctx.report_lot(
+                        Rule::NegativeBalance,
+                        &m.lot,
+                        format!(
+                            "{actor} holds {} of lot {} but uses {}: double spending",
+                            Quantity::of(lot.unit, holding.balance),
+                            m.lot,
+                            Quantity::of(lot.unit, amount)
+                        ),
+                    );
+                }
+                holding.balance = holding.balance.saturating_sub(amount);
+                state.changes.holdings.insert(key, holding);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Per-component mass conservation: outputs may not contain more than the inputs.
+fn check_mass(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, inputs: &[LotMove]) -> Result<(), StateError> {
+    let mut available = std::collections::BTreeMap::new();
+    for m in inputs {
+        if let Some(lot) = state.lot(&m.lot)? {
+            if lot.unit != m.quantity.unit() {
+                continue;
+            }
+            for component in lot.content.keys() {
+                *available.entry(component.clone()).or_insert(0u128) += component_micrograms(m.quantity, &lot.content, component);
+            }
+        }
+    }
+    let mut claimed = std::collections::BTreeMap::new();
+    for output in ctx.s.event.body.outputs() {
+        for component in output.content.keys() {
+            *claimed.entry(component.clone()).or_insert(0u128) += component_micrograms(output.quantity, &output.content, component);
+        }
+    }
+    for (component, out) in claimed {
+        let have = available.get(&component).copied().unwrap_or(0);
+        if out > have {
+            ctx.report(
+                Rule::MassOverClaimed,
+                format!(
+                    "outputs contain {} g of {component} but the inputs only {} g: untraced material would be laundered in",
+                    grams(out),
+                    grams(have)
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn grams(micrograms: u128) -> String {
+    let milli = micrograms / 1000;
+    format!("{}.{:03}", milli / 1000, milli % 1000)
+}
+
+fn ship(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, s: &Ship) -> Result<(), StateError> {
+    if state.party(&s.to)?.is_none() {
+        ctx.report(Rule::UnknownReceiver, format!("the receiver {} is not an enrolled party", s.to));
+    }
+    let event = ctx.s.event;
+    state.changes.shipments.insert(
+        ctx.s.id,
+        ShipmentRecord {
+            sender: event.actor.clone(),
+            receiver: s.to.clone(),
+            time: event.time,
+            lots: s.lots.iter().map(|m| (m.lot.clone(), m.quantity)).collect(),
+            received_by: None,
+        },
+    );
+    Ok(())
+}
+
+fn receive(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, r: &Receive) -> Result<Vec<crate::id::LotId>, StateError> {
+    let event = ctx.s.event;
+    let actor = &event.actor;
+    let Some(mut shipment) = state.shipment(&r.shipment)? else {
+        ctx.report(Rule::ReceiveMismatch, format!("shipment {} is not a ship event in the ledger", r.shipment));
+        return Ok(Vec::new());
+    };
+    if shipment.receiver != *actor {
+        ctx.report(Rule::ReceiveMismatch, format!("shipment {} is addressed to {}, not {actor}", r.shipment, shipment.receiver));
+        return Ok(Vec::new());
+    }
+    if let Some(first) = shipment.received_by {
+        ctx.report(Rule::ReceivedTwice, format!("shipment {} was already received by event {first}", r.shipment));
+        return Ok(Vec::new());
+    }
+    if event.time < shipment.time {
+        ctx.report(Rule::BeforeLinked, format!("received at {} before it was shipped at {}", event.time, shipment.time));
+    }
+    let mut credited = Vec::new();
+    for item in &r.lots {
+        let Some((_, shipped)) = shipment.lots.iter().find(|(lot, _)| *lot == item.lot) else {
+            ctx.report_lot(Rule::ReceiveMismatch, &item.lot, format!("lot {} is not in shipment {}", item.lot, r.shipment));
+            continue;
+        };
+        if shipped.unit() != item.quantity.unit() {
+            ctx.report_lot(Rule::UnitMismatch, &item.lot, format!("lot {} was shipped in {}, not {}", item.lot, shipped.unit(), item.quantity.unit()));
+            continue;
+        }
+        let (got, sent) = (item.quantity.amount(), shipped.amount());
+        if got > sent {
+            ctx.report_lot(Rule::OverReceived, &item.lot, format!("received {} of lot {} but only {} was shipped", item.quantity, item.lot, shipped));
+        } else if u128::from(sent - got) * 1_000_000 > u128::from(sent) * u128::from(ctx.cfg.transit_tolerance_ppm) {
+            ctx.report_lot(Rule::TransitLoss, &item.lot, format!("{} of lot {} shipped, {} received", shipped, item.lot, item.quantity));
+        }
+        let mut holding = state.holding(&item.lot, actor)?.unwrap_or(Holding { balance: 0, source: ctx.s.id });
+        holding.balance = holding.balance.saturating_add(got.min(sent));
+        holding.source = ctx.s.id;
+        state.changes.holdings.insert((item.lot.clone(), actor.clone()), holding);
+        credited.push(item.lot.clone());
+    }
+    for (lot, shipped) in &shipment.lots {
+        if !r.lots.iter().any(|item| item.lot == *lot) {
+            ctx.report_lot(Rule::TransitLoss, lot, format!("{shipped} of lot {lot} shipped, none received"));
+        }
+    }
+    shipment.received_by = Some(ctx.s.id);
+    state.changes.shipments.insert(r.shipment, shipment);
+    Ok(credited)
+}

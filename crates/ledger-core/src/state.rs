@@ -1,0 +1,237 @@
+//! The ledger's derived state: parties and keys, lots, custody balances, shipments and
+//! event records. The rule engine reads it through [`StateView`] and writes [`Changes`];
+//! the store persists changes as indexes, and whole-ledger verification rebuilds them in
+//! memory from the entries alone.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Attest, Kind, Role};
+use crate::hash::Digest;
+use crate::id::{Country, LotId, Material, PartyId};
+use crate::keys::PublicKey;
+use crate::quantity::{Content, Quantity, Unit};
+use crate::timestamp::Timestamp;
+
+/// A failure to read state (for example a store error), as text: the core does no IO.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read ledger state: {0}")]
+pub struct StateError(pub String);
+
+/// An enrolled party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyRecord {
+    /// Its id.
+    pub id: PartyId,
+    /// Its name.
+    pub name: String,
+    /// Where it is registered.
+    pub country: Country,
+    /// What it may do.
+    pub roles: Vec<Role>,
+    /// Every key ever enrolled for it, with its validity.
+    pub keys: Vec<KeyRecord>,
+}
+
+impl PartyRecord {
+    /// The record of `key`, if it was ever enrolled for this party.
+    pub fn key(&self, key: &PublicKey) -> Option<&KeyRecord> {
+        self.keys.iter().find(|k| &k.key == key)
+    }
+}
+
+/// A key's enrollment and revocation positions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key.
+    pub key: PublicKey,
+    /// Log position of the enrollment.
+    pub enrolled_seq: u64,
+    /// Log position of the revocation, if revoked: the key signs nothing from there on.
+    pub revoked_seq: Option<u64>,
+}
+
+/// A lot, as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotRecord {
+    /// What it is.
+    pub material: Material,
+    /// Its unit.
+    pub unit: Unit,
+    /// The quantity created.
+    pub created: Quantity,
+    /// Components per unit.
+    pub content: Content,
+    /// Capacity per piece, for cells and modules.
+    pub capacity_wh: Option<u64>,
+    /// The creating event.
+    pub created_by: Digest,
+    /// Its creator.
+    pub creator: PartyId,
+}
+
+/// What a party holds of a lot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holding {
+    /// Quantity held, in the lot's unit (grams or pieces).
+    pub balance: u64,
+    /// The event that last gave the party custody: the link a consuming event must carry.
+    pub source: Digest,
+}
+
+/// A shipment and its delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    /// Who shipped.
+    pub sender: PartyId,
+    /// Who it is addressed to.
+    pub receiver: PartyId,
+    /// When it left.
+    pub time: Timestamp,
+    /// What was shipped.
+    pub lots: Vec<(LotId, Quantity)>,
+    /// The `receive` that took delivery, once there is one.
+    pub received_by: Option<Digest>,
+}
+
+/// What the rules need to know about an appended event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Its log position.
+    pub seq: u64,
+    /// Its time.
+    pub time: Timestamp,
+    /// Its actor.
+    pub actor: PartyId,
+    /// Its kind.
+    pub kind: Kind,
+    /// Lots it gave its actor custody of (created or received).
+    pub credited: Vec<LotId>,
+}
+
+/// An attestation as due-diligence rules read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationRecord {
+    /// The attesting event.
+    pub event: Digest,
+    /// Its log position.
+    pub seq: u64,
+    /// The auditor.
+    pub auditor: PartyId,
+    /// When it was made.
+    pub time: Timestamp,
+    /// What it says.
+    pub attest: Attest,
+}
+
+/// Read access to the state as of some log position.
+pub trait StateView {
+    /// An enrolled party.
+    fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError>;
+    /// The party a key is enrolled for.
+    fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError>;
+    /// A lot.
+    fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError>;
+    /// What `party` holds of `lot`.
+    fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError>;
+    /// A shipment, by the id of its `ship` event.
+    fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError>;
+    /// An appended event.
+    fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError>;
+}
+
+/// State written by checking one or more statements, on top of a base view.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    /// Parties, whole records.
+    pub parties: HashMap<PartyId, PartyRecord>,
+    /// Key → owner.
+    pub key_owners: HashMap<PublicKey, PartyId>,
+    /// New lots.
+    pub lots: HashMap<LotId, LotRecord>,
+    /// Holdings, whole records.
+    pub holdings: HashMap<(LotId, PartyId), Holding>,
+    /// Shipments, whole records.
+    pub shipments: HashMap<Digest, ShipmentRecord>,
+    /// New events.
+    pub events: HashMap<Digest, EventRecord>,
+    /// New attestations, in log order.
+    pub attestations: Vec<AttestationRecord>,
+}
+
+/// A view that reads `changes` first and `base` for the rest.
+pub struct Overlay<'a> {
+    base: &'a dyn StateView,
+    /// What has been written on top of the base.
+    pub changes: Changes,
+}
+
+impl<'a> Overlay<'a> {
+    /// An empty overlay on `base`.
+    pub fn new(base: &'a dyn StateView) -> Overlay<'a> {
+        Overlay { base, changes: Changes::default() }
+    }
+}
+
+/// The state of an empty ledger.
+pub struct Empty;
+
+impl StateView for Empty {
+    fn party(&self, _: &PartyId) -> Result<Option<PartyRecord>, StateError> {
+        Ok(None)
+    }
+    fn key_owner(&self, _: &PublicKey) -> Result<Option<PartyId>, StateError> {
+        Ok(None)
+    }
+    fn lot(&self, _: &LotId) -> Result<Option<LotRecord>, StateError> {
+        Ok(None)
+    }
+    fn holding(&self, _: &LotId, _: &PartyId) -> Result<Option<Holding>, StateError> {
+        Ok(None)
+    }
+    fn shipment(&self, _: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
+        Ok(None)
+    }
+    fn event(&self, _: &Digest) -> Result<Option<EventRecord>, StateError> {
+        Ok(None)
+    }
+}
+
+fn read<K, V>(map: &HashMap<K, V>, key: &K, base: impl FnOnce() -> Result<Option<V>, StateError>) -> Result<Option<V>, StateError>
+where
+    K: std::hash::Hash + Eq,
+    V: Clone,
+{
+    match map.get(key) {
+        Some(v) => Ok(Some(v.clone())),
+        None => base(),
+    }
+}
+
+impl StateView for Overlay<'_> {
+    fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
+        read(&self.changes.parties, id, || self.base.party(id))
+    }
+    fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
+        read(&self.changes.key_owners, key, || self.base.key_owner(key))
+    }
+    fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
+        read(&self.changes.lots, id, || self.base.lot(id))
+    }
+    fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
+        match self.changes.holdings.get(&(lot.clone(), party.clone())) {
+            Some(h) => Ok(Some(h.clone())),
+            None => self.base.holding(lot, party),
+        }
+    }
+    fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
+        read(&self.changes.shipments, id, || self.base.shipment(id))
+    }
+    fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
+        read(&self.changes.events, id, || self.base.event(id))
+    }
+}
+
+/// Attestations grouped by the party they are about, for due-diligence checks.
+pub type AttestationsByParty = BTreeMap<PartyId, Vec<AttestationRecord>>;

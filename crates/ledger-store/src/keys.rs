@@ -1,0 +1,230 @@
+//! The sled backend's key layout: every key the store writes is built here, so the storage
+//! format has one place to read and one place to change.
+//!
+//! All records live in **one** sled tree (a second tree roughly halves insert speed), told
+//! apart by a short ASCII prefix. Integers in keys are big-endian so that sled's byte order
+//! is numeric order: entries, attestations, Merkle nodes and checkpoints iterate in
+//! sequence. Party and lot ids use the alphabet `[A-Za-z0-9._:-]`, so they never contain
+//! `0x00` and can be followed by a `0x00` separator without ambiguity. Every value is
+//! encoded with [`ledger_core::codec`] (bincode, fixed-width little-endian integers), except
+//! log entries, which are stored as the exact canonical bytes the caller hands over.
+//!
+//! | key                                      | value                                        |
+//! |------------------------------------------|----------------------------------------------|
+//! | `meta/format`                            | format version, `u32` (4 bytes LE)           |
+//! | `meta/origin`                            | log origin, `String`                         |
+//! | `meta/head`                              | `(u64 size, Digest last)`, 40 bytes          |
+//! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
+//! | `v/` + event id (32 bytes)               | `EventRecord`                                |
+//! | `l/` + lot id                            | `LotRecord`                                  |
+//! | `h/` + lot id + `0x00` + party id        | `Holding`                                    |
+//! | `p/` + party id                          | `PartyRecord`                                |
+//! | `k/` + public key (32 bytes)             | `PartyId` of the key's owner                 |
+//! | `s/` + ship event id (32 bytes)          | `ShipmentRecord`                             |
+//! | `a/` + party id + `0x00` + seq `u64` BE  | `AttestationRecord` whose subject is a party |
+//! | `A/` + lot id + `0x00` + seq `u64` BE    | `AttestationRecord` whose subject is a lot   |
+//! | `m/` + level `u8` + index `u64` BE       | Merkle complete-subtree hash, `Digest`       |
+//! | `c/` + tree size `u64` BE                | signed checkpoint note, `String`             |
+//!
+//! No prefix is a prefix of another (`m/` and `meta/` differ in their second byte).
+
+use ledger_core::Digest;
+use ledger_core::id::{LotId, PartyId};
+use ledger_core::keys::PublicKey;
+
+/// The format version record.
+pub const FORMAT: &[u8] = b"meta/format";
+/// The log origin record.
+pub const ORIGIN: &[u8] = b"meta/origin";
+/// The head record.
+pub const HEAD: &[u8] = b"meta/head";
+
+/// Prefix of log entries.
+pub const ENTRY: &[u8] = b"e/";
+/// Prefix of event records.
+pub const EVENT: &[u8] = b"v/";
+/// Prefix of lot records.
+pub const LOT: &[u8] = b"l/";
+/// Prefix of holdings.
+pub const HOLDING: &[u8] = b"h/";
+/// Prefix of party records.
+pub const PARTY: &[u8] = b"p/";
+/// Prefix of key owners.
+pub const KEY_OWNER: &[u8] = b"k/";
+/// Prefix of shipment records.
+pub const SHIPMENT: &[u8] = b"s/";
+/// Prefix of attestations about parties.
+pub const PARTY_ATTESTATION: &[u8] = b"a/";
+/// Prefix of attestations about lots.
+pub const LOT_ATTESTATION: &[u8] = b"A/";
+/// Prefix of Merkle nodes.
+pub const MERKLE: &[u8] = b"m/";
+/// Prefix of checkpoints.
+pub const CHECKPOINT: &[u8] = b"c/";
+
+/// Separates an id from what follows it; ids never contain it.
+const SEP: u8 = 0x00;
+
+fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(prefix);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
+/// The key of the entry at `seq`.
+pub fn entry(seq: u64) -> Vec<u8> {
+    key(ENTRY, &[&seq.to_be_bytes()])
+}
+
+/// The first key after every entry key: `e0` (`'0'` follows `'/'`).
+pub fn entry_end() -> Vec<u8> {
+    b"e0".to_vec()
+}
+
+/// The sequence number of an entry key, if it has the right shape.
+pub fn entry_seq(key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(ENTRY)?;
+    let bytes: [u8; 8] = rest.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// The key of an event record.
+pub fn event(id: &Digest) -> Vec<u8> {
+    key(EVENT, &[id.as_bytes()])
+}
+
+/// The key of a lot record.
+pub fn lot(id: &LotId) -> Vec<u8> {
+    key(LOT, &[id.as_str().as_bytes()])
+}
+
+/// The key of what `party` holds of `lot`.
+pub fn holding(lot: &LotId, party: &PartyId) -> Vec<u8> {
+    key(
+        HOLDING,
+        &[lot.as_str().as_bytes(), &[SEP], party.as_str().as_bytes()],
+    )
+}
+
+/// The key of a party record.
+pub fn party(id: &PartyId) -> Vec<u8> {
+    key(PARTY, &[id.as_str().as_bytes()])
+}
+
+/// The key of a public key's owner.
+pub fn key_owner(public: &PublicKey) -> Vec<u8> {
+    key(KEY_OWNER, &[public.as_bytes()])
+}
+
+/// The key of a shipment record.
+pub fn shipment(id: &Digest) -> Vec<u8> {
+    key(SHIPMENT, &[id.as_bytes()])
+}
+
+/// The prefix of every attestation about `party`.
+pub fn party_attestations(party: &PartyId) -> Vec<u8> {
+    key(PARTY_ATTESTATION, &[party.as_str().as_bytes(), &[SEP]])
+}
+
+/// The key of the attestation about `party` at log position `seq`.
+pub fn party_attestation(party: &PartyId, seq: u64) -> Vec<u8> {
+    key(
+        PARTY_ATTESTATION,
+        &[party.as_str().as_bytes(), &[SEP], &seq.to_be_bytes()],
+    )
+}
+
+/// The prefix of every attestation about `lot`.
+pub fn lot_attestations(lot: &LotId) -> Vec<u8> {
+    key(LOT_ATTESTATION, &[lot.as_str().as_bytes(), &[SEP]])
+}
+
+/// The key of the attestation about `lot` at log position `seq`.
+pub fn lot_attestation(lot: &LotId, seq: u64) -> Vec<u8> {
+    key(
+        LOT_ATTESTATION,
+        &[lot.as_str().as_bytes(), &[SEP], &seq.to_be_bytes()],
+    )
+}
+
+/// The key of the Merkle node at `level`, `index`.
+pub fn merkle(level: u8, index: u64) -> Vec<u8> {
+    key(MERKLE, &[&[level], &index.to_be_bytes()])
+}
+
+/// The key of the checkpoint for tree size `size`.
+pub fn checkpoint(size: u64) -> Vec<u8> {
+    key(CHECKPOINT, &[&size.to_be_bytes()])
+}
+
+/// The tree size of a checkpoint key, if it has the right shape.
+pub fn checkpoint_size(key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(CHECKPOINT)?;
+    let bytes: [u8; 8] = rest.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// A key as readable text for error messages: printable ASCII as is, other bytes escaped.
+pub fn show(key: &[u8]) -> String {
+    key.escape_ascii().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lot_id(s: &str) -> LotId {
+        LotId::new(s).unwrap()
+    }
+
+    fn party_id(s: &str) -> PartyId {
+        PartyId::new(s).unwrap()
+    }
+
+    #[test]
+    fn entry_keys_sort_numerically_and_stay_below_the_end_key() {
+        let keys: Vec<_> = [0u64, 1, 255, 256, 1 << 40, u64::MAX]
+            .iter()
+            .map(|s| entry(*s))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        assert!(keys.iter().all(|k| k.as_slice() < entry_end().as_slice()));
+        assert_eq!(entry_seq(&entry(258)), Some(258));
+        assert_eq!(entry_seq(b"e/short"), None);
+    }
+
+    #[test]
+    fn a_party_attestation_prefix_does_not_match_a_longer_party_id() {
+        // Guards the 0x00 separator: "p" must not list the attestations of "p2".
+        let prefix = party_attestations(&party_id("p"));
+        assert!(party_attestation(&party_id("p"), 7).starts_with(&prefix));
+        assert!(!party_attestation(&party_id("p2"), 7).starts_with(&prefix));
+        assert!(!lot_attestation(&lot_id("p"), 7).starts_with(&prefix));
+    }
+
+    #[test]
+    fn holding_keys_separate_lot_and_party() {
+        assert_ne!(
+            holding(&lot_id("ab"), &party_id("c")),
+            holding(&lot_id("a"), &party_id("bc"))
+        );
+    }
+
+    #[test]
+    fn meta_keys_do_not_fall_under_the_merkle_prefix() {
+        for meta in [FORMAT, ORIGIN, HEAD] {
+            assert!(!meta.starts_with(MERKLE));
+        }
+    }
+
+    #[test]
+    fn merkle_and_checkpoint_keys_have_fixed_width() {
+        assert_eq!(merkle(3, 9), [b'm', b'/', 3, 0, 0, 0, 0, 0, 0, 0, 9]);
+        assert_eq!(checkpoint_size(&checkpoint(42)), Some(42));
+        assert_eq!(show(&holding(&lot_id("L"), &party_id("P"))), "h/L\\x00P");
+    }
+}

@@ -1,0 +1,520 @@
+//! The embedded sled backend: one sled tree holding the log, its indexes, the Merkle nodes,
+//! checkpoints and the head under the prefixed keys of [`crate::keys`].
+//!
+//! Why it is safe:
+//! - **Atomic, durable appends.** [`Store::append`] builds one `sled::Batch` with the
+//!   entries, every index change, the Merkle nodes and the new head, applies it, then
+//!   flushes (fsync) before returning `Ok`. A crash leaves all of a batch or none of it, and
+//!   an acknowledged append survives a crash.
+//! - **One writer.** sled takes an exclusive file lock, so a second process cannot open the
+//!   ledger ([`StoreError::Locked`]); within a process a mutex makes the head check and the
+//!   write of an append one step.
+//! - **A versioned format.** `meta/format` holds [`FORMAT_VERSION`], checked on open. Before
+//!   changing any key or value encoding, work out what an old build does with new data and a
+//!   new build with old data, then bump the version (and migrate, or refuse clearly).
+//! - **Untrusted bytes.** Every stored value is decoded with the size-limited canonical codec
+//!   and every length is checked: damaged storage gives [`StoreError::Corrupt`] naming the
+//!   key, never a panic.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use ledger_core::Digest;
+use ledger_core::codec;
+use ledger_core::event::Subject;
+use ledger_core::id::{LotId, PartyId};
+use ledger_core::keys::PublicKey;
+use ledger_core::state::{
+    AttestationRecord, EventRecord, Holding, LotRecord, PartyRecord, ShipmentRecord, StateError,
+    StateView,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::keys;
+use crate::{AppendBatch, EntryIter, Head, Store, StoreError};
+
+/// The storage format version this build reads and writes. Stored under `meta/format` as
+/// a 4-byte little-endian `u32`; that record's encoding never changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Length of an encoded head: `u64` size and 32-byte digest.
+const HEAD_LEN: usize = 8 + 32;
+
+/// The name of sled 0.34's data file inside its directory: its presence marks a database.
+const SLED_DB_FILE: &str = "db";
+
+/// A ledger stored in a sled database in one directory.
+pub struct SledStore {
+    dir: PathBuf,
+    db: sled::Db,
+    /// Held across an append's head check and write, so two appends in one process cannot
+    /// both pass the check. It guards no data: a poisoned lock is taken over as is.
+    append_lock: Mutex<()>,
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledStore {
+    /// Creates an empty ledger with log origin `origin` in `dir`, which must not exist, be
+    /// empty, or hold an empty sled database (left by a create that crashed).
+    ///
+    /// Refuses a directory holding a ledger ([`StoreError::AlreadyExists`]) or other files
+    /// ([`StoreError::NotEmpty`]), and an origin that is not one non-empty line
+    /// ([`StoreError::BadOrigin`]).
+    pub fn create(dir: impl AsRef<Path>, origin: &str) -> Result<SledStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if origin.is_empty() || origin.contains(['\n', '\r']) {
+            return Err(StoreError::BadOrigin {
+                origin: origin.chars().take(200).collect(),
+            });
+        }
+        match std::fs::read_dir(&dir) {
+            Ok(mut listing) => {
+                let is_empty = listing.next().is_none();
+                if !is_empty && !dir.join(SLED_DB_FILE).is_file() {
+                    return Err(StoreError::NotEmpty { dir });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(StoreError::Io { path: dir, source }),
+        }
+        let db = open_sled(&dir)?;
+        let store = SledStore {
+            dir,
+            db,
+            append_lock: Mutex::new(()),
+        };
+        // Checked under sled's lock, so two concurrent creates cannot both succeed.
+        if !store.db.is_empty() {
+            return Err(StoreError::AlreadyExists { dir: store.dir });
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::FORMAT, encode("format version", &FORMAT_VERSION)?);
+        batch.insert(keys::ORIGIN, encode("log origin", &origin)?);
+        batch.insert(keys::HEAD, encode_head(&Head::EMPTY)?);
+        store
+            .db
+            .apply_batch(batch)
+            .map_err(|e| store.sled_error(e))?;
+        store.flush()?;
+        Ok(store)
+    }
+
+    /// Opens the ledger in `dir`, checking its format version and head.
+    ///
+    /// Never creates files: a directory without a ledger gives [`StoreError::NotALedger`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<SledStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.join(SLED_DB_FILE).is_file() {
+            return Err(StoreError::NotALedger { dir });
+        }
+        let db = open_sled(&dir)?;
+        let store = SledStore {
+            dir,
+            db,
+            append_lock: Mutex::new(()),
+        };
+        let Some(format) = store.get(keys::FORMAT)? else {
+            return Err(StoreError::NotALedger { dir: store.dir });
+        };
+        let found = decode_format(&format)?;
+        if found != FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                dir: store.dir,
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        store.origin()?;
+        store.check_head()?;
+        Ok(store)
+    }
+
+    /// The ledger directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The raw sled database, for tests that write damaged or foreign records.
+    #[cfg(test)]
+    pub(crate) fn raw(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Checks that the entries end exactly at the head: the last entry exists and none
+    /// follows it. Cheap, and catches a head and a log that disagree.
+    fn check_head(&self) -> Result<(), StoreError> {
+        let head = self.head()?;
+        if let Some(last) = head.size.checked_sub(1) {
+            if self.get(&keys::entry(last))?.is_none() {
+                return Err(corrupt_key(
+                    "head record",
+                    keys::HEAD,
+                    format!("the log has no entry {last}"),
+                ));
+            }
+        }
+        if let Some(next) = self
+            .db
+            .range(keys::entry(head.size)..keys::entry_end())
+            .next()
+        {
+            let (key, _) = next.map_err(|e| self.sled_error(e))?;
+            return Err(corrupt_key(
+                "head record",
+                keys::HEAD,
+                format!(
+                    "the head says {} entries but key {} exists",
+                    head.size,
+                    keys::show(&key)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn sled_error(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled {
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(|e| self.sled_error(e))
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.db.get(key).map_err(|e| self.sled_error(e))
+    }
+
+    /// Reads and decodes the value under `key`; `what` names it in errors.
+    fn get_decoded<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        match self.get(key)? {
+            Some(bytes) => decode(what, key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes every value under `prefix`, in key order.
+    fn scan_decoded<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                decode(what, &key, &value)
+            })
+            .collect()
+    }
+
+    /// Checks `batch` against the current head and itself, without writing anything.
+    fn check_batch(head: &Head, batch: &AppendBatch<'_>) -> Result<(), StoreError> {
+        let invalid = |reason: String| Err(StoreError::InvalidBatch { reason });
+        let Some((first, _)) = batch.entries.first() else {
+            return invalid("the batch has no entries".into());
+        };
+        if *first != head.size {
+            return Err(StoreError::Conflict {
+                expected: head.size,
+                found: *first,
+            });
+        }
+        let count = batch.entries.len() as u64;
+        for (expected, (seq, _)) in (head.size..).zip(batch.entries) {
+            if *seq != expected {
+                return invalid(format!(
+                    "entries are not consecutive: found {seq} where {expected} belongs"
+                ));
+            }
+        }
+        let end = head.size.saturating_add(count);
+        if batch.head.size != end {
+            return invalid(format!(
+                "the new head says {} entries but the log would have {end}",
+                batch.head.size
+            ));
+        }
+        let in_batch = |seq: u64| (head.size..end).contains(&seq);
+        for (id, event) in &batch.changes.events {
+            if !in_batch(event.seq) {
+                return invalid(format!(
+                    "event {id} has log position {} outside the batch",
+                    event.seq
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for a in &batch.changes.attestations {
+            if !in_batch(a.seq) {
+                return invalid(format!(
+                    "attestation {} has log position {} outside the batch",
+                    a.event, a.seq
+                ));
+            }
+            if !seen.insert(attestation_key(a)) {
+                return invalid(format!(
+                    "two attestations about one subject at log position {}",
+                    a.seq
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// One sled batch holding everything `batch` writes.
+    fn build_batch(batch: &AppendBatch<'_>) -> Result<sled::Batch, StoreError> {
+        let mut out = sled::Batch::default();
+        for (seq, bytes) in batch.entries {
+            out.insert(keys::entry(*seq), bytes.as_slice());
+        }
+        let changes = batch.changes;
+        for (id, record) in &changes.parties {
+            out.insert(keys::party(id), encode("party record", record)?);
+        }
+        for (key, owner) in &changes.key_owners {
+            out.insert(keys::key_owner(key), encode("key owner", owner)?);
+        }
+        for (id, record) in &changes.lots {
+            out.insert(keys::lot(id), encode("lot record", record)?);
+        }
+        for ((lot, party), holding) in &changes.holdings {
+            out.insert(keys::holding(lot, party), encode("holding", holding)?);
+        }
+        for (id, record) in &changes.shipments {
+            out.insert(keys::shipment(id), encode("shipment record", record)?);
+        }
+        for (id, record) in &changes.events {
+            out.insert(keys::event(id), encode("event record", record)?);
+        }
+        for record in &changes.attestations {
+            out.insert(
+                attestation_key(record),
+                encode("attestation record", record)?,
+            );
+        }
+        for (level, index, hash) in batch.merkle_nodes {
+            out.insert(keys::merkle(*level, *index), encode("merkle node", hash)?);
+        }
+        out.insert(keys::HEAD, encode_head(&batch.head)?);
+        Ok(out)
+    }
+}
+
+impl Store for SledStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        let Some(bytes) = self.get(keys::HEAD)? else {
+            return Err(corrupt_key("head record", keys::HEAD, "missing".into()));
+        };
+        if bytes.len() != HEAD_LEN {
+            return Err(corrupt_key(
+                "head record",
+                keys::HEAD,
+                format!("{} bytes, expected {HEAD_LEN}", bytes.len()),
+            ));
+        }
+        let (size, last): (u64, Digest) = decode("head record", keys::HEAD, &bytes)?;
+        Ok(Head { size, last })
+    }
+
+    fn origin(&self) -> Result<String, StoreError> {
+        self.get_decoded("log origin", keys::ORIGIN)?
+            .ok_or_else(|| corrupt_key("log origin", keys::ORIGIN, "missing".into()))
+    }
+
+    fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(&keys::entry(seq))?.map(|bytes| bytes.to_vec()))
+    }
+
+    fn entries(&self, start: u64) -> EntryIter<'_> {
+        let range = self.db.range(keys::entry(start)..keys::entry_end());
+        Box::new(range.map(move |item| {
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            let seq = keys::entry_seq(&key).ok_or_else(|| {
+                corrupt_key(
+                    "log entry",
+                    &key,
+                    "the key is not e/ and an 8-byte position".into(),
+                )
+            })?;
+            Ok((seq, value.to_vec()))
+        }))
+    }
+
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.get_decoded("merkle node", &keys::merkle(level, index))
+    }
+
+    fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
+        self.scan_decoded("attestation record", &keys::party_attestations(party))
+    }
+
+    fn lot_attestations(&self, lot: &LotId) -> Result<Vec<AttestationRecord>, StoreError> {
+        self.scan_decoded("attestation record", &keys::lot_attestations(lot))
+    }
+
+    fn append(&self, batch: &AppendBatch<'_>) -> Result<(), StoreError> {
+        let _writer = self
+            .append_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = self.head()?;
+        SledStore::check_batch(&head, batch)?;
+        let writes = SledStore::build_batch(batch)?;
+        self.db
+            .apply_batch(writes)
+            .map_err(|e| self.sled_error(e))?;
+        // If the flush fails the batch is applied in memory and may or may not survive a
+        // crash: the caller must treat the error as fatal, not retry the same positions.
+        self.flush()
+    }
+
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        let _writer = self
+            .append_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let head = self.head()?;
+        if size > head.size {
+            return Err(StoreError::CheckpointBeyondHead {
+                size,
+                head: head.size,
+            });
+        }
+        let value = encode("checkpoint note", &note)?;
+        self.db
+            .insert(keys::checkpoint(size), value)
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.db
+            .scan_prefix(keys::CHECKPOINT)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                let size = keys::checkpoint_size(&key).ok_or_else(|| {
+                    corrupt_key(
+                        "checkpoint",
+                        &key,
+                        "the key is not c/ and an 8-byte size".into(),
+                    )
+                })?;
+                Ok((size, decode("checkpoint note", &key, &value)?))
+            })
+            .collect()
+    }
+}
+
+impl StateView for SledStore {
+    fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
+        Ok(self.get_decoded("party record", &keys::party(id))?)
+    }
+
+    fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
+        Ok(self.get_decoded("key owner", &keys::key_owner(key))?)
+    }
+
+    fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
+        Ok(self.get_decoded("lot record", &keys::lot(id))?)
+    }
+
+    fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
+        Ok(self.get_decoded("holding", &keys::holding(lot, party))?)
+    }
+
+    fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
+        Ok(self.get_decoded("shipment record", &keys::shipment(id))?)
+    }
+
+    fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
+        Ok(self.get_decoded("event record", &keys::event(id))?)
+    }
+}
+
+/// Opens (or creates) the sled database in `dir`, telling a held lock apart.
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(dir)
+        .open()
+        .map_err(|source| match &source {
+            sled::Error::Io(e) if is_lock_error(e) => StoreError::Locked {
+                dir: dir.to_path_buf(),
+            },
+            _ => StoreError::Sled {
+                dir: dir.to_path_buf(),
+                source,
+            },
+        })
+}
+
+/// Whether `e` is sled's report that another process holds the database lock.
+///
+/// sled 0.34.7 (`Config::try_lock` in `config.rs`) calls fs2's `try_lock_exclusive`
+/// (`flock(LOCK_EX | LOCK_NB)`, failing with `EWOULDBLOCK`) and wraps that error, as text, in
+/// a new `io::Error` of kind `Other` with the message `could not acquire lock on "…/db": …`.
+/// The original kind is lost, so the message prefix is what identifies it; `WouldBlock` is
+/// accepted too in case a later sled passes the error through.
+fn is_lock_error(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+        || (e.kind() == io::ErrorKind::Other
+            && e.to_string().starts_with("could not acquire lock on"))
+}
+
+/// The key an attestation is stored under, by its subject.
+fn attestation_key(record: &AttestationRecord) -> Vec<u8> {
+    match &record.attest.subject {
+        Subject::Party(party) => keys::party_attestation(party, record.seq),
+        Subject::Lot(lot) => keys::lot_attestation(lot, record.seq),
+    }
+}
+
+fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+    codec::encode(value).map_err(|source| StoreError::Encode {
+        what: what.into(),
+        source,
+    })
+}
+
+fn encode_head(head: &Head) -> Result<Vec<u8>, StoreError> {
+    encode("head record", &(head.size, head.last))
+}
+
+fn decode<T: DeserializeOwned>(what: &str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode(bytes).map_err(|e| corrupt_key(what, key, e.to_string()))
+}
+
+fn decode_format(bytes: &[u8]) -> Result<u32, StoreError> {
+    let fixed: [u8; 4] = bytes.try_into().map_err(|_| {
+        corrupt_key(
+            "format version",
+            keys::FORMAT,
+            format!("{} bytes, expected 4", bytes.len()),
+        )
+    })?;
+    Ok(u32::from_le_bytes(fixed))
+}
+
+fn corrupt_key(what: &str, key: &[u8], reason: String) -> StoreError {
+    StoreError::Corrupt {
+        what: format!("{what} at key {}", keys::show(key)),
+        reason,
+    }
+}
