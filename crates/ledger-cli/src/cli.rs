@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "custody", version, about, long_about = None)]
 pub struct Cli {
     /// The ledger directory (else $CUSTODY_LEDGER, else ./custody-ledger).
-    #[arg(long, global = true, env = "CUSTODY_LEDGER", default_value = "custody-ledger")]
+    #[arg(
+        long,
+        global = true,
+        env = "CUSTODY_LEDGER",
+        default_value = "custody-ledger"
+    )]
     pub ledger: PathBuf,
 
     /// What to do.
@@ -187,10 +192,9 @@ pub struct TraceArgs {
 
 /// `custody show`.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, args = ["seq", "event"])]
 pub struct ShowArgs {
     /// The log position.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "event", conflicts_with = "event")]
     pub seq: Option<u64>,
     /// The event id (hex).
     #[arg(long)]

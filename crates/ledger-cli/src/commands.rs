@@ -16,8 +16,8 @@ use crate::cli::{Cli, Command};
 
 pub use append::{Outcome, append_statements, print_append};
 pub use init::init_ledger;
-pub use sign::sign_text;
 pub use parties::roles;
+pub use sign::sign_text;
 pub use trace::print_trace;
 pub use verify::{code as verdict_code, print_report};
 

@@ -62,10 +62,18 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         }
     };
     let operator = test_key(OPERATOR);
-    let store = init_ledger(&dir, ORIGIN, &operator, OPERATOR, "Custody demo operator (fictional)", "BE")?;
+    let store = init_ledger(
+        &dir,
+        ORIGIN,
+        &operator,
+        OPERATOR,
+        "Custody demo operator (fictional)",
+        "BE",
+    )?;
     println!("ledger {} (origin {ORIGIN})", dir.display());
 
-    let parties: Vec<PartyIn> = serde_json::from_str(PARTIES).context("fixtures/demo/parties.json")?;
+    let parties: Vec<PartyIn> =
+        serde_json::from_str(PARTIES).context("fixtures/demo/parties.json")?;
     let mut keys: HashMap<String, SecretKey> = HashMap::new();
     let mut enrollments = Vec::new();
     for p in &parties {
@@ -91,7 +99,10 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     println!("enrolled {} parties with test keys", parties.len());
 
     let mut ctx = SigningState::new(Some(&store));
-    let key_for = |actor: &str| keys.get(actor).with_context(|| format!("no test key for {actor}"));
+    let key_for = |actor: &str| {
+        keys.get(actor)
+            .with_context(|| format!("no test key for {actor}"))
+    };
     let mut appended = 0;
     // Sign and append one event at a time, as suppliers would submit them.
     for line in SCENARIO.lines().filter(|l| !l.trim().is_empty()) {
@@ -110,7 +121,11 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     println!();
     crate::commands::print_report(&report);
     let whole = ledger::verify_ledger(&store)?;
-    println!("whole ledger: {}, {} entries", json!(whole.verdict).as_str().unwrap_or_default(), whole.entries);
+    println!(
+        "whole ledger: {}, {} entries",
+        json!(whole.verdict).as_str().unwrap_or_default(),
+        whole.entries
+    );
     Ok(crate::commands::verdict_code(&report).max(crate::commands::verdict_code(&whole)))
 }
 
@@ -118,7 +133,11 @@ fn expect_accepted(outcome: crate::commands::Outcome, what: &str) -> Result<()> 
     match outcome {
         Ok(_) => Ok(()),
         Err(refused) => {
-            let reasons: Vec<String> = refused.findings.iter().map(|(_, f)| f.to_string()).collect();
+            let reasons: Vec<String> = refused
+                .findings
+                .iter()
+                .map(|(_, f)| f.to_string())
+                .collect();
             anyhow::bail!("the demo's {what} were refused: {}", reasons.join("; "))
         }
     }

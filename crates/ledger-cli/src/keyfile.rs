@@ -30,24 +30,35 @@ pub fn write_pair(path: &Path, key: &SecretKey) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot create private key file {}", path.display()))?;
-    file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create private key file {}", path.display()))?;
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let public = public_path(path);
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&public)
         .with_context(|| format!("cannot create public key file {}", public.display()))?;
-    file.write_all(key.public_key().to_pem()?.as_bytes()).with_context(|| format!("cannot write {}", public.display()))?;
+    file.write_all(key.public_key().to_pem()?.as_bytes())
+        .with_context(|| format!("cannot write {}", public.display()))?;
     Ok(())
 }
 
 fn read_small(path: &Path) -> Result<Zeroizing<String>> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let meta =
+        fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     if meta.len() > MAX_KEY_FILE {
-        bail!("key file {} is {} bytes; a key file is at most {MAX_KEY_FILE}", path.display(), meta.len());
+        bail!(
+            "key file {} is {} bytes; a key file is at most {MAX_KEY_FILE}",
+            path.display(),
+            meta.len()
+        );
     }
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read key file {}", path.display()))?;
     Ok(Zeroizing::new(text))
 }
 
@@ -56,7 +67,10 @@ pub fn read_private(path: &Path) -> Result<SecretKey> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?.permissions().mode();
+        let mode = fs::metadata(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?
+            .permissions()
+            .mode();
         if mode & 0o077 != 0 {
             bail!(
                 "private key {} is readable by others (mode {:o}); run: chmod 600 {}",
@@ -67,7 +81,8 @@ pub fn read_private(path: &Path) -> Result<SecretKey> {
         }
     }
     let text = read_small(path)?;
-    SecretKey::from_pkcs8_pem(&text).with_context(|| format!("cannot read private key {}", path.display()))
+    SecretKey::from_pkcs8_pem(&text)
+        .with_context(|| format!("cannot read private key {}", path.display()))
 }
 
 /// Reads a public key file.

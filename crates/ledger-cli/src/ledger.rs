@@ -29,7 +29,9 @@ pub fn now() -> Result<Timestamp> {
         .duration_since(std::time::UNIX_EPOCH)
         .context("the system clock is before 1970")?
         .as_secs();
-    Ok(Timestamp::from_unix(i64::try_from(seconds).context("the system clock is out of range")?)?)
+    Ok(Timestamp::from_unix(
+        i64::try_from(seconds).context("the system clock is out of range")?,
+    )?)
 }
 
 /// Opens an existing ledger.
@@ -60,16 +62,22 @@ impl NodeSource for StoreNodes<'_> {
     type Error = StoreError;
 
     fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
-        self.0.merkle_node(level, index)?.ok_or_else(|| StoreError::Corrupt {
-            what: format!("merkle node at level {level}, index {index}"),
-            reason: "missing".into(),
-        })
+        self.0
+            .merkle_node(level, index)?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("merkle node at level {level}, index {index}"),
+                reason: "missing".into(),
+            })
     }
 }
 
 /// Checks `statements` against the ledger and appends them as one batch, or refuses them
 /// all. Returns the receipts, or the findings that refused the batch.
-pub fn append(store: &dyn Store, statements: &[Statement], recorded_at: Timestamp) -> Result<Result<Vec<Receipt>, Refused>> {
+pub fn append(
+    store: &dyn Store,
+    statements: &[Statement],
+    recorded_at: Timestamp,
+) -> Result<Result<Vec<Receipt>, Refused>> {
     let head = store.head()?;
     let cfg = RuleConfig::default();
     let mut overlay = Overlay::new(store);
@@ -81,14 +89,37 @@ pub fn append(store: &dyn Store, statements: &[Statement], recorded_at: Timestam
         ids.push(id);
         let mut findings = Vec::new();
         if let Err(e) = check_event(&statement.event) {
-            findings.push(Finding::new(Rule::EntryMalformed, format!("event breaks a structural rule: {e}")).at(id, seq));
+            findings.push(
+                Finding::new(
+                    Rule::EntryMalformed,
+                    format!("event breaks a structural rule: {e}"),
+                )
+                .at(id, seq),
+            );
         }
         if statement.verify_signature(&id).is_err() {
-            findings.push(Finding::new(Rule::BadSignature, format!("signature by {} does not verify", statement.signer)).at(id, seq));
+            findings.push(
+                Finding::new(
+                    Rule::BadSignature,
+                    format!("signature by {} does not verify", statement.signer),
+                )
+                .at(id, seq),
+            );
         }
-        let subject = rules::Subject { seq, id, event: &statement.event, signer: &statement.signer, recorded_at };
+        let subject = rules::Subject {
+            seq,
+            id,
+            event: &statement.event,
+            signer: &statement.signer,
+            recorded_at,
+        };
         rules::apply(&mut overlay, &subject, &cfg, &mut findings)?;
-        refused.extend(findings.into_iter().filter(|f| f.severity == Severity::Error).map(|f| (i, f)));
+        refused.extend(
+            findings
+                .into_iter()
+                .filter(|f| f.severity == Severity::Error)
+                .map(|f| (i, f)),
+        );
     }
     if !refused.is_empty() {
         return Ok(Err(Refused { findings: refused }));
@@ -100,16 +131,36 @@ pub fn append(store: &dyn Store, statements: &[Statement], recorded_at: Timestam
     let mut prev = head.last;
     for (i, statement) in statements.iter().enumerate() {
         let seq = head.size + i as u64;
-        let entry = Entry { seq, prev, recorded_at, statement: statement.clone() };
+        let entry = Entry {
+            seq,
+            prev,
+            recorded_at,
+            statement: statement.clone(),
+        };
         let bytes = entry.encode()?;
         prev = entry_hash(&bytes);
         nodes.push(prev).map_err(|e| anyhow::anyhow!("{e}"))?;
         entries.push((seq, bytes));
     }
     let merkle_nodes = nodes.into_nodes();
-    let new_head = Head { size: head.size + statements.len() as u64, last: prev };
-    store.append(&AppendBatch { entries: &entries, head: new_head, changes: &changes, merkle_nodes: &merkle_nodes })?;
-    Ok(Ok(ids.into_iter().enumerate().map(|(i, id)| Receipt { id, seq: head.size + i as u64 }).collect()))
+    let new_head = Head {
+        size: head.size + statements.len() as u64,
+        last: prev,
+    };
+    store.append(&AppendBatch {
+        entries: &entries,
+        head: new_head,
+        changes: &changes,
+        merkle_nodes: &merkle_nodes,
+    })?;
+    Ok(Ok(ids
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| Receipt {
+            id,
+            seq: head.size + i as u64,
+        })
+        .collect()))
 }
 
 /// Reads statements back from the store by event id, re-checking each against its id.
@@ -122,12 +173,23 @@ pub struct StoreEvents<'a> {
 
 impl EventSource for StoreEvents<'_> {
     fn statement(&self, id: &Digest) -> Result<Option<(u64, Statement)>, StateError> {
-        let Some(record) = self.state.event(id)? else { return Ok(None) };
-        let Some(bytes) = self.store.entry(record.seq).map_err(StateError::from)? else { return Ok(None) };
-        let entry = Entry::decode(&bytes).map_err(|e| StateError(format!("entry #{}: {e}", record.seq)))?;
-        let actual = entry.statement.id().map_err(|e| StateError(e.to_string()))?;
+        let Some(record) = self.state.event(id)? else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.store.entry(record.seq).map_err(StateError::from)? else {
+            return Ok(None);
+        };
+        let entry =
+            Entry::decode(&bytes).map_err(|e| StateError(format!("entry #{}: {e}", record.seq)))?;
+        let actual = entry
+            .statement
+            .id()
+            .map_err(|e| StateError(e.to_string()))?;
         if actual != *id {
-            return Err(StateError(format!("entry #{} holds event {actual}, not {id}", record.seq)));
+            return Err(StateError(format!(
+                "entry #{} holds event {actual}, not {id}",
+                record.seq
+            )));
         }
         Ok(Some((record.seq, entry.statement)))
     }
@@ -160,14 +222,25 @@ pub struct Counts {
 }
 
 impl Report {
-    fn new(scope: &'static str, lot: Option<LotId>, entries: u64, findings: Vec<Finding>) -> Report {
-        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    fn new(
+        scope: &'static str,
+        lot: Option<LotId>,
+        entries: u64,
+        findings: Vec<Finding>,
+    ) -> Report {
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
         Report {
             verdict: ledger_core::finding::verdict(&findings),
             scope,
             lot,
             entries,
-            counts: Counts { errors, warnings: findings.len() - errors },
+            counts: Counts {
+                errors,
+                warnings: findings.len() - errors,
+            },
             findings,
         }
     }
@@ -180,7 +253,10 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
         match item {
             Ok((seq, bytes)) => replay.push(seq, &bytes, None)?,
             Err(e) => {
-                replay.findings.push(Finding::new(Rule::EntryMalformed, format!("cannot read entry: {e}")));
+                replay.findings.push(Finding::new(
+                    Rule::EntryMalformed,
+                    format!("cannot read entry: {e}"),
+                ));
                 break;
             }
         }
@@ -204,15 +280,28 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
 /// Verifies the whole ledger.
 pub fn verify_ledger(store: &dyn Store) -> Result<Report> {
     let replay = replay(store)?;
-    Ok(Report::new("ledger", None, replay.size(), replay.findings.clone()))
+    Ok(Report::new(
+        "ledger",
+        None,
+        replay.size(),
+        replay.findings.clone(),
+    ))
 }
 
 /// Verifies one lot: the whole log is replayed (balances are global), then the lot's
 /// provenance DAG is walked over the replayed state and the provenance rules run on it.
 /// Findings of the replay are kept when they concern an event or lot of the DAG.
-pub fn verify_lot(store: &dyn Store, lot: &LotId, policy: &Policy, as_of: Timestamp) -> Result<(Report, Option<Trace>)> {
+pub fn verify_lot(
+    store: &dyn Store,
+    lot: &LotId,
+    policy: &Policy,
+    as_of: Timestamp,
+) -> Result<(Report, Option<Trace>)> {
     let replay = replay(store)?;
-    let source = StoreEvents { state: replay.state(), store };
+    let source = StoreEvents {
+        state: replay.state(),
+        store,
+    };
     let trace = match provenance::trace(lot, replay.state(), &source) {
         Ok(t) => t,
         Err(provenance::TraceError::UnknownLot(l)) => anyhow::bail!("lot {l} is not in the ledger"),
@@ -231,17 +320,31 @@ pub fn verify_lot(store: &dyn Store, lot: &LotId, policy: &Policy, as_of: Timest
         .iter()
         .filter(|f| match (&f.event, &f.lot) {
             (None, _) => true,
-            (Some(id), l) => trace.events.contains_key(id) || l.as_ref().is_some_and(|l| lots.contains(l)),
+            (Some(id), l) => {
+                trace.events.contains_key(id) || l.as_ref().is_some_and(|l| lots.contains(l))
+            }
         })
         .cloned()
         .collect();
-    findings.extend(provenance::provenance_findings(&trace, replay.state(), &attestations, policy, as_of)?);
-    Ok((Report::new("lot", Some(lot.clone()), replay.size(), findings), Some(trace)))
+    findings.extend(provenance::provenance_findings(
+        &trace,
+        replay.state(),
+        &attestations,
+        policy,
+        as_of,
+    )?);
+    Ok((
+        Report::new("lot", Some(lot.clone()), replay.size(), findings),
+        Some(trace),
+    ))
 }
 
 /// Traces a lot using the store's indexes (fast; `verify --lot` re-derives them).
 pub fn trace(store: &dyn Store, lot: &LotId) -> Result<Trace> {
-    let source = StoreEvents { state: store, store };
+    let source = StoreEvents {
+        state: store,
+        store,
+    };
     provenance::trace(lot, store, &source).map_err(Into::into)
 }
 
@@ -256,21 +359,33 @@ pub struct SigningState<'a> {
 impl<'a> SigningState<'a> {
     /// A context over `store` (or none: every link must then be in the JSON or the file).
     pub fn new(store: Option<&'a dyn Store>) -> SigningState<'a> {
-        SigningState { store, units: HashMap::new(), sources: HashMap::new(), shipments: Vec::new() }
+        SigningState {
+            store,
+            units: HashMap::new(),
+            sources: HashMap::new(),
+            shipments: Vec::new(),
+        }
     }
 
     /// Learns what a signed event creates, receives and ships.
     pub fn learn(&mut self, id: Digest, event: &Event) {
         for output in event.body.outputs() {
-            self.units.insert(output.lot.clone(), output.quantity.unit());
-            self.sources.insert((output.lot.clone(), event.actor.clone()), id);
+            self.units
+                .insert(output.lot.clone(), output.quantity.unit());
+            self.sources
+                .insert((output.lot.clone(), event.actor.clone()), id);
         }
         match &event.body {
-            Body::Ship(s) => self.shipments.push((id, s.to.clone(), s.lots.iter().map(|m| m.lot.clone()).collect())),
+            Body::Ship(s) => self.shipments.push((
+                id,
+                s.to.clone(),
+                s.lots.iter().map(|m| m.lot.clone()).collect(),
+            )),
             Body::Receive(r) => {
                 self.shipments.retain(|(ship, _, _)| *ship != r.shipment);
                 for item in &r.lots {
-                    self.sources.insert((item.lot.clone(), event.actor.clone()), id);
+                    self.sources
+                        .insert((item.lot.clone(), event.actor.clone()), id);
                 }
             }
             _ => {}
@@ -280,14 +395,22 @@ impl<'a> SigningState<'a> {
 
 impl SignContext for SigningState<'_> {
     fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
-        self.units.get(lot).copied().or_else(|| self.store.and_then(|s| s.lot(lot).ok().flatten()).map(|l| l.unit))
+        self.units.get(lot).copied().or_else(|| {
+            self.store
+                .and_then(|s| s.lot(lot).ok().flatten())
+                .map(|l| l.unit)
+        })
     }
 
     fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
         self.sources
             .get(&(lot.clone(), holder.clone()))
             .copied()
-            .or_else(|| self.store.and_then(|s| s.holding(lot, holder).ok().flatten()).map(|h| h.source))
+            .or_else(|| {
+                self.store
+                    .and_then(|s| s.holding(lot, holder).ok().flatten())
+                    .map(|h| h.source)
+            })
     }
 
     fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest> {
@@ -304,11 +427,14 @@ impl SignContext for SigningState<'_> {
 
 /// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise).
 pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
-    let Some(path) = path else { return Ok(Policy::default()) };
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
     let text = crate::io::read_text(path, 1 << 20)?;
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
-        serde_json::from_str(&text).with_context(|| format!("policy {} is not valid", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("policy {} is not valid", path.display()))
     } else {
         toml::from_str(&text).with_context(|| format!("policy {} is not valid", path.display()))
     }

@@ -7,7 +7,7 @@
 //! Decoding has a size limit and rejects trailing bytes, so every value has exactly one
 //! encoding that decodes.
 
-use bincode::config::{self, Configuration, Fixint, LittleEndian, Limit};
+use bincode::config::{self, Configuration, Fixint, Limit, LittleEndian};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -37,7 +37,8 @@ pub enum CodecError {
 
 /// Canonical bytes of `value`.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let bytes = bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| CodecError::Encode(e.to_string()))?;
+    let bytes = bincode::serde::encode_to_vec(value, CONFIG)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
     if bytes.len() > MAX_ENCODED {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -49,8 +50,8 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_ENCODED {
         return Err(CodecError::TooLarge(bytes.len()));
     }
-    let (value, used) =
-        bincode::serde::decode_from_slice(bytes, CONFIG).map_err(|e| CodecError::Decode(e.to_string()))?;
+    let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));
     }
@@ -70,8 +71,14 @@ mod tests {
 
     #[test]
     fn trailing_bytes_and_truncation_are_refused() {
-        assert_eq!(decode::<u32>(&[1, 0, 0, 0, 9]), Err(CodecError::TrailingBytes(1)));
-        assert!(matches!(decode::<u64>(&[1, 0, 0]), Err(CodecError::Decode(_))));
+        assert_eq!(
+            decode::<u32>(&[1, 0, 0, 0, 9]),
+            Err(CodecError::TrailingBytes(1))
+        );
+        assert!(matches!(
+            decode::<u64>(&[1, 0, 0]),
+            Err(CodecError::Decode(_))
+        ));
     }
 
     #[test]

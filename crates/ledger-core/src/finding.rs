@@ -99,7 +99,8 @@ impl Serialize for Rule {
 impl<'de> Deserialize<'de> for Rule {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let code = String::deserialize(deserializer)?;
-        Rule::from_code(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown rule code {code:?}")))
+        Rule::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule code {code:?}")))
     }
 }
 
@@ -125,7 +126,15 @@ pub struct Finding {
 impl Finding {
     /// A finding of `rule` at its default severity.
     pub fn new(rule: Rule, message: impl Into<String>) -> Finding {
-        Finding { rule, severity: rule.severity(), event: None, seq: None, party: None, lot: None, message: message.into() }
+        Finding {
+            rule,
+            severity: rule.severity(),
+            event: None,
+            seq: None,
+            party: None,
+            lot: None,
+            message: message.into(),
+        }
     }
 
     /// Sets the event and position.
@@ -180,5 +189,9 @@ pub enum Verdict {
 
 /// The verdict for a list of findings.
 pub fn verdict(findings: &[Finding]) -> Verdict {
-    if findings.iter().any(|f| f.severity == Severity::Error) { Verdict::Fail } else { Verdict::Pass }
+    if findings.iter().any(|f| f.severity == Severity::Error) {
+        Verdict::Fail
+    } else {
+        Verdict::Pass
+    }
 }

@@ -46,7 +46,12 @@ fn check(
     }
     if let Some(bad) = s.chars().find(|c| !ok(*c)) {
         let shown = s.chars().take(64).collect();
-        return Err(IdError::Character { what, shown, bad, allowed });
+        return Err(IdError::Character {
+            what,
+            shown,
+            bad,
+            allowed,
+        });
     }
     Ok(())
 }
@@ -149,7 +154,11 @@ impl Country {
     pub fn parse(s: &str) -> Result<Country, IdError> {
         let c = Country::new(s)?;
         if !c.is_complete() {
-            return Err(IdError::Length { what: "country code", max: 2, len: s.len() });
+            return Err(IdError::Length {
+                what: "country code",
+                max: 2,
+                len: s.len(),
+            });
         }
         Ok(c)
     }
@@ -167,7 +176,11 @@ impl Component {
                 bad,
                 allowed: "a letter first",
             }),
-            None => Err(IdError::Length { what: "content component", max: 32, len: 0 }),
+            None => Err(IdError::Length {
+                what: "content component",
+                max: 32,
+                len: 0,
+            }),
         }
     }
 }
@@ -186,7 +199,10 @@ mod tests {
     #[test]
     fn party_ids_refuse_empty_long_and_foreign_characters() {
         assert!(matches!(PartyId::new(""), Err(IdError::Length { .. })));
-        assert!(matches!(PartyId::new("x".repeat(129)), Err(IdError::Length { .. })));
+        assert!(matches!(
+            PartyId::new("x".repeat(129)),
+            Err(IdError::Length { .. })
+        ));
         let err = PartyId::new("kivu mining").unwrap_err().to_string();
         assert!(err.contains("' '"), "{err}");
         assert!(PartyId::new("é").is_err());
@@ -206,5 +222,4 @@ mod tests {
         assert!(Component::parse("mica").is_ok());
         assert!(Component::parse("9x").is_err());
     }
-
 }

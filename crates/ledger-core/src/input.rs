@@ -12,13 +12,16 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 
 use crate::event::{
-    Attest, Body, CapSeverity, Claim, Document, Enroll, Event, Extract, Feedstock, LotMove, LotOutput, Method,
-    Outcome, Receive, Received, Recycle, Revoke, Role, Ship, Site, Subject, Transform, limits,
+    Attest, Body, CapSeverity, Claim, Document, Enroll, Event, Extract, Feedstock, LotMove,
+    LotOutput, Method, Outcome, Receive, Received, Recycle, Revoke, Role, Ship, Site, Subject,
+    Transform, limits,
 };
 use crate::hash::Digest;
 use crate::id::{Component, Country, LotId, Material, PartyId, SiteId};
 use crate::keys::PublicKey;
-use crate::quantity::{MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled};
+use crate::quantity::{
+    MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled,
+};
 use crate::timestamp::Timestamp;
 use crate::validate::{FieldError, check_event};
 
@@ -66,21 +69,33 @@ pub fn parse_event(value: Value, ctx: &dyn SignContext) -> Result<Event, FieldEr
         "enroll" => enroll(from_value(rest)?)?,
         "revoke" => {
             let r: RevokeIn = from_value(rest)?;
-            Body::Revoke(Revoke { party: r.party, key: key(&r.key, "key")? })
+            Body::Revoke(Revoke {
+                party: r.party,
+                key: key(&r.key, "key")?,
+            })
         }
         "extract" => extract(from_value(rest)?)?,
         "recycle" => {
             let r: RecycleIn = from_value(rest)?;
-            Body::Recycle(Recycle { feedstock: r.feedstock, outputs: outputs(r.outputs)? })
+            Body::Recycle(Recycle {
+                feedstock: r.feedstock,
+                outputs: outputs(r.outputs)?,
+            })
         }
         "ship" => {
             let s: ShipIn = from_value(rest)?;
-            Body::Ship(Ship { to: s.to, lots: moves("lots", s.lots, &actor, ctx)? })
+            Body::Ship(Ship {
+                to: s.to,
+                lots: moves("lots", s.lots, &actor, ctx)?,
+            })
         }
         "receive" => receive(from_value(rest)?, &actor, ctx)?,
         "transform" => {
             let t: TransformIn = from_value(rest)?;
-            Body::Transform(Transform { inputs: moves("inputs", t.inputs, &actor, ctx)?, outputs: outputs(t.outputs)? })
+            Body::Transform(Transform {
+                inputs: moves("inputs", t.inputs, &actor, ctx)?,
+                outputs: outputs(t.outputs)?,
+            })
         }
         "attest" => attest(from_value(rest)?)?,
         other => {
@@ -119,8 +134,8 @@ pub fn parse_events(
     let trimmed = text.trim_start();
     let mut count = 0;
     if trimmed.starts_with('[') {
-        let values: Vec<Value> =
-            serde_json::from_str(text).map_err(|e| FieldError::new("(file)", format!("not a JSON array: {e}")))?;
+        let values: Vec<Value> = serde_json::from_str(text)
+            .map_err(|e| FieldError::new("(file)", format!("not a JSON array: {e}")))?;
         for (i, v) in values.into_iter().enumerate() {
             ctx(v, i)?;
             count += 1;
@@ -129,21 +144,29 @@ pub fn parse_events(
     }
     let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     for (i, v) in stream.enumerate() {
-        let v = v.map_err(|e| FieldError::new(format!("(event {})", i + 1), format!("not valid JSON: {e}")))?;
+        let v = v.map_err(|e| {
+            FieldError::new(format!("(event {})", i + 1), format!("not valid JSON: {e}"))
+        })?;
         ctx(v, i)?;
         count += 1;
     }
     Ok(count)
 }
 
-fn take_required<T: DeserializeOwned>(map: &mut Map<String, Value>, field: &str) -> Result<T, FieldError> {
+fn take_required<T: DeserializeOwned>(
+    map: &mut Map<String, Value>,
+    field: &str,
+) -> Result<T, FieldError> {
     match map.remove(field) {
         Some(v) => typed(field, v),
         None => Err(FieldError::new(field, "is required")),
     }
 }
 
-fn take_optional<T: DeserializeOwned>(map: &mut Map<String, Value>, field: &str) -> Result<Option<T>, FieldError> {
+fn take_optional<T: DeserializeOwned>(
+    map: &mut Map<String, Value>,
+    field: &str,
+) -> Result<Option<T>, FieldError> {
     match map.remove(field) {
         Some(Value::Null) | None => Ok(None),
         Some(v) => typed(field, v).map(Some),
@@ -155,7 +178,11 @@ fn typed<T: DeserializeOwned>(field: &str, v: Value) -> Result<T, FieldError> {
     let de = serde_path_to_error::Deserializer::new(v, &mut track);
     T::deserialize(de).map_err(|e| {
         let path = track.path().to_string();
-        let full = if path == "." { field.to_owned() } else { format!("{field}.{path}") };
+        let full = if path == "." {
+            field.to_owned()
+        } else {
+            format!("{field}.{path}")
+        };
         FieldError::new(full, e.to_string())
     })
 }
@@ -165,7 +192,14 @@ fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, FieldError> {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // serde names unknown fields in the message; the path is where they were found.
-        FieldError::new(if path == "." { "(event)".to_owned() } else { path }, message)
+        FieldError::new(
+            if path == "." {
+                "(event)".to_owned()
+            } else {
+                path
+            },
+            message,
+        )
     })
 }
 
@@ -177,7 +211,8 @@ fn quantity(path: &str, n: &Number, unit: Unit) -> Result<Quantity, FieldError> 
     let q = match unit {
         Unit::Kg => Quantity::Grams(scaled(path, n, 3, MAX_GRAMS)?),
         Unit::Pcs => Quantity::Pieces(
-            parse_scaled(&n.to_string(), 0, MAX_PIECES).map_err(|e| FieldError::new(path, format!("pieces are whole: {e}")))?,
+            parse_scaled(&n.to_string(), 0, MAX_PIECES)
+                .map_err(|e| FieldError::new(path, format!("pieces are whole: {e}")))?,
         ),
     };
     crate::validate::check_quantity(path, q)?;
@@ -199,7 +234,8 @@ struct EnrollIn {
 }
 
 fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
-    let country = Country::parse(&e.country).map_err(|err| FieldError::new("country", err.to_string()))?;
+    let country =
+        Country::parse(&e.country).map_err(|err| FieldError::new("country", err.to_string()))?;
     if e.roles.len() > Role::ALL.len() * 2 || e.keys.len() > limits::MAX_KEYS {
         return Err(FieldError::new("roles", "too many roles or keys"));
     }
@@ -212,8 +248,19 @@ fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
     }
     roles.sort();
     roles.dedup();
-    let keys = e.keys.iter().enumerate().map(|(i, k)| key(k, &format!("keys[{i}]"))).collect::<Result<_, _>>()?;
-    Ok(Body::Enroll(Enroll { party: e.party, name: e.name, country, roles, keys }))
+    let keys = e
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key(k, &format!("keys[{i}]")))
+        .collect::<Result<_, _>>()?;
+    Ok(Body::Enroll(Enroll {
+        party: e.party,
+        name: e.name,
+        country,
+        roles,
+        keys,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -253,8 +300,8 @@ struct ExtractIn {
 }
 
 fn degrees(path: &str, n: &Number, max: u64) -> Result<i32, FieldError> {
-    let (negative, micro) =
-        parse_signed_scaled(&n.to_string(), 6, max).map_err(|e| FieldError::new(path, e.to_string()))?;
+    let (negative, micro) = parse_signed_scaled(&n.to_string(), 6, max)
+        .map_err(|e| FieldError::new(path, e.to_string()))?;
     let micro = i32::try_from(micro).map_err(|_| FieldError::new(path, "out of range"))?;
     Ok(if negative { -micro } else { micro })
 }
@@ -262,17 +309,24 @@ fn degrees(path: &str, n: &Number, max: u64) -> Result<i32, FieldError> {
 fn extract(x: ExtractIn) -> Result<Body, FieldError> {
     let site = Site {
         id: x.site.id,
-        country: Country::parse(&x.site.country).map_err(|e| FieldError::new("site.country", e.to_string()))?,
+        country: Country::parse(&x.site.country)
+            .map_err(|e| FieldError::new("site.country", e.to_string()))?,
         lat_micro: degrees("site.lat", &x.site.lat, 90_000_000)?,
         lon_micro: degrees("site.lon", &x.site.lon, 180_000_000)?,
         method: x.site.method,
     };
-    Ok(Body::Extract(Extract { site, outputs: outputs(x.outputs)? }))
+    Ok(Body::Extract(Extract {
+        site,
+        outputs: outputs(x.outputs)?,
+    }))
 }
 
 fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
     if list.len() > limits::MAX_LOTS {
-        return Err(FieldError::new("outputs", format!("at most {} lots", limits::MAX_LOTS)));
+        return Err(FieldError::new(
+            "outputs",
+            format!("at most {} lots", limits::MAX_LOTS),
+        ));
     }
     list.into_iter()
         .enumerate()
@@ -281,21 +335,41 @@ fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
             let mut content = BTreeMap::new();
             for (name, value) in &o.content {
                 let path = format!("outputs[{i}].content.{name}");
-                let component = Component::parse(name).map_err(|e| FieldError::new(&path, e.to_string()))?;
+                let component =
+                    Component::parse(name).map_err(|e| FieldError::new(&path, e.to_string()))?;
                 // kg lots: a mass fraction with up to 6 decimals → ppm. pcs lots: kg per
                 // piece with up to 6 decimals → mg per piece.
-                let limit = if o.unit == Unit::Kg { PPM } else { MAX_MG_PER_PIECE };
+                let limit = if o.unit == Unit::Kg {
+                    PPM
+                } else {
+                    MAX_MG_PER_PIECE
+                };
                 let v = parse_scaled(&value.to_string(), 6, limit).map_err(|e| {
-                    let hint = if o.unit == Unit::Kg { " (a mass fraction of at most 1)" } else { " (kg per piece)" };
+                    let hint = if o.unit == Unit::Kg {
+                        " (a mass fraction of at most 1)"
+                    } else {
+                        " (kg per piece)"
+                    };
                     FieldError::new(&path, format!("{e}{hint}"))
                 })?;
                 content.insert(component, v);
             }
             let capacity_wh = match &o.capacity_kwh {
-                Some(n) => Some(scaled(&format!("outputs[{i}].capacity_kwh"), n, 3, 1_000_000_000)?),
+                Some(n) => Some(scaled(
+                    &format!("outputs[{i}].capacity_kwh"),
+                    n,
+                    3,
+                    1_000_000_000,
+                )?),
                 None => None,
             };
-            Ok(LotOutput { lot: o.lot, material: o.material, quantity: q, content, capacity_wh })
+            Ok(LotOutput {
+                lot: o.lot,
+                material: o.material,
+                quantity: q,
+                content,
+                capacity_wh,
+            })
         })
         .collect()
 }
@@ -323,15 +397,31 @@ struct ShipIn {
     lots: Vec<MoveIn>,
 }
 
-fn unit_of(path: &str, lot: &LotId, given: Option<Unit>, ctx: &dyn SignContext) -> Result<Unit, FieldError> {
+fn unit_of(
+    path: &str,
+    lot: &LotId,
+    given: Option<Unit>,
+    ctx: &dyn SignContext,
+) -> Result<Unit, FieldError> {
     given.or_else(|| ctx.lot_unit(lot)).ok_or_else(|| {
-        FieldError::new(path, format!("lot {lot} is not in the ledger; give its \"unit\" (kg or pcs)"))
+        FieldError::new(
+            path,
+            format!("lot {lot} is not in the ledger; give its \"unit\" (kg or pcs)"),
+        )
     })
 }
 
-fn moves(field: &str, list: Vec<MoveIn>, actor: &PartyId, ctx: &dyn SignContext) -> Result<Vec<LotMove>, FieldError> {
+fn moves(
+    field: &str,
+    list: Vec<MoveIn>,
+    actor: &PartyId,
+    ctx: &dyn SignContext,
+) -> Result<Vec<LotMove>, FieldError> {
     if list.len() > limits::MAX_LOTS {
-        return Err(FieldError::new(field, format!("at most {} lots", limits::MAX_LOTS)));
+        return Err(FieldError::new(
+            field,
+            format!("at most {} lots", limits::MAX_LOTS),
+        ));
     }
     list.into_iter()
         .enumerate()
@@ -376,7 +466,10 @@ struct ReceiveIn {
 
 fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body, FieldError> {
     if r.lots.len() > limits::MAX_LOTS {
-        return Err(FieldError::new("lots", format!("at most {} lots", limits::MAX_LOTS)));
+        return Err(FieldError::new(
+            "lots",
+            format!("at most {} lots", limits::MAX_LOTS),
+        ));
     }
     let shipment = match r.shipment {
         Some(id) => id,
@@ -393,7 +486,10 @@ fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body,
         .enumerate()
         .map(|(i, m)| {
             let unit = unit_of(&format!("lots[{i}].lot"), &m.lot, m.unit, ctx)?;
-            Ok(Received { quantity: quantity(&format!("lots[{i}].quantity"), &m.quantity, unit)?, lot: m.lot })
+            Ok(Received {
+                quantity: quantity(&format!("lots[{i}].quantity"), &m.quantity, unit)?,
+                lot: m.lot,
+            })
         })
         .collect::<Result<_, FieldError>>()?;
     Ok(Body::Receive(Receive { shipment, lots }))
@@ -422,7 +518,12 @@ fn attest(a: AttestIn) -> Result<Body, FieldError> {
     let subject = match (a.subject.party, a.subject.lot) {
         (Some(p), None) => Subject::Party(p),
         (None, Some(l)) => Subject::Lot(l),
-        _ => return Err(FieldError::new("subject", "give exactly one of \"party\" or \"lot\"")),
+        _ => {
+            return Err(FieldError::new(
+                "subject",
+                "give exactly one of \"party\" or \"lot\"",
+            ));
+        }
     };
     Ok(Body::Attest(Attest {
         subject,

@@ -71,8 +71,10 @@ impl PublicKey {
 
     /// Reads a `-----BEGIN PUBLIC KEY-----` (SPKI) PEM, as written by OpenSSL.
     pub fn from_pem(text: &str) -> Result<PublicKey, KeyError> {
-        let key = VerifyingKey::from_public_key_pem(text.trim())
-            .map_err(|e| KeyError::Pem { what: "public key", reason: e.to_string() })?;
+        let key = VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| KeyError::Pem {
+            what: "public key",
+            reason: e.to_string(),
+        })?;
         PublicKey::from_bytes(key.as_bytes())
     }
 
@@ -80,7 +82,10 @@ impl PublicKey {
     pub fn to_pem(&self) -> Result<String, KeyError> {
         self.0
             .to_public_key_pem(Default::default())
-            .map_err(|e| KeyError::Pem { what: "public key", reason: e.to_string() })
+            .map_err(|e| KeyError::Pem {
+                what: "public key",
+                reason: e.to_string(),
+            })
     }
 
     /// The 32-byte encoding.
@@ -101,7 +106,9 @@ impl PublicKey {
     /// Checks `signature` over `message` under the acceptance rule.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
+        self.0
+            .verify_strict(message, &sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -192,7 +199,9 @@ impl<'de> serde::de::Visitor<'de> for SignatureVisitor {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Signature, A::Error> {
         let mut bytes = [0u8; 64];
         for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+            *byte = seq
+                .next_element()?
+                .ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
         }
         Ok(Signature(bytes))
     }
@@ -217,14 +226,20 @@ impl SecretKey {
     pub fn from_pkcs8_pem(text: &str) -> Result<SecretKey, KeyError> {
         SigningKey::from_pkcs8_pem(text.trim())
             .map(SecretKey)
-            .map_err(|e| KeyError::Pem { what: "private key", reason: e.to_string() })
+            .map_err(|e| KeyError::Pem {
+                what: "private key",
+                reason: e.to_string(),
+            })
     }
 
     /// The PKCS#8 PEM text.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
         self.0
             .to_pkcs8_pem(Default::default())
-            .map_err(|e| KeyError::Pem { what: "private key", reason: e.to_string() })
+            .map_err(|e| KeyError::Pem {
+                what: "private key",
+                reason: e.to_string(),
+            })
     }
 
     /// The matching public key.
@@ -252,7 +267,10 @@ mod tests {
         let key = SecretKey::from_seed(&[7; 32]);
         let sig = key.sign(b"hello");
         assert_eq!(key.public_key().verify(b"hello", &sig), Ok(()));
-        assert_eq!(key.public_key().verify(b"hellO", &sig), Err(KeyError::BadSignature));
+        assert_eq!(
+            key.public_key().verify(b"hellO", &sig),
+            Err(KeyError::BadSignature)
+        );
 
         let pem = key.to_pkcs8_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));

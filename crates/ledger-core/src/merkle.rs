@@ -159,7 +159,11 @@ fn split_point(n: u64) -> u64 {
 /// multiple of the smallest power of two that is at least `end - start`. The range is
 /// split into the complete subtrees of the binary decomposition of its length, which are
 /// read from `source` and folded from the right. Reads at most 64 nodes.
-fn range_hash<S: NodeSource>(source: &S, start: u64, end: u64) -> Result<Digest, TreeError<S::Error>> {
+fn range_hash<S: NodeSource>(
+    source: &S,
+    start: u64,
+    end: u64,
+) -> Result<Digest, TreeError<S::Error>> {
     if end <= start {
         return Ok(empty_root());
     }
@@ -170,7 +174,11 @@ fn range_hash<S: NodeSource>(source: &S, start: u64, end: u64) -> Result<Digest,
         // Highest set bit of `remaining`: at most 63, so it fits in u8.
         let level = 63 - remaining.leading_zeros();
         let width = 1u64 << level;
-        parts.push(source.node(level as u8, offset >> level).map_err(TreeError::Source)?);
+        parts.push(
+            source
+                .node(level as u8, offset >> level)
+                .map_err(TreeError::Source)?,
+        );
         offset += width;
         remaining -= width;
     }
@@ -621,7 +629,11 @@ mod tests {
     /// RFC 9162 §2.1.4.1 `SUBPROOF(m, D[n], b)`, straight from the definition.
     fn naive_subproof(m: usize, leaves: &[Digest], complete: bool) -> Vec<Digest> {
         if m == leaves.len() {
-            return if complete { Vec::new() } else { vec![naive_mth(leaves)] };
+            return if complete {
+                Vec::new()
+            } else {
+                vec![naive_mth(leaves)]
+            };
         }
         let k = split_point(leaves.len() as u64) as usize;
         let (left, right) = leaves.split_at(k);
@@ -668,11 +680,15 @@ mod tests {
             digest_from_bytes(b"WrongLeaf"),
             Err(MerkleError::BadHashLength { len: 9 })
         );
-        assert_eq!(digest_from_bytes(&[]), Err(MerkleError::BadHashLength { len: 0 }));
+        assert_eq!(
+            digest_from_bytes(&[]),
+            Err(MerkleError::BadHashLength { len: 0 })
+        );
     }
 
     #[test]
-    fn proofs_and_roots_match_the_rfc_definitions_for_every_small_tree() -> Result<(), TreeError<MemoryTreeError>> {
+    fn proofs_and_roots_match_the_rfc_definitions_for_every_small_tree()
+    -> Result<(), TreeError<MemoryTreeError>> {
         let all = leaves(40, 1);
         let full = tree(&all);
         for n in 0..=all.len() {
@@ -693,7 +709,8 @@ mod tests {
     }
 
     #[test]
-    fn append_returns_the_leaf_and_the_subtrees_it_completes() -> Result<(), TreeError<MemoryTreeError>> {
+    fn append_returns_the_leaf_and_the_subtrees_it_completes()
+    -> Result<(), TreeError<MemoryTreeError>> {
         let all = leaves(8, 2);
         let seven = tree(all.get(..7).unwrap_or_default());
         let leaf7 = all.get(7).copied().unwrap_or_default();
@@ -717,10 +734,19 @@ mod tests {
         let small = tree(&leaves(3, 3));
         assert_eq!(
             root(5, &small),
-            Err(TreeError::Source(MemoryTreeError::MissingNode { level: 2, index: 0 }))
+            Err(TreeError::Source(MemoryTreeError::MissingNode {
+                level: 2,
+                index: 0
+            }))
         );
-        assert!(matches!(inclusion_proof(0, 9, &small), Err(TreeError::Source(_))));
-        assert!(matches!(consistency_proof(2, 9, &small), Err(TreeError::Source(_))));
+        assert!(matches!(
+            inclusion_proof(0, 9, &small),
+            Err(TreeError::Source(_))
+        ));
+        assert!(matches!(
+            consistency_proof(2, 9, &small),
+            Err(TreeError::Source(_))
+        ));
         assert!(matches!(
             nodes_to_store_on_append(7, Digest::ZERO, &small),
             Err(TreeError::Source(_))
@@ -742,7 +768,8 @@ mod tests {
     }
 
     #[test]
-    fn batch_append_without_intermediate_writes_matches_one_by_one() -> Result<(), TreeError<MemoryTreeError>> {
+    fn batch_append_without_intermediate_writes_matches_one_by_one()
+    -> Result<(), TreeError<MemoryTreeError>> {
         let all = leaves(300, 4);
         for split in [0usize, 1, 2, 7, 64, 255, 300] {
             let (stored, batch) = all.split_at(split);
@@ -760,9 +787,7 @@ mod tests {
                 assert_eq!(full.node(*level, *index), Ok(*hash));
                 assert!(base.node(*level, *index).is_err(), "node rewritten");
             }
-            let expected_new: usize = (0..9u32)
-                .map(|l| (300usize >> l) - (split >> l))
-                .sum();
+            let expected_new: usize = (0..9u32).map(|l| (300usize >> l) - (split >> l)).sum();
             assert_eq!(nodes.len(), expected_new, "split {split}");
         }
         Ok(())
@@ -772,7 +797,10 @@ mod tests {
     fn consistency_from_the_empty_tree_needs_an_empty_proof_and_the_empty_root() {
         let some = leaf_hash(b"x");
         assert_eq!(verify_consistency(0, 5, &[], &empty_root(), &some), Ok(()));
-        assert_eq!(verify_consistency(0, 0, &[], &empty_root(), &empty_root()), Ok(()));
+        assert_eq!(
+            verify_consistency(0, 0, &[], &empty_root(), &empty_root()),
+            Ok(())
+        );
         assert_eq!(
             verify_consistency(0, 5, &[some], &empty_root(), &some),
             Err(MerkleError::ProofNotEmpty { old: 0, new: 5 })
@@ -825,7 +853,8 @@ mod tests {
     }
 
     #[test]
-    fn tree_size_is_bound_by_the_checkpoint_not_by_the_inclusion_proof() -> Result<(), TreeError<MemoryTreeError>> {
+    fn tree_size_is_bound_by_the_checkpoint_not_by_the_inclusion_proof()
+    -> Result<(), TreeError<MemoryTreeError>> {
         // RFC 9162's verifier walks the same path for (0, 3) and (0, 4): a proof for leaf 0
         // of the 3-leaf tree also "verifies" as size 4 against the 3-leaf root. This is
         // why callers must take the size from the signed checkpoint that carries the root.
@@ -841,7 +870,8 @@ mod tests {
     }
 
     #[test]
-    fn every_single_byte_corruption_and_every_wrong_position_fails() -> Result<(), TreeError<MemoryTreeError>> {
+    fn every_single_byte_corruption_and_every_wrong_position_fails()
+    -> Result<(), TreeError<MemoryTreeError>> {
         let all = leaves(20, 6);
         let t = tree(&all);
         for n in 1..=20u64 {
@@ -856,7 +886,10 @@ mod tests {
                     }
                 }
                 for j in (0..n).filter(|&j| j != i) {
-                    assert!(verify_inclusion(j, n, leaf, &proof, &root_n).is_err(), "{i}->{j} of {n}");
+                    assert!(
+                        verify_inclusion(j, n, leaf, &proof, &root_n).is_err(),
+                        "{i}->{j} of {n}"
+                    );
                 }
                 for other in (i + 1..=20).filter(|&o| o != n) {
                     let root_other = root(other, &t)?;

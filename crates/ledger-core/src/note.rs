@@ -180,7 +180,10 @@ pub enum NoteError {
 /// Whether `name` may be a key name: non-empty, no Unicode space, plus or control
 /// character.
 fn is_valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+' || c.is_control())
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c.is_control())
 }
 
 /// Whether `text` has no ASCII control character other than newline.
@@ -191,7 +194,8 @@ fn has_no_control_characters(text: &str) -> bool {
 /// The C2SP key ID: the first four bytes, big-endian, of
 /// `SHA-256(name || 0x0A || 0x01 || public key)`.
 pub fn key_id(name: &str, key: &VerifyingKey) -> u32 {
-    let Digest([a, b, c, d, ..]) = Digest::of(&[name.as_bytes(), b"\n", &[ALG_ED25519], key.as_bytes()]);
+    let Digest([a, b, c, d, ..]) =
+        Digest::of(&[name.as_bytes(), b"\n", &[ALG_ED25519], key.as_bytes()]);
     u32::from_be_bytes([a, b, c, d])
 }
 
@@ -218,7 +222,9 @@ impl<'k> NoteSigner<'k> {
     /// A signer under `name` (non-empty, no spaces, plus signs or control characters).
     pub fn new(name: &str, key: &'k SigningKey) -> Result<Self, NoteError> {
         if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName { name: name.to_owned() });
+            return Err(NoteError::InvalidKeyName {
+                name: name.to_owned(),
+            });
         }
         Ok(NoteSigner {
             name: name.to_owned(),
@@ -278,7 +284,9 @@ impl NoteVerifier {
     /// A verifier for `key` under `name`.
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
         if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName { name: name.to_owned() });
+            return Err(NoteError::InvalidKeyName {
+                name: name.to_owned(),
+            });
         }
         check_public_key(&key)?;
         Ok(NoteVerifier {
@@ -292,12 +300,22 @@ impl NoteVerifier {
     /// computed from the name and key, so the text round-trips through [`Self::vkey`].
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
         // Names cannot contain '+', base64 can: split on the first two only.
-        let (name, rest) = vkey.split_once('+').ok_or(NoteError::MalformedVerifierKey)?;
-        let (id_hex, key_b64) = rest.split_once('+').ok_or(NoteError::MalformedVerifierKey)?;
+        let (name, rest) = vkey
+            .split_once('+')
+            .ok_or(NoteError::MalformedVerifierKey)?;
+        let (id_hex, key_b64) = rest
+            .split_once('+')
+            .ok_or(NoteError::MalformedVerifierKey)?;
         if !is_valid_name(name) {
-            return Err(NoteError::InvalidKeyName { name: name.to_owned() });
+            return Err(NoteError::InvalidKeyName {
+                name: name.to_owned(),
+            });
         }
-        if id_hex.len() != 8 || !id_hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if id_hex.len() != 8
+            || !id_hex
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(NoteError::MalformedVerifierKey);
         }
         let found = u32::from_str_radix(id_hex, 16).map_err(|_| NoteError::MalformedVerifierKey)?;
@@ -308,8 +326,10 @@ impl NoteVerifier {
         if alg != ALG_ED25519 {
             return Err(NoteError::UnsupportedAlgorithm { alg });
         }
-        let key_bytes = <&[u8; 32]>::try_from(key_bytes)
-            .map_err(|_| NoteError::PublicKeyLength { len: key_bytes.len() })?;
+        let key_bytes =
+            <&[u8; 32]>::try_from(key_bytes).map_err(|_| NoteError::PublicKeyLength {
+                len: key_bytes.len(),
+            })?;
         let key = VerifyingKey::from_bytes(key_bytes).map_err(|_| NoteError::InvalidPublicKey)?;
         let verifier = NoteVerifier::new(name, key)?;
         if verifier.key_id != found {
@@ -500,8 +520,8 @@ pub fn open_note(note: &[u8], verifiers: &[NoteVerifier]) -> Result<OpenedNote, 
     let mut unverified = Vec::new();
     let mut unverified_lines: Vec<&str> = Vec::new();
     for (i, line) in body.split('\n').enumerate() {
-        let parsed = parse_signature_line(line)
-            .ok_or(NoteError::MalformedSignatureLine { line: i + 1 })?;
+        let parsed =
+            parse_signature_line(line).ok_or(NoteError::MalformedSignatureLine { line: i + 1 })?;
         let mut matching = verifiers
             .iter()
             .filter(|v| v.name == parsed.name && v.key_id == parsed.key_id);
@@ -615,7 +635,9 @@ impl Checkpoint {
         if !has_no_control_characters(text) {
             return Err(NoteError::ControlCharacter);
         }
-        let body = text.strip_suffix('\n').ok_or(NoteError::CheckpointTooShort)?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(NoteError::CheckpointTooShort)?;
         let mut lines = body.split('\n');
         let (Some(origin), Some(size), Some(root)) = (lines.next(), lines.next(), lines.next())
         else {
@@ -657,7 +679,12 @@ impl Checkpoint {
     /// The note text: origin, size, base64 root hash and extension lines, each ending in a
     /// newline.
     pub fn to_text(&self) -> String {
-        let mut text = format!("{}\n{}\n{}\n", self.origin, self.size, BASE64.encode(self.root.0));
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            BASE64.encode(self.root.0)
+        );
         for line in &self.extensions {
             text.push_str(line);
             text.push('\n');
@@ -696,7 +723,10 @@ fn parse_tree_size(text: &str) -> Result<u64, NoteError> {
 }
 
 /// Signs `checkpoint` as a note with `signer` (the log's key).
-pub fn sign_checkpoint(checkpoint: &Checkpoint, signer: &NoteSigner<'_>) -> Result<String, NoteError> {
+pub fn sign_checkpoint(
+    checkpoint: &Checkpoint,
+    signer: &NoteSigner<'_>,
+) -> Result<String, NoteError> {
     sign_note(&checkpoint.to_text(), &[signer])
 }
 
@@ -810,7 +840,10 @@ mod tests {
         let mut out = String::new();
         let mut seen = 0;
         for line in note.split_inclusive('\n') {
-            match line.strip_prefix(SIG_PREFIX).and_then(|l| l.trim_end().split_once(' ')) {
+            match line
+                .strip_prefix(SIG_PREFIX)
+                .and_then(|l| l.trim_end().split_once(' '))
+            {
                 Some((name, b64)) if seen == n => {
                     seen += 1;
                     let mut raw = BASE64.decode(b64).unwrap_or_default();
@@ -854,10 +887,17 @@ mod tests {
     fn every_line_from_a_known_key_is_checked_not_only_the_first() -> Result<(), NoteError> {
         let a = key(1);
         let note = signed(TEXT, &[("log", &a)])?;
-        let line = note.strip_prefix(TEXT).unwrap_or_default().trim_start_matches('\n');
+        let line = note
+            .strip_prefix(TEXT)
+            .unwrap_or_default()
+            .trim_start_matches('\n');
         let twice = format!("{note}{line}");
         let opened = open_note(twice.as_bytes(), &[verifier("log", &a)?])?;
-        assert_eq!(opened.verified, ["log"], "a repeated valid line counts once");
+        assert_eq!(
+            opened.verified,
+            ["log"],
+            "a repeated valid line counts once"
+        );
         let bad_second = edit_signature(&twice, 1, |raw| {
             if let Some(x) = raw.get_mut(40) {
                 *x ^= 0x80;
@@ -916,7 +956,10 @@ mod tests {
         let note = signed(TEXT, &[("log", &a)])?;
         let open = |n: &str| open_note(n.as_bytes(), &known);
         assert_eq!(open(TEXT), Err(NoteError::MissingSignatures));
-        assert_eq!(open(&format!("{TEXT}\n")), Err(NoteError::MissingSignatures));
+        assert_eq!(
+            open(&format!("{TEXT}\n")),
+            Err(NoteError::MissingSignatures)
+        );
         assert_eq!(
             open(note.trim_end_matches('\n')),
             Err(NoteError::MalformedSignatureLine { line: 1 })
@@ -981,18 +1024,27 @@ mod tests {
         let a = key(1);
         let known = [verifier("log", &a)?];
         let note = signed(TEXT, &[("log", &a)])?;
-        let line = note.strip_prefix(TEXT).unwrap_or_default().trim_start_matches('\n');
+        let line = note
+            .strip_prefix(TEXT)
+            .unwrap_or_default()
+            .trim_start_matches('\n');
         let hundred = format!("{note}{}", line.repeat(MAX_SIGNATURES - 1));
         assert_eq!(open_note(hundred.as_bytes(), &known)?.verified, ["log"]);
         let too_many = format!("{hundred}{line}");
-        assert_eq!(open_note(too_many.as_bytes(), &known), Err(NoteError::TooManySignatures));
+        assert_eq!(
+            open_note(too_many.as_bytes(), &known),
+            Err(NoteError::TooManySignatures)
+        );
         let big = format!("{}\n{note}", "x".repeat(MAX_NOTE_SIZE));
         assert_eq!(
             open_note(big.as_bytes(), &known),
             Err(NoteError::TooLarge { len: big.len() })
         );
         assert!(matches!(
-            signed(&format!("{}\n", "x".repeat(MAX_NOTE_SIZE - 50)), &[("log", &a)]),
+            signed(
+                &format!("{}\n", "x".repeat(MAX_NOTE_SIZE - 50)),
+                &[("log", &a)]
+            ),
             Err(NoteError::TooLarge { .. })
         ));
         Ok(())
@@ -1021,8 +1073,14 @@ mod tests {
     fn signing_refuses_bad_text_names_and_signer_lists() -> Result<(), NoteError> {
         let a = key(1);
         assert_eq!(signed("", &[("log", &a)]), Err(NoteError::InvalidText));
-        assert_eq!(signed("no newline", &[("log", &a)]), Err(NoteError::InvalidText));
-        assert_eq!(signed("tab\there\n", &[("log", &a)]), Err(NoteError::InvalidText));
+        assert_eq!(
+            signed("no newline", &[("log", &a)]),
+            Err(NoteError::InvalidText)
+        );
+        assert_eq!(
+            signed("tab\there\n", &[("log", &a)]),
+            Err(NoteError::InvalidText)
+        );
         assert_eq!(signed(TEXT, &[]), Err(NoteError::NoSigners));
         assert!(matches!(
             signed(TEXT, &[("log", &a), ("log", &a)]),
@@ -1049,7 +1107,10 @@ mod tests {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(a.verifying_key().as_bytes());
         assert_eq!(with_raw(&raw), text);
-        assert_eq!(NoteVerifier::from_vkey(&format!("{prefix}+{b64}x")), Err(NoteError::MalformedVerifierKey));
+        assert_eq!(
+            NoteVerifier::from_vkey(&format!("{prefix}+{b64}x")),
+            Err(NoteError::MalformedVerifierKey)
+        );
         let mut other_alg = raw.clone();
         other_alg[0] = 0x02;
         assert_eq!(
@@ -1060,17 +1121,33 @@ mod tests {
             NoteVerifier::from_vkey(&with_raw(raw.get(..32).unwrap_or_default())),
             Err(NoteError::PublicKeyLength { len: 31 })
         );
-        assert_eq!(NoteVerifier::from_vkey(&with_raw(&[])), Err(NoteError::MalformedVerifierKey));
-        let upper = text.replacen(&format!("{:08x}", v.key_id()), &format!("{:08X}", v.key_id()), 1);
+        assert_eq!(
+            NoteVerifier::from_vkey(&with_raw(&[])),
+            Err(NoteError::MalformedVerifierKey)
+        );
+        let upper = text.replacen(
+            &format!("{:08x}", v.key_id()),
+            &format!("{:08X}", v.key_id()),
+            1,
+        );
         if upper != text {
-            assert_eq!(NoteVerifier::from_vkey(&upper), Err(NoteError::MalformedVerifierKey));
+            assert_eq!(
+                NoteVerifier::from_vkey(&upper),
+                Err(NoteError::MalformedVerifierKey)
+            );
         }
         // The identity point has small order: anyone can sign for it.
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let weak = VerifyingKey::from_bytes(&identity).map_err(|_| NoteError::InvalidPublicKey)?;
-        assert_eq!(NoteVerifier::new("weak", weak), Err(NoteError::WeakPublicKey));
-        assert_eq!(NoteVerifier::from_vkey("nokey"), Err(NoteError::MalformedVerifierKey));
+        assert_eq!(
+            NoteVerifier::new("weak", weak),
+            Err(NoteError::WeakPublicKey)
+        );
+        assert_eq!(
+            NoteVerifier::from_vkey("nokey"),
+            Err(NoteError::MalformedVerifierKey)
+        );
         assert_eq!(
             NoteVerifier::from_vkey("a b+00000000+AQ=="),
             Err(NoteError::InvalidKeyName { name: "a b".into() })
@@ -1094,8 +1171,22 @@ mod tests {
             Checkpoint::parse(&checkpoint_text("18446744073709551615", &root, ""), None)?.size(),
             u64::MAX
         );
-        assert_eq!(Checkpoint::parse(&checkpoint_text("0", &root, ""), None)?.size(), 0);
-        for size in ["", "01", "00", "+1", "-1", " 1", "1 ", "0x1", "18446744073709551616", "١"] {
+        assert_eq!(
+            Checkpoint::parse(&checkpoint_text("0", &root, ""), None)?.size(),
+            0
+        );
+        for size in [
+            "",
+            "01",
+            "00",
+            "+1",
+            "-1",
+            " 1",
+            "1 ",
+            "0x1",
+            "18446744073709551616",
+            "١",
+        ] {
             assert_eq!(
                 Checkpoint::parse(&checkpoint_text(size, &root, ""), None),
                 Err(NoteError::BadTreeSize),
@@ -1106,7 +1197,14 @@ mod tests {
         let long_root = BASE64.encode([9u8; 33]);
         let unpadded = root.trim_end_matches('=').to_owned();
         let trailing_bits = format!("{}B=", root.get(..42).unwrap_or_default());
-        for bad_root in [short_root.as_str(), &long_root, &unpadded, &trailing_bits, "", "YWJjZGVm"] {
+        for bad_root in [
+            short_root.as_str(),
+            &long_root,
+            &unpadded,
+            &trailing_bits,
+            "",
+            "YWJjZGVm",
+        ] {
             assert_eq!(
                 Checkpoint::parse(&checkpoint_text("1", bad_root, ""), None),
                 Err(NoteError::BadRootHash),

@@ -11,7 +11,8 @@ use crate::id::Country;
 /// The built-in high-risk list: conflict-affected and high-risk areas commonly named for
 /// 3TG and cobalt due diligence. Illustrative, not legal advice: replace it in a policy.
 pub const DEFAULT_HIGH_RISK: &[&str] = &[
-    "AF", "BF", "CD", "CF", "ER", "HT", "IQ", "LY", "ML", "MM", "MZ", "NE", "NG", "SD", "SO", "SS", "SY", "VE", "YE",
+    "AF", "BF", "CD", "CF", "ER", "HT", "IQ", "LY", "ML", "MM", "MZ", "NE", "NG", "SD", "SO", "SS",
+    "SY", "VE", "YE",
 ];
 
 /// One attestation a role needs.
@@ -78,17 +79,38 @@ fn warn() -> Treatment {
 }
 
 fn default_high_risk() -> Vec<Country> {
-    DEFAULT_HIGH_RISK.iter().filter_map(|c| Country::parse(c).ok()).collect()
+    DEFAULT_HIGH_RISK
+        .iter()
+        .filter_map(|c| Country::parse(c).ok())
+        .collect()
 }
 
 fn default_requirements() -> Vec<Requirement> {
     let mut out = Vec::new();
-    for role in [Role::Miner, Role::Trader, Role::Refiner, Role::Manufacturer, Role::Recycler] {
-        out.push(Requirement { role, claim: Claim::CodeOfConduct, max_age_days: None });
-        out.push(Requirement { role, claim: Claim::Saq, max_age_days: Some(730) });
+    for role in [
+        Role::Miner,
+        Role::Trader,
+        Role::Refiner,
+        Role::Manufacturer,
+        Role::Recycler,
+    ] {
+        out.push(Requirement {
+            role,
+            claim: Claim::CodeOfConduct,
+            max_age_days: None,
+        });
+        out.push(Requirement {
+            role,
+            claim: Claim::Saq,
+            max_age_days: Some(730),
+        });
     }
     for role in [Role::Miner, Role::Trader, Role::Refiner, Role::Recycler] {
-        out.push(Requirement { role, claim: Claim::OnsiteAudit, max_age_days: Some(365) });
+        out.push(Requirement {
+            role,
+            claim: Claim::OnsiteAudit,
+            max_age_days: Some(365),
+        });
     }
     out
 }

@@ -104,7 +104,10 @@ pub struct Trace {
 impl Trace {
     /// Every party that acted on the way, with the events' time range.
     pub fn parties(&self) -> BTreeSet<PartyId> {
-        self.events.values().map(|e| e.statement.event.actor.clone()).collect()
+        self.events
+            .values()
+            .map(|e| e.statement.event.actor.clone())
+            .collect()
     }
 }
 
@@ -124,8 +127,14 @@ pub enum TraceError {
 }
 
 /// Walks the provenance DAG of `lot` and computes its origin mix.
-pub fn trace(lot: &LotId, state: &dyn StateView, source: &dyn EventSource) -> Result<Trace, TraceError> {
-    let record = state.lot(lot)?.ok_or_else(|| TraceError::UnknownLot(lot.clone()))?;
+pub fn trace(
+    lot: &LotId,
+    state: &dyn StateView,
+    source: &dyn EventSource,
+) -> Result<Trace, TraceError> {
+    let record = state
+        .lot(lot)?
+        .ok_or_else(|| TraceError::UnknownLot(lot.clone()))?;
     let mut t = Trace {
         lot: lot.clone(),
         events: BTreeMap::new(),
@@ -145,7 +154,11 @@ pub fn trace(lot: &LotId, state: &dyn StateView, source: &dyn EventSource) -> Re
             return Err(TraceError::TooLarge(t.lot.clone()));
         }
         let Some((seq, statement)) = source.statement(&id)? else {
-            let mut f = Finding::new(Rule::NoOrigin, format!("the path for lot {lot} is broken: event {id} is not in the ledger")).lot(&lot);
+            let mut f = Finding::new(
+                Rule::NoOrigin,
+                format!("the path for lot {lot} is broken: event {id} is not in the ledger"),
+            )
+            .lot(&lot);
             f.event = via;
             t.findings.push(f);
             continue;
@@ -155,20 +168,35 @@ pub fn trace(lot: &LotId, state: &dyn StateView, source: &dyn EventSource) -> Re
             Body::Extract(_) | Body::Recycle(_) => {}
             Body::Transform(tr) if tr.outputs.iter().any(|o| o.lot == lot) => {
                 for m in &tr.inputs {
-                    t.edges.insert(TraceEdge { from: m.from, to: id, lot: m.lot.clone(), quantity: m.quantity });
+                    t.edges.insert(TraceEdge {
+                        from: m.from,
+                        to: id,
+                        lot: m.lot.clone(),
+                        quantity: m.quantity,
+                    });
                     queue.push_back((m.from, m.lot.clone(), Some(id)));
                 }
             }
             Body::Receive(r) if r.lots.iter().any(|i| i.lot == lot) => {
                 let q = r.lots.iter().find(|i| i.lot == lot).map(|i| i.quantity);
                 if let Some(quantity) = q {
-                    t.edges.insert(TraceEdge { from: r.shipment, to: id, lot: lot.clone(), quantity });
+                    t.edges.insert(TraceEdge {
+                        from: r.shipment,
+                        to: id,
+                        lot: lot.clone(),
+                        quantity,
+                    });
                 }
                 queue.push_back((r.shipment, lot.clone(), Some(id)));
             }
             Body::Ship(s) if s.lots.iter().any(|m| m.lot == lot) => {
                 for m in s.lots.iter().filter(|m| m.lot == lot) {
-                    t.edges.insert(TraceEdge { from: m.from, to: id, lot: lot.clone(), quantity: m.quantity });
+                    t.edges.insert(TraceEdge {
+                        from: m.from,
+                        to: id,
+                        lot: lot.clone(),
+                        quantity: m.quantity,
+                    });
                     queue.push_back((m.from, lot.clone(), Some(id)));
                 }
             }
@@ -181,7 +209,9 @@ pub fn trace(lot: &LotId, state: &dyn StateView, source: &dyn EventSource) -> Re
                 );
             }
         }
-        t.events.entry(id).or_insert(TraceEvent { id, seq, statement });
+        t.events
+            .entry(id)
+            .or_insert(TraceEvent { id, seq, statement });
     }
     compute_mix(&mut t, lot, state)?;
     Ok(t)
@@ -247,14 +277,19 @@ fn compute_mix(t: &mut Trace, product: &LotId, state: &dyn StateView) -> Result<
                 let mut totals: BTreeMap<Component, u128> = BTreeMap::new();
                 let mut weighted: Mix = Mix::new();
                 for m in &tr.inputs {
-                    let Some(input) = state.lot(&m.lot)? else { continue };
-                    let Some(input_mix) = mixes.get(&m.lot) else { continue };
+                    let Some(input) = state.lot(&m.lot)? else {
+                        continue;
+                    };
+                    let Some(input_mix) = mixes.get(&m.lot) else {
+                        continue;
+                    };
                     for (component, shares) in input_mix {
                         let mass = component_micrograms(m.quantity, &input.content, component);
                         *totals.entry(component.clone()).or_default() += mass;
                         let target = weighted.entry(component.clone()).or_default();
                         for (origin, share) in shares {
-                            *target.entry(*origin).or_default() += mass.saturating_mul(*share) / SHARE_ONE;
+                            *target.entry(*origin).or_default() +=
+                                mass.saturating_mul(*share) / SHARE_ONE;
                         }
                     }
                 }
@@ -264,7 +299,10 @@ fn compute_mix(t: &mut Trace, product: &LotId, state: &dyn StateView) -> Result<
                     if total == 0 || !record.content.contains_key(&component) {
                         continue;
                     }
-                    let normalized = shares.into_iter().map(|(o, w)| (o, w.saturating_mul(SHARE_ONE) / total)).collect();
+                    let normalized = shares
+                        .into_iter()
+                        .map(|(o, w)| (o, w.saturating_mul(SHARE_ONE) / total))
+                        .collect();
                     mix.insert(component, normalized);
                 }
                 mix
@@ -277,12 +315,20 @@ fn compute_mix(t: &mut Trace, product: &LotId, state: &dyn StateView) -> Result<
     Ok(())
 }
 
-fn single(origins: &mut Vec<Origin>, index: &mut HashMap<Origin, usize>, origin: Origin, content: &crate::quantity::Content) -> Mix {
+fn single(
+    origins: &mut Vec<Origin>,
+    index: &mut HashMap<Origin, usize>,
+    origin: Origin,
+    content: &crate::quantity::Content,
+) -> Mix {
     let i = *index.entry(origin.clone()).or_insert_with(|| {
         origins.push(origin);
         origins.len() - 1
     });
-    content.keys().map(|c| (c.clone(), BTreeMap::from([(i, SHARE_ONE)]))).collect()
+    content
+        .keys()
+        .map(|c| (c.clone(), BTreeMap::from([(i, SHARE_ONE)])))
+        .collect()
 }
 
 /// Runs the provenance rules on a trace: origin flags and due diligence of every party in
@@ -296,46 +342,81 @@ pub fn provenance_findings(
 ) -> Result<Vec<Finding>, StateError> {
     let mut out = t.findings.clone();
     for origin in &t.origins {
-        let seq = t.events.get(&origin.event).map(|e| e.seq).unwrap_or_default();
-        let site = origin.site.as_ref().map(|s| s.to_string()).unwrap_or_else(|| origin.party.to_string());
+        let seq = t
+            .events
+            .get(&origin.event)
+            .map(|e| e.seq)
+            .unwrap_or_default();
+        let site = origin
+            .site
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| origin.party.to_string());
         if origin.site.is_some() && policy.is_high_risk(&origin.country) {
             if let Some(sev) = policy.high_risk.severity() {
                 out.push(
-                    Finding::new(Rule::HighRiskCountry, format!("mine site {site} is in {}, on the high-risk list", origin.country))
-                        .at(origin.event, seq)
-                        .party(&origin.party)
-                        .severity(sev),
+                    Finding::new(
+                        Rule::HighRiskCountry,
+                        format!(
+                            "mine site {site} is in {}, on the high-risk list",
+                            origin.country
+                        ),
+                    )
+                    .at(origin.event, seq)
+                    .party(&origin.party)
+                    .severity(sev),
                 );
             }
         }
         if origin.method == Some(Method::Artisanal) {
             if let Some(sev) = policy.artisanal.severity() {
                 out.push(
-                    Finding::new(Rule::ArtisanalSite, format!("mine site {site} is artisanal and small-scale"))
-                        .at(origin.event, seq)
-                        .party(&origin.party)
-                        .severity(sev),
+                    Finding::new(
+                        Rule::ArtisanalSite,
+                        format!("mine site {site} is artisanal and small-scale"),
+                    )
+                    .at(origin.event, seq)
+                    .party(&origin.party)
+                    .severity(sev),
                 );
             }
         }
     }
     for party in t.parties() {
-        let Some(record) = state.party(&party)? else { continue };
+        let Some(record) = state.party(&party)? else {
+            continue;
+        };
         let held = attestations(&party)?;
         for status in due_diligence(&record.roles, &held, policy, as_of) {
             match status {
                 DdGap::Missing { claim, reason } => {
                     if let Some(sev) = policy.missing_attestation.severity() {
-                        out.push(Finding::new(Rule::MissingAttestation, format!("{party}: {} {reason}", claim.name())).party(&party).severity(sev));
+                        out.push(
+                            Finding::new(
+                                Rule::MissingAttestation,
+                                format!("{party}: {} {reason}", claim.name()),
+                            )
+                            .party(&party)
+                            .severity(sev),
+                        );
                     }
                 }
-                DdGap::OpenCap { reference, event, seq } => {
+                DdGap::OpenCap {
+                    reference,
+                    event,
+                    seq,
+                } => {
                     if let Some(sev) = policy.open_major_cap.severity() {
                         out.push(
-                            Finding::new(Rule::OpenCorrectiveAction, format!("{party} has an open major corrective action plan {reference}"))
-                                .at(event, seq)
-                                .party(&party)
-                                .severity(sev),
+                            Finding::new(
+                                Rule::OpenCorrectiveAction,
+                                format!(
+                                    "{party} has an open major corrective action plan {reference}"
+                                ),
+                            )
+                            .at(event, seq)
+                            .party(&party)
+                            .severity(sev),
                         );
                     }
                 }
@@ -367,34 +448,58 @@ pub enum DdGap {
 }
 
 /// The gaps of a party with `roles` holding `held` attestations, under `policy`.
-pub fn due_diligence(roles: &[crate::event::Role], held: &[AttestationRecord], policy: &Policy, as_of: Timestamp) -> Vec<DdGap> {
+pub fn due_diligence(
+    roles: &[crate::event::Role],
+    held: &[AttestationRecord],
+    policy: &Policy,
+    as_of: Timestamp,
+) -> Vec<DdGap> {
     let mut gaps = Vec::new();
     let mut done = BTreeSet::new();
     for req in policy.require.iter().filter(|r| roles.contains(&r.role)) {
         if !done.insert(req.claim) {
             continue;
         }
-        let latest = held.iter().filter(|a| a.attest.claim == req.claim && a.time <= as_of).max_by_key(|a| (a.time, a.seq));
+        let latest = held
+            .iter()
+            .filter(|a| a.attest.claim == req.claim && a.time <= as_of)
+            .max_by_key(|a| (a.time, a.seq));
         let reason = match latest {
             None => Some("is required but none is on record".to_owned()),
-            Some(a) if a.attest.result == Some(Outcome::Fail) => Some(format!("latest result is fail ({})", a.time)),
-            Some(a) if a.attest.valid_until.is_some_and(|u| u < as_of) => {
-                Some(format!("expired on {}", a.attest.valid_until.unwrap_or_default()))
+            Some(a) if a.attest.result == Some(Outcome::Fail) => {
+                Some(format!("latest result is fail ({})", a.time))
             }
-            Some(a) if req.max_age_days.is_some_and(|d| a.time.plus(i64::from(d) * 86_400) < as_of) => {
-                Some(format!("of {} is older than {} days", a.time, req.max_age_days.unwrap_or_default()))
+            Some(a) if a.attest.valid_until.is_some_and(|u| u < as_of) => Some(format!(
+                "expired on {}",
+                a.attest.valid_until.unwrap_or_default()
+            )),
+            Some(a)
+                if req
+                    .max_age_days
+                    .is_some_and(|d| a.time.plus(i64::from(d) * 86_400) < as_of) =>
+            {
+                Some(format!(
+                    "of {} is older than {} days",
+                    a.time,
+                    req.max_age_days.unwrap_or_default()
+                ))
             }
             Some(_) => None,
         };
         if let Some(reason) = reason {
-            gaps.push(DdGap::Missing { claim: req.claim, reason });
+            gaps.push(DdGap::Missing {
+                claim: req.claim,
+                reason,
+            });
         }
     }
     let mut open: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
     let mut ordered: Vec<_> = held.iter().filter(|a| a.time <= as_of).collect();
     ordered.sort_by_key(|a| a.seq);
     for a in ordered {
-        let Some(reference) = &a.attest.reference else { continue };
+        let Some(reference) = &a.attest.reference else {
+            continue;
+        };
         match a.attest.claim {
             Claim::CapOpened if a.attest.severity == Some(CapSeverity::Major) => {
                 open.insert(reference.clone(), (a.event, a.seq));
@@ -406,7 +511,11 @@ pub fn due_diligence(roles: &[crate::event::Role], held: &[AttestationRecord], p
         }
     }
     for (reference, (event, seq)) in open {
-        gaps.push(DdGap::OpenCap { reference, event, seq });
+        gaps.push(DdGap::OpenCap {
+            reference,
+            event,
+            seq,
+        });
     }
     gaps
 }

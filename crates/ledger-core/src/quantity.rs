@@ -197,12 +197,19 @@ pub fn parse_signed_scaled(
         None => (body, ""),
     };
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits_ok(whole) || !digits_ok(frac) || (body.contains('.') && frac.is_empty()) {
+    if whole.is_empty()
+        || !digits_ok(whole)
+        || !digits_ok(frac)
+        || (body.contains('.') && frac.is_empty())
+    {
         return Err(DecimalError::Syntax(shown()));
     }
     let significant = frac.trim_end_matches('0');
     if significant.len() > decimals as usize {
-        return Err(DecimalError::TooManyDecimals { max: decimals, found: significant.len() });
+        return Err(DecimalError::TooManyDecimals {
+            max: decimals,
+            found: significant.len(),
+        });
     }
     let too_large = || DecimalError::TooLarge {
         value: shown(),
@@ -223,7 +230,10 @@ pub fn parse_signed_scaled(
     value = value.checked_mul(scale).ok_or_else(too_large)?;
     let mut frac_value: u64 = 0;
     for i in 0..decimals as usize {
-        let digit = significant.as_bytes().get(i).map_or(0, |b| u64::from(b - b'0'));
+        let digit = significant
+            .as_bytes()
+            .get(i)
+            .map_or(0, |b| u64::from(b - b'0'));
         frac_value = frac_value * 10 + digit;
     }
     value = value.checked_add(frac_value).ok_or_else(too_large)?;
@@ -242,26 +252,51 @@ mod tests {
         assert_eq!(parse_scaled("50000", 3, MAX_GRAMS), Ok(50_000_000));
         assert_eq!(parse_scaled("0.031", 6, PPM), Ok(31_000));
         assert_eq!(parse_scaled("1.000000", 6, PPM), Ok(1_000_000));
-        assert_eq!(parse_scaled("0.0310000", 6, PPM), Ok(31_000), "trailing zeros are not precision");
-        assert_eq!(parse_signed_scaled("-10.71", 6, 90_000_000), Ok((true, 10_710_000)));
+        assert_eq!(
+            parse_scaled("0.0310000", 6, PPM),
+            Ok(31_000),
+            "trailing zeros are not precision"
+        );
+        assert_eq!(
+            parse_signed_scaled("-10.71", 6, 90_000_000),
+            Ok((true, 10_710_000))
+        );
     }
 
     #[test]
     fn bad_decimals_are_refused_with_the_reason() {
-        assert!(matches!(parse_scaled("-1", 3, MAX_GRAMS), Err(DecimalError::Negative(_))));
+        assert!(matches!(
+            parse_scaled("-1", 3, MAX_GRAMS),
+            Err(DecimalError::Negative(_))
+        ));
         assert!(matches!(
             parse_scaled("1.0001", 3, MAX_GRAMS),
             Err(DecimalError::TooManyDecimals { max: 3, found: 4 })
         ));
-        assert!(matches!(parse_scaled("1e3", 3, MAX_GRAMS), Err(DecimalError::Exponent(_))));
-        assert!(matches!(parse_scaled("1.5", 0, MAX_PIECES), Err(DecimalError::TooManyDecimals { .. })));
-        assert!(matches!(parse_scaled("1.01", 6, PPM), Err(DecimalError::TooLarge { .. })));
+        assert!(matches!(
+            parse_scaled("1e3", 3, MAX_GRAMS),
+            Err(DecimalError::Exponent(_))
+        ));
+        assert!(matches!(
+            parse_scaled("1.5", 0, MAX_PIECES),
+            Err(DecimalError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            parse_scaled("1.01", 6, PPM),
+            Err(DecimalError::TooLarge { .. })
+        ));
         assert!(matches!(
             parse_scaled("99999999999999999999999999", 3, MAX_GRAMS),
             Err(DecimalError::TooLarge { .. })
         ));
-        assert!(matches!(parse_scaled("1.", 3, MAX_GRAMS), Err(DecimalError::Syntax(_))));
-        assert!(matches!(parse_scaled(".5", 3, MAX_GRAMS), Err(DecimalError::Syntax(_))));
+        assert!(matches!(
+            parse_scaled("1.", 3, MAX_GRAMS),
+            Err(DecimalError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_scaled(".5", 3, MAX_GRAMS),
+            Err(DecimalError::Syntax(_))
+        ));
     }
 
     #[test]
@@ -277,9 +312,15 @@ mod tests {
         let co = Component::parse("Co").unwrap();
         let content: Content = [(co.clone(), 31_000)].into_iter().collect();
         // 50 t of ore at 3.1 % Co is 1550 kg of cobalt.
-        assert_eq!(component_micrograms(Quantity::Grams(50_000_000), &content, &co), 1_550_000_000_000);
+        assert_eq!(
+            component_micrograms(Quantity::Grams(50_000_000), &content, &co),
+            1_550_000_000_000
+        );
         // 10 pieces at 2 g each is 20 g.
         let pcs: Content = [(co.clone(), 2_000)].into_iter().collect();
-        assert_eq!(component_micrograms(Quantity::Pieces(10), &pcs, &co), 20_000_000);
+        assert_eq!(
+            component_micrograms(Quantity::Pieces(10), &pcs, &co),
+            20_000_000
+        );
     }
 }

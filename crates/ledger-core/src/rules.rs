@@ -11,7 +11,10 @@ use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
 use crate::keys::PublicKey;
 use crate::quantity::{Quantity, component_micrograms};
-use crate::state::{AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord, ShipmentRecord, StateError, StateView};
+use crate::state::{
+    AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord,
+    ShipmentRecord, StateError, StateView,
+};
 use crate::timestamp::Timestamp;
 
 /// Tunables of the per-event rules, documented in `docs/verification.md`.
@@ -25,7 +28,10 @@ pub struct RuleConfig {
 
 impl Default for RuleConfig {
     fn default() -> RuleConfig {
-        RuleConfig { clock_skew_s: 600, transit_tolerance_ppm: 10_000 }
+        RuleConfig {
+            clock_skew_s: 600,
+            transit_tolerance_ppm: 10_000,
+        }
     }
 }
 
@@ -36,7 +42,9 @@ pub fn allowed_roles(kind: Kind) -> &'static [Role] {
         Kind::Enroll | Kind::Revoke => &[Operator],
         Kind::Extract => &[Miner],
         Kind::Recycle => &[Recycler],
-        Kind::Ship | Kind::Receive => &[Miner, Trader, Refiner, Manufacturer, Recycler, Transporter],
+        Kind::Ship | Kind::Receive => {
+            &[Miner, Trader, Refiner, Manufacturer, Recycler, Transporter]
+        }
         Kind::Transform => &[Refiner, Manufacturer],
         Kind::Attest => &[Auditor],
     }
@@ -64,7 +72,11 @@ struct Ctx<'s, 'a, 'f> {
 
 impl Ctx<'_, '_, '_> {
     fn report(&mut self, rule: Rule, message: String) -> &mut Finding {
-        self.findings.push(Finding::new(rule, message).at(self.s.id, self.s.seq).party(&self.s.event.actor));
+        self.findings.push(
+            Finding::new(rule, message)
+                .at(self.s.id, self.s.seq)
+                .party(&self.s.event.actor),
+        );
         let last = self.findings.len() - 1;
         &mut self.findings[last]
     }
@@ -81,16 +93,26 @@ pub fn apply(
     cfg: &RuleConfig,
     findings: &mut Vec<Finding>,
 ) -> Result<(), StateError> {
-    let mut ctx = Ctx { s: subject, cfg, findings };
+    let mut ctx = Ctx {
+        s: subject,
+        cfg,
+        findings,
+    };
     let event = subject.event;
     if let Some(previous) = state.event(&subject.id)? {
-        ctx.report(Rule::Replay, format!("this statement is already in the log at #{}", previous.seq));
+        ctx.report(
+            Rule::Replay,
+            format!("this statement is already in the log at #{}", previous.seq),
+        );
         return Ok(());
     }
     if event.time > subject.recorded_at.plus(cfg.clock_skew_s) {
         ctx.report(
             Rule::AfterRecorded,
-            format!("event time {} is later than its recording at {} (allowance {} s)", event.time, subject.recorded_at, cfg.clock_skew_s),
+            format!(
+                "event time {} is later than its recording at {} (allowance {} s)",
+                event.time, subject.recorded_at, cfg.clock_skew_s
+            ),
         );
     }
     check_authority(state, &mut ctx)?;
@@ -121,7 +143,13 @@ pub fn apply(
                 crate::event::Subject::Lot(l) => state.lot(l)?.is_some(),
             };
             if !known {
-                ctx.report(Rule::UnknownSubject, format!("the attestation's subject {:?} is not in the ledger", a.subject));
+                ctx.report(
+                    Rule::UnknownSubject,
+                    format!(
+                        "the attestation's subject {:?} is not in the ledger",
+                        a.subject
+                    ),
+                );
             }
             state.changes.attestations.push(AttestationRecord {
                 event: subject.id,
@@ -135,7 +163,13 @@ pub fn apply(
     };
     state.changes.events.insert(
         subject.id,
-        EventRecord { seq: subject.seq, time: event.time, actor: event.actor.clone(), kind: event.body.kind(), credited },
+        EventRecord {
+            seq: subject.seq,
+            time: event.time,
+            actor: event.actor.clone(),
+            kind: event.body.kind(),
+            credited,
+        },
     );
     Ok(())
 }
@@ -148,20 +182,44 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
         let ok = matches!(&event.body, Body::Enroll(e)
             if e.party == event.actor && e.roles.contains(&Role::Operator) && e.keys.contains(ctx.s.signer));
         if !ok {
-            ctx.report(Rule::BadEnrollment, "the first entry must be the operator enrolling itself with the key that signs it".into());
+            ctx.report(
+                Rule::BadEnrollment,
+                "the first entry must be the operator enrolling itself with the key that signs it"
+                    .into(),
+            );
         }
         return Ok(());
     }
     let Some(party) = state.party(&event.actor)? else {
-        ctx.report(Rule::UnknownSigner, format!("{} is not an enrolled party", event.actor));
+        ctx.report(
+            Rule::UnknownSigner,
+            format!("{} is not an enrolled party", event.actor),
+        );
         return Ok(());
     };
     match party.key(ctx.s.signer) {
         None => {
-            ctx.report(Rule::UnknownSigner, format!("key {} is not enrolled for {}", short(ctx.s.signer), event.actor));
+            ctx.report(
+                Rule::UnknownSigner,
+                format!(
+                    "key {} is not enrolled for {}",
+                    short(ctx.s.signer),
+                    event.actor
+                ),
+            );
         }
-        Some(KeyRecord { revoked_seq: Some(at), .. }) if *at <= ctx.s.seq => {
-            ctx.report(Rule::RevokedKey, format!("key {} of {} was revoked at #{at}", short(ctx.s.signer), event.actor));
+        Some(KeyRecord {
+            revoked_seq: Some(at),
+            ..
+        }) if *at <= ctx.s.seq => {
+            ctx.report(
+                Rule::RevokedKey,
+                format!(
+                    "key {} of {} was revoked at #{at}",
+                    short(ctx.s.signer),
+                    event.actor
+                ),
+            );
         }
         Some(_) => {}
     }
@@ -171,7 +229,12 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
         let has: Vec<_> = party.roles.iter().map(|r| r.name()).collect();
         ctx.report(
             Rule::RoleNotAllowed,
-            format!("{} ({}) may not {kind}; that needs one of: {}", event.actor, has.join(", "), names.join(", ")),
+            format!(
+                "{} ({}) may not {kind}; that needs one of: {}",
+                event.actor,
+                has.join(", "),
+                names.join(", ")
+            ),
         );
     }
     Ok(())
@@ -181,7 +244,11 @@ fn short(key: &PublicKey) -> String {
     key.to_hex().chars().take(16).collect()
 }
 
-fn enroll(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, e: &Enroll) -> Result<(), StateError> {
+fn enroll(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    e: &Enroll,
+) -> Result<(), StateError> {
     let mut record = match state.party(&e.party)? {
         Some(mut existing) => {
             existing.name.clone_from(&e.name);
@@ -189,20 +256,39 @@ fn enroll(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, e: &Enroll) -> Res
             existing.roles.clone_from(&e.roles);
             existing
         }
-        None => PartyRecord { id: e.party.clone(), name: e.name.clone(), country: e.country.clone(), roles: e.roles.clone(), keys: Vec::new() },
+        None => PartyRecord {
+            id: e.party.clone(),
+            name: e.name.clone(),
+            country: e.country.clone(),
+            roles: e.roles.clone(),
+            keys: Vec::new(),
+        },
     };
     for key in &e.keys {
         match state.key_owner(key)? {
             Some(owner) if owner != e.party => {
-                ctx.report(Rule::BadEnrollment, format!("key {} is already enrolled for {owner}", short(key)));
+                ctx.report(
+                    Rule::BadEnrollment,
+                    format!("key {} is already enrolled for {owner}", short(key)),
+                );
             }
             Some(_) => {
                 if record.key(key).is_some_and(|k| k.revoked_seq.is_some()) {
-                    ctx.report(Rule::BadEnrollment, format!("key {} was revoked and cannot be enrolled again", short(key)));
+                    ctx.report(
+                        Rule::BadEnrollment,
+                        format!(
+                            "key {} was revoked and cannot be enrolled again",
+                            short(key)
+                        ),
+                    );
                 }
             }
             None => {
-                record.keys.push(KeyRecord { key: *key, enrolled_seq: ctx.s.seq, revoked_seq: None });
+                record.keys.push(KeyRecord {
+                    key: *key,
+                    enrolled_seq: ctx.s.seq,
+                    revoked_seq: None,
+                });
                 state.changes.key_owners.insert(*key, e.party.clone());
             }
         }
@@ -211,17 +297,30 @@ fn enroll(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, e: &Enroll) -> Res
     Ok(())
 }
 
-fn revoke(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, r: &Revoke) -> Result<(), StateError> {
+fn revoke(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    r: &Revoke,
+) -> Result<(), StateError> {
     let Some(mut record) = state.party(&r.party)? else {
-        ctx.report(Rule::BadEnrollment, format!("cannot revoke a key of {}: not an enrolled party", r.party));
+        ctx.report(
+            Rule::BadEnrollment,
+            format!("cannot revoke a key of {}: not an enrolled party", r.party),
+        );
         return Ok(());
     };
     match record.keys.iter_mut().find(|k| k.key == r.key) {
         None => {
-            ctx.report(Rule::BadEnrollment, format!("key {} is not enrolled for {}", short(&r.key), r.party));
+            ctx.report(
+                Rule::BadEnrollment,
+                format!("key {} is not enrolled for {}", short(&r.key), r.party),
+            );
         }
         Some(k) if k.revoked_seq.is_some() => {
-            ctx.report(Rule::BadEnrollment, format!("key {} of {} is already revoked", short(&r.key), r.party));
+            ctx.report(
+                Rule::BadEnrollment,
+                format!("key {} of {} is already revoked", short(&r.key), r.party),
+            );
         }
         Some(k) => {
             k.revoked_seq = Some(ctx.s.seq);
@@ -232,7 +331,10 @@ fn revoke(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, r: &Revoke) -> Res
 }
 
 /// Credits every output lot to the actor; refuses lots that already exist.
-fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<Vec<crate::id::LotId>, StateError> {
+fn create(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+) -> Result<Vec<crate::id::LotId>, StateError> {
     let event = ctx.s.event;
     let mut credited = Vec::new();
     for output in event.body.outputs() {
@@ -240,7 +342,10 @@ fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<Vec<crat
             ctx.report_lot(
                 Rule::DuplicateLot,
                 &output.lot,
-                format!("lot {} was already created by {} in event {}", output.lot, existing.creator, existing.created_by),
+                format!(
+                    "lot {} was already created by {} in event {}",
+                    output.lot, existing.creator, existing.created_by
+                ),
             );
             continue;
         }
@@ -258,7 +363,10 @@ fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<Vec<crat
         );
         state.changes.holdings.insert(
             (output.lot.clone(), event.actor.clone()),
-            Holding { balance: output.quantity.amount(), source: ctx.s.id },
+            Holding {
+                balance: output.quantity.amount(),
+                source: ctx.s.id,
+            },
         );
         credited.push(output.lot.clone());
     }
@@ -266,16 +374,36 @@ fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<Vec<crat
 }
 
 /// Debits consumed lots from the actor after checking links, units and balances.
-fn consume(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, moves: &[LotMove]) -> Result<(), StateError> {
+fn consume(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    moves: &[LotMove],
+) -> Result<(), StateError> {
     let event = ctx.s.event;
     let actor = &event.actor;
     for m in moves {
         let Some(lot) = state.lot(&m.lot)? else {
-            ctx.report_lot(Rule::NotHeld, &m.lot, format!("{actor} cannot use lot {}: no such lot in the ledger", m.lot));
+            ctx.report_lot(
+                Rule::NotHeld,
+                &m.lot,
+                format!(
+                    "{actor} cannot use lot {}: no such lot in the ledger",
+                    m.lot
+                ),
+            );
             continue;
         };
         if lot.unit != m.quantity.unit() {
-            ctx.report_lot(Rule::UnitMismatch, &m.lot, format!("lot {} is counted in {}, not {}", m.lot, lot.unit, m.quantity.unit()));
+            ctx.report_lot(
+                Rule::UnitMismatch,
+                &m.lot,
+                format!(
+                    "lot {} is counted in {}, not {}",
+                    m.lot,
+                    lot.unit,
+                    m.quantity.unit()
+                ),
+            );
         }
         match state.event(&m.from)? {
             Some(linked) if linked.actor == *actor && linked.credited.contains(&m.lot) => {
@@ -283,19 +411,29 @@ fn consume(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, moves: &[LotMove]
                     ctx.report_lot(
                         Rule::BeforeLinked,
                         &m.lot,
-                        format!("event time {} is before {} of the event it links to (#{})", event.time, linked.time, linked.seq),
+                        format!(
+                            "event time {} is before {} of the event it links to (#{})",
+                            event.time, linked.time, linked.seq
+                        ),
                     );
                 }
             }
             _ => ctx.report_lot(
                 Rule::BrokenLink,
                 &m.lot,
-                format!("link {} for lot {} is not an earlier event that gave {actor} custody of it", m.from, m.lot),
+                format!(
+                    "link {} for lot {} is not an earlier event that gave {actor} custody of it",
+                    m.from, m.lot
+                ),
             ),
         }
         let key = (m.lot.clone(), actor.clone());
         match state.holding(&m.lot, actor)? {
-            None => ctx.report_lot(Rule::NotHeld, &m.lot, format!("{actor} does not hold lot {}", m.lot)),
+            None => ctx.report_lot(
+                Rule::NotHeld,
+                &m.lot,
+                format!("{actor} does not hold lot {}", m.lot),
+            ),
             Some(mut holding) => {
                 let amount = m.quantity.amount();
                 if holding.balance < amount {
@@ -319,7 +457,11 @@ fn consume(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, moves: &[LotMove]
 }
 
 /// Per-component mass conservation: outputs may not contain more than the inputs.
-fn check_mass(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, inputs: &[LotMove]) -> Result<(), StateError> {
+fn check_mass(
+    state: &Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    inputs: &[LotMove],
+) -> Result<(), StateError> {
     let mut available = std::collections::BTreeMap::new();
     for m in inputs {
         if let Some(lot) = state.lot(&m.lot)? {
@@ -327,14 +469,16 @@ fn check_mass(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, inputs: &[LotMove]
                 continue;
             }
             for component in lot.content.keys() {
-                *available.entry(component.clone()).or_insert(0u128) += component_micrograms(m.quantity, &lot.content, component);
+                *available.entry(component.clone()).or_insert(0u128) +=
+                    component_micrograms(m.quantity, &lot.content, component);
             }
         }
     }
     let mut claimed = std::collections::BTreeMap::new();
     for output in ctx.s.event.body.outputs() {
         for component in output.content.keys() {
-            *claimed.entry(component.clone()).or_insert(0u128) += component_micrograms(output.quantity, &output.content, component);
+            *claimed.entry(component.clone()).or_insert(0u128) +=
+                component_micrograms(output.quantity, &output.content, component);
         }
     }
     for (component, out) in claimed {
@@ -360,7 +504,10 @@ fn grams(micrograms: u128) -> String {
 
 fn ship(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, s: &Ship) -> Result<(), StateError> {
     if state.party(&s.to)?.is_none() {
-        ctx.report(Rule::UnknownReceiver, format!("the receiver {} is not an enrolled party", s.to));
+        ctx.report(
+            Rule::UnknownReceiver,
+            format!("the receiver {} is not an enrolled party", s.to),
+        );
     }
     let event = ctx.s.event;
     state.changes.shipments.insert(
@@ -376,49 +523,113 @@ fn ship(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, s: &Ship) -> Result<
     Ok(())
 }
 
-fn receive(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, r: &Receive) -> Result<Vec<crate::id::LotId>, StateError> {
+fn receive(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    r: &Receive,
+) -> Result<Vec<crate::id::LotId>, StateError> {
     let event = ctx.s.event;
     let actor = &event.actor;
     let Some(mut shipment) = state.shipment(&r.shipment)? else {
-        ctx.report(Rule::ReceiveMismatch, format!("shipment {} is not a ship event in the ledger", r.shipment));
+        ctx.report(
+            Rule::ReceiveMismatch,
+            format!("shipment {} is not a ship event in the ledger", r.shipment),
+        );
         return Ok(Vec::new());
     };
     if shipment.receiver != *actor {
-        ctx.report(Rule::ReceiveMismatch, format!("shipment {} is addressed to {}, not {actor}", r.shipment, shipment.receiver));
+        ctx.report(
+            Rule::ReceiveMismatch,
+            format!(
+                "shipment {} is addressed to {}, not {actor}",
+                r.shipment, shipment.receiver
+            ),
+        );
         return Ok(Vec::new());
     }
     if let Some(first) = shipment.received_by {
-        ctx.report(Rule::ReceivedTwice, format!("shipment {} was already received by event {first}", r.shipment));
+        ctx.report(
+            Rule::ReceivedTwice,
+            format!(
+                "shipment {} was already received by event {first}",
+                r.shipment
+            ),
+        );
         return Ok(Vec::new());
     }
     if event.time < shipment.time {
-        ctx.report(Rule::BeforeLinked, format!("received at {} before it was shipped at {}", event.time, shipment.time));
+        ctx.report(
+            Rule::BeforeLinked,
+            format!(
+                "received at {} before it was shipped at {}",
+                event.time, shipment.time
+            ),
+        );
     }
     let mut credited = Vec::new();
     for item in &r.lots {
         let Some((_, shipped)) = shipment.lots.iter().find(|(lot, _)| *lot == item.lot) else {
-            ctx.report_lot(Rule::ReceiveMismatch, &item.lot, format!("lot {} is not in shipment {}", item.lot, r.shipment));
+            ctx.report_lot(
+                Rule::ReceiveMismatch,
+                &item.lot,
+                format!("lot {} is not in shipment {}", item.lot, r.shipment),
+            );
             continue;
         };
         if shipped.unit() != item.quantity.unit() {
-            ctx.report_lot(Rule::UnitMismatch, &item.lot, format!("lot {} was shipped in {}, not {}", item.lot, shipped.unit(), item.quantity.unit()));
+            ctx.report_lot(
+                Rule::UnitMismatch,
+                &item.lot,
+                format!(
+                    "lot {} was shipped in {}, not {}",
+                    item.lot,
+                    shipped.unit(),
+                    item.quantity.unit()
+                ),
+            );
             continue;
         }
         let (got, sent) = (item.quantity.amount(), shipped.amount());
         if got > sent {
-            ctx.report_lot(Rule::OverReceived, &item.lot, format!("received {} of lot {} but only {} was shipped", item.quantity, item.lot, shipped));
-        } else if u128::from(sent - got) * 1_000_000 > u128::from(sent) * u128::from(ctx.cfg.transit_tolerance_ppm) {
-            ctx.report_lot(Rule::TransitLoss, &item.lot, format!("{} of lot {} shipped, {} received", shipped, item.lot, item.quantity));
+            ctx.report_lot(
+                Rule::OverReceived,
+                &item.lot,
+                format!(
+                    "received {} of lot {} but only {} was shipped",
+                    item.quantity, item.lot, shipped
+                ),
+            );
+        } else if u128::from(sent - got) * 1_000_000
+            > u128::from(sent) * u128::from(ctx.cfg.transit_tolerance_ppm)
+        {
+            ctx.report_lot(
+                Rule::TransitLoss,
+                &item.lot,
+                format!(
+                    "{} of lot {} shipped, {} received",
+                    shipped, item.lot, item.quantity
+                ),
+            );
         }
-        let mut holding = state.holding(&item.lot, actor)?.unwrap_or(Holding { balance: 0, source: ctx.s.id });
+        let mut holding = state.holding(&item.lot, actor)?.unwrap_or(Holding {
+            balance: 0,
+            source: ctx.s.id,
+        });
         holding.balance = holding.balance.saturating_add(got.min(sent));
         holding.source = ctx.s.id;
-        state.changes.holdings.insert((item.lot.clone(), actor.clone()), holding);
+        state
+            .changes
+            .holdings
+            .insert((item.lot.clone(), actor.clone()), holding);
         credited.push(item.lot.clone());
     }
     for (lot, shipped) in &shipment.lots {
         if !r.lots.iter().any(|item| item.lot == *lot) {
-            ctx.report_lot(Rule::TransitLoss, lot, format!("{shipped} of lot {lot} shipped, none received"));
+            ctx.report_lot(
+                Rule::TransitLoss,
+                lot,
+                format!("{shipped} of lot {lot} shipped, none received"),
+            );
         }
     }
     shipment.received_by = Some(ctx.s.id);

@@ -170,7 +170,10 @@ pub struct Overlay<'a> {
 impl<'a> Overlay<'a> {
     /// An empty overlay on `base`.
     pub fn new(base: &'a dyn StateView) -> Overlay<'a> {
-        Overlay { base, changes: Changes::default() }
+        Overlay {
+            base,
+            changes: Changes::default(),
+        }
     }
 }
 
@@ -198,7 +201,11 @@ impl StateView for Empty {
     }
 }
 
-fn read<K, V>(map: &HashMap<K, V>, key: &K, base: impl FnOnce() -> Result<Option<V>, StateError>) -> Result<Option<V>, StateError>
+fn read<K, V>(
+    map: &HashMap<K, V>,
+    key: &K,
+    base: impl FnOnce() -> Result<Option<V>, StateError>,
+) -> Result<Option<V>, StateError>
 where
     K: std::hash::Hash + Eq,
     V: Clone,

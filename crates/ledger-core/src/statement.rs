@@ -48,7 +48,11 @@ impl Statement {
     pub fn sign(event: Event, key: &SecretKey) -> Result<Statement, CodecError> {
         let id = event_id(&codec::encode(&event)?);
         let signature = key.sign(&signing_message(&id));
-        Ok(Statement { event, signer: key.public_key(), signature })
+        Ok(Statement {
+            event,
+            signer: key.public_key(),
+            signature,
+        })
     }
 
     /// The event id, recomputed from the canonical bytes.

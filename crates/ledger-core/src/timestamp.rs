@@ -50,7 +50,8 @@ impl Timestamp {
     /// Parses `YYYY-MM-DDTHH:MM:SSZ`.
     pub fn parse(text: &str) -> Result<Timestamp, TimestampError> {
         let shown = || text.chars().take(40).collect::<String>();
-        let parsed = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError::Syntax(shown()))?;
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError::Syntax(shown()))?;
         if !text.ends_with('Z') {
             return Err(TimestampError::NotUtc(shown()));
         }
@@ -124,10 +125,25 @@ mod tests {
 
     #[test]
     fn refuses_impossible_dates_offsets_and_fractions() {
-        assert!(matches!(Timestamp::parse("2026-02-30T00:00:00Z"), Err(TimestampError::Syntax(_))));
-        assert!(matches!(Timestamp::parse("2026-03-02"), Err(TimestampError::Syntax(_))));
-        assert!(matches!(Timestamp::parse("2026-03-02T08:15:00+01:00"), Err(TimestampError::NotUtc(_))));
-        assert!(matches!(Timestamp::parse("2026-03-02T08:15:00.5Z"), Err(TimestampError::Fraction(_))));
-        assert!(matches!(Timestamp::parse("1969-12-31T23:59:59Z"), Err(TimestampError::OutOfRange(_))));
+        assert!(matches!(
+            Timestamp::parse("2026-02-30T00:00:00Z"),
+            Err(TimestampError::Syntax(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-02"),
+            Err(TimestampError::Syntax(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-02T08:15:00+01:00"),
+            Err(TimestampError::NotUtc(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-02T08:15:00.5Z"),
+            Err(TimestampError::Fraction(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("1969-12-31T23:59:59Z"),
+            Err(TimestampError::OutOfRange(_))
+        ));
     }
 }

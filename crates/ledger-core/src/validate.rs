@@ -20,12 +20,23 @@ pub struct FieldError {
 impl FieldError {
     /// A new error at `path`.
     pub fn new(path: impl Into<String>, reason: impl Into<String>) -> FieldError {
-        FieldError { path: path.into(), reason: reason.into() }
+        FieldError {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }
 
-fn ensure(ok: bool, path: impl FnOnce() -> String, reason: impl FnOnce() -> String) -> Result<(), FieldError> {
-    if ok { Ok(()) } else { Err(FieldError::new(path(), reason())) }
+fn ensure(
+    ok: bool,
+    path: impl FnOnce() -> String,
+    reason: impl FnOnce() -> String,
+) -> Result<(), FieldError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(path(), reason()))
+    }
 }
 
 fn check_text(path: &str, text: &str, max: usize) -> Result<(), FieldError> {
@@ -42,21 +53,44 @@ pub fn check_quantity(path: &str, quantity: Quantity) -> Result<(), FieldError> 
         Quantity::Grams(g) => (g, MAX_GRAMS),
         Quantity::Pieces(n) => (n, MAX_PIECES),
     };
-    ensure(amount > 0, || path.to_owned(), || "must be greater than zero".to_owned())?;
-    ensure(amount <= max, || path.to_owned(), || format!("{quantity} is larger than the limit"))
+    ensure(
+        amount > 0,
+        || path.to_owned(),
+        || "must be greater than zero".to_owned(),
+    )?;
+    ensure(
+        amount <= max,
+        || path.to_owned(),
+        || format!("{quantity} is larger than the limit"),
+    )
 }
 
-fn check_lots_unique<'a>(path: &str, lots: impl Iterator<Item = &'a crate::id::LotId>) -> Result<(), FieldError> {
+fn check_lots_unique<'a>(
+    path: &str,
+    lots: impl Iterator<Item = &'a crate::id::LotId>,
+) -> Result<(), FieldError> {
     let mut seen = HashSet::new();
     for (i, lot) in lots.enumerate() {
-        ensure(seen.insert(lot), || format!("{path}[{i}].lot"), || format!("lot {lot} appears twice"))?;
+        ensure(
+            seen.insert(lot),
+            || format!("{path}[{i}].lot"),
+            || format!("lot {lot} appears twice"),
+        )?;
     }
     Ok(())
 }
 
 fn check_count(path: &str, len: usize, max: usize) -> Result<(), FieldError> {
-    ensure(len >= 1, || path.to_owned(), || "must not be empty".to_owned())?;
-    ensure(len <= max, || path.to_owned(), || format!("at most {max} entries, found {len}"))
+    ensure(
+        len >= 1,
+        || path.to_owned(),
+        || "must not be empty".to_owned(),
+    )?;
+    ensure(
+        len <= max,
+        || path.to_owned(),
+        || format!("at most {max} entries, found {len}"),
+    )
 }
 
 fn check_outputs(outputs: &[LotOutput]) -> Result<(), FieldError> {
@@ -65,14 +99,26 @@ fn check_outputs(outputs: &[LotOutput]) -> Result<(), FieldError> {
     for (i, output) in outputs.iter().enumerate() {
         check_quantity(&format!("outputs[{i}].quantity"), output.quantity)?;
         let path = format!("outputs[{i}].content");
-        ensure(output.content.len() <= limits::MAX_COMPONENTS, || path.clone(), || "too many components".to_owned())?;
+        ensure(
+            output.content.len() <= limits::MAX_COMPONENTS,
+            || path.clone(),
+            || "too many components".to_owned(),
+        )?;
         for (component, value) in &output.content {
-            ensure(*value > 0, || format!("{path}.{component}"), || "must be greater than zero".to_owned())?;
+            ensure(
+                *value > 0,
+                || format!("{path}.{component}"),
+                || "must be greater than zero".to_owned(),
+            )?;
         }
         match output.quantity {
             Quantity::Grams(_) => {
                 let total: u64 = output.content.values().map(|v| (*v).min(PPM + 1)).sum();
-                ensure(total <= PPM, || path.clone(), || "fractions add up to more than 1".to_owned())?;
+                ensure(
+                    total <= PPM,
+                    || path.clone(),
+                    || "fractions add up to more than 1".to_owned(),
+                )?;
             }
             Quantity::Pieces(_) => {
                 for (component, value) in &output.content {
@@ -97,25 +143,57 @@ fn check_outputs(outputs: &[LotOutput]) -> Result<(), FieldError> {
 
 fn check_attest(attest: &Attest) -> Result<(), FieldError> {
     if let Some(score) = attest.score {
-        ensure(score <= 100, || "score".to_owned(), || "must be 0 to 100".to_owned())?;
+        ensure(
+            score <= 100,
+            || "score".to_owned(),
+            || "must be 0 to 100".to_owned(),
+        )?;
     }
     if let Some(reference) = &attest.reference {
         check_text("reference", reference, 128)?;
     }
     match attest.claim {
         Claim::CapOpened => {
-            ensure(attest.reference.is_some(), || "reference".to_owned(), || "cap-opened needs the plan's reference".to_owned())?;
-            ensure(attest.severity.is_some(), || "severity".to_owned(), || "cap-opened needs minor or major".to_owned())?;
+            ensure(
+                attest.reference.is_some(),
+                || "reference".to_owned(),
+                || "cap-opened needs the plan's reference".to_owned(),
+            )?;
+            ensure(
+                attest.severity.is_some(),
+                || "severity".to_owned(),
+                || "cap-opened needs minor or major".to_owned(),
+            )?;
         }
         Claim::CapClosed => {
-            ensure(attest.reference.is_some(), || "reference".to_owned(), || "cap-closed needs the plan's reference".to_owned())?;
-            ensure(attest.severity.is_none(), || "severity".to_owned(), || "only cap-opened has a severity".to_owned())?;
+            ensure(
+                attest.reference.is_some(),
+                || "reference".to_owned(),
+                || "cap-closed needs the plan's reference".to_owned(),
+            )?;
+            ensure(
+                attest.severity.is_none(),
+                || "severity".to_owned(),
+                || "only cap-opened has a severity".to_owned(),
+            )?;
         }
         Claim::OnsiteAudit => {
-            ensure(attest.result.is_some(), || "result".to_owned(), || "onsite-audit needs pass, conditional or fail".to_owned())?;
-            ensure(attest.severity.is_none(), || "severity".to_owned(), || "only cap-opened has a severity".to_owned())?;
+            ensure(
+                attest.result.is_some(),
+                || "result".to_owned(),
+                || "onsite-audit needs pass, conditional or fail".to_owned(),
+            )?;
+            ensure(
+                attest.severity.is_none(),
+                || "severity".to_owned(),
+                || "only cap-opened has a severity".to_owned(),
+            )?;
         }
-        _ => ensure(attest.severity.is_none(), || "severity".to_owned(), || "only cap-opened has a severity".to_owned())?,
+        _ => ensure(
+            attest.severity.is_none(),
+            || "severity".to_owned(),
+            || "only cap-opened has a severity".to_owned(),
+        )?,
     }
     Ok(())
 }
@@ -123,7 +201,11 @@ fn check_attest(attest: &Attest) -> Result<(), FieldError> {
 /// Checks every structural invariant of `event`.
 pub fn check_event(event: &Event) -> Result<(), FieldError> {
     if let Some(g) = event.emissions_g_co2e {
-        ensure(g <= limits::MAX_EMISSIONS_G, || "emissions_kg_co2e".to_owned(), || "larger than a million tonnes".to_owned())?;
+        ensure(
+            g <= limits::MAX_EMISSIONS_G,
+            || "emissions_kg_co2e".to_owned(),
+            || "larger than a million tonnes".to_owned(),
+        )?;
     }
     ensure(
         event.documents.len() <= limits::MAX_DOCUMENTS,
@@ -137,21 +219,41 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
         Body::Enroll(e) => {
             check_text("name", &e.name, limits::MAX_TEXT)?;
             check_count("roles", e.roles.len(), crate::event::Role::ALL.len())?;
-            ensure(e.roles.windows(2).all(|w| w[0] < w[1]), || "roles".to_owned(), || "must be sorted without duplicates".to_owned())?;
+            ensure(
+                e.roles.windows(2).all(|w| w[0] < w[1]),
+                || "roles".to_owned(),
+                || "must be sorted without duplicates".to_owned(),
+            )?;
             check_count("keys", e.keys.len(), limits::MAX_KEYS)?;
             let distinct: HashSet<_> = e.keys.iter().collect();
-            ensure(distinct.len() == e.keys.len(), || "keys".to_owned(), || "a key appears twice".to_owned())?;
+            ensure(
+                distinct.len() == e.keys.len(),
+                || "keys".to_owned(),
+                || "a key appears twice".to_owned(),
+            )?;
         }
         Body::Revoke(_) => {}
         Body::Extract(x) => {
             let site = &x.site;
-            ensure((-90_000_000..=90_000_000).contains(&site.lat_micro), || "site.lat".to_owned(), || "must be -90 to 90".to_owned())?;
-            ensure((-180_000_000..=180_000_000).contains(&site.lon_micro), || "site.lon".to_owned(), || "must be -180 to 180".to_owned())?;
+            ensure(
+                (-90_000_000..=90_000_000).contains(&site.lat_micro),
+                || "site.lat".to_owned(),
+                || "must be -90 to 90".to_owned(),
+            )?;
+            ensure(
+                (-180_000_000..=180_000_000).contains(&site.lon_micro),
+                || "site.lon".to_owned(),
+                || "must be -180 to 180".to_owned(),
+            )?;
             check_outputs(&x.outputs)?;
         }
         Body::Recycle(r) => check_outputs(&r.outputs)?,
         Body::Ship(s) => {
-            ensure(s.to != event.actor, || "to".to_owned(), || "a party cannot ship to itself".to_owned())?;
+            ensure(
+                s.to != event.actor,
+                || "to".to_owned(),
+                || "a party cannot ship to itself".to_owned(),
+            )?;
             check_count("lots", s.lots.len(), limits::MAX_LOTS)?;
             check_lots_unique("lots", s.lots.iter().map(|m| &m.lot))?;
             for (i, m) in s.lots.iter().enumerate() {
@@ -183,7 +285,11 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
         Body::Attest(a) => {
             check_attest(a)?;
             if let Some(until) = a.valid_until {
-                ensure(until >= event.time, || "valid_until".to_owned(), || "is before the attestation's time".to_owned())?;
+                ensure(
+                    until >= event.time,
+                    || "valid_until".to_owned(),
+                    || "is before the attestation's time".to_owned(),
+                )?;
             }
         }
     }

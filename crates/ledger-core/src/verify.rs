@@ -39,7 +39,13 @@ impl Default for Replay {
 impl Replay {
     /// A replay of an empty log.
     pub fn new(cfg: RuleConfig) -> Replay {
-        Replay { state: Overlay::new(empty()), cfg, next_seq: 0, prev: Digest::ZERO, findings: Vec::new() }
+        Replay {
+            state: Overlay::new(empty()),
+            cfg,
+            next_seq: 0,
+            prev: Digest::ZERO,
+            findings: Vec::new(),
+        }
     }
 
     /// Number of entries replayed.
@@ -64,27 +70,41 @@ impl Replay {
 
     /// Checks and applies the entry stored at position `position`. `signature_ok` lets a
     /// caller that verified signatures in a batch pass the result in; `None` checks here.
-    pub fn push(&mut self, position: u64, bytes: &[u8], signature_ok: Option<bool>) -> Result<(), StateError> {
+    pub fn push(
+        &mut self,
+        position: u64,
+        bytes: &[u8],
+        signature_ok: Option<bool>,
+    ) -> Result<(), StateError> {
         let hash = entry_hash(bytes);
         let expected_prev = std::mem::replace(&mut self.prev, hash);
         self.next_seq = position + 1;
         let entry = match Entry::decode(bytes) {
             Ok(entry) => entry,
             Err(e) => {
-                self.findings.push(Finding::new(Rule::EntryMalformed, format!("entry #{position} does not decode: {e}")));
+                self.findings.push(Finding::new(
+                    Rule::EntryMalformed,
+                    format!("entry #{position} does not decode: {e}"),
+                ));
                 return Ok(());
             }
         };
         let id = match entry.statement.id() {
             Ok(id) => id,
             Err(e) => {
-                self.findings.push(Finding::new(Rule::EntryMalformed, format!("entry #{position}: {e}")));
+                self.findings.push(Finding::new(
+                    Rule::EntryMalformed,
+                    format!("entry #{position}: {e}"),
+                ));
                 return Ok(());
             }
         };
         let at = |f: Finding| f.at(id, position).party(&entry.statement.event.actor);
         if entry.seq != position {
-            self.findings.push(at(Finding::new(Rule::SequenceGap, format!("entry at position {position} says it is #{}", entry.seq))));
+            self.findings.push(at(Finding::new(
+                Rule::SequenceGap,
+                format!("entry at position {position} says it is #{}", entry.seq),
+            )));
         }
         if entry.prev != expected_prev {
             self.findings.push(at(Finding::new(
@@ -93,9 +113,13 @@ impl Replay {
             )));
         }
         if let Err(e) = check_event(&entry.statement.event) {
-            self.findings.push(at(Finding::new(Rule::EntryMalformed, format!("event breaks a structural rule: {e}"))));
+            self.findings.push(at(Finding::new(
+                Rule::EntryMalformed,
+                format!("event breaks a structural rule: {e}"),
+            )));
         }
-        let signature_ok = signature_ok.unwrap_or_else(|| entry.statement.verify_signature(&id).is_ok());
+        let signature_ok =
+            signature_ok.unwrap_or_else(|| entry.statement.verify_signature(&id).is_ok());
         if !signature_ok {
             self.findings.push(at(Finding::new(
                 Rule::BadSignature,

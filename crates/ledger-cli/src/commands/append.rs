@@ -24,11 +24,20 @@ pub fn parse_statements(text: &str, origin: &str, out: &mut Vec<Statement>) -> R
         if out.len() >= MAX_BATCH {
             bail!("more than {MAX_BATCH} statements in one batch");
         }
-        let parsed: StatementJson = serde_json::from_str(line).with_context(|| format!("{origin}:{}: not a signed statement", n + 1))?;
-        let statement = Statement { event: parsed.event, signer: parsed.signer, signature: parsed.signature };
+        let parsed: StatementJson = serde_json::from_str(line)
+            .with_context(|| format!("{origin}:{}: not a signed statement", n + 1))?;
+        let statement = Statement {
+            event: parsed.event,
+            signer: parsed.signer,
+            signature: parsed.signature,
+        };
         let id = statement.id()?;
         if id != parsed.id {
-            bail!("{origin}:{}: \"id\" is {} but the event hashes to {id}", n + 1, parsed.id);
+            bail!(
+                "{origin}:{}: \"id\" is {} but the event hashes to {id}",
+                n + 1,
+                parsed.id
+            );
         }
         out.push(statement);
     }
@@ -68,7 +77,13 @@ pub fn print_append(outcome: &Outcome, json: bool) -> Result<u8> {
                 eprintln!("refused: nothing was appended");
                 for (i, f) in &refused.findings {
                     let id = f.event.map(|e| e.to_hex()).unwrap_or_default();
-                    eprintln!("  statement {} ({}): {} {}", i + 1, &id[..id.len().min(16)], f.rule.code(), f.message);
+                    eprintln!(
+                        "  statement {} ({}): {} {}",
+                        i + 1,
+                        &id[..id.len().min(16)],
+                        f.rule.code(),
+                        f.message
+                    );
                 }
             }
             Ok(exit::FAILED)

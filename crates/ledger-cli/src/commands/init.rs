@@ -14,7 +14,14 @@ use crate::cli::InitArgs;
 use crate::{exit, keyfile, ledger};
 
 /// Creates the ledger in `dir` with `operator` as its genesis operator.
-pub fn init_ledger(dir: &Path, origin: &str, operator: &SecretKey, id: &str, name: &str, country: &str) -> Result<SledStore> {
+pub fn init_ledger(
+    dir: &Path,
+    origin: &str,
+    operator: &SecretKey,
+    id: &str,
+    name: &str,
+    country: &str,
+) -> Result<SledStore> {
     let party = PartyId::new(id).context("--operator-id")?;
     let country = Country::parse(country).context("--operator-country")?;
     let now = ledger::now()?;
@@ -36,7 +43,11 @@ pub fn init_ledger(dir: &Path, origin: &str, operator: &SecretKey, id: &str, nam
     let genesis = Statement::sign(event, operator)?;
     let store = SledStore::create(dir, origin)?;
     if let Err(refused) = ledger::append(&store, &[genesis], now)? {
-        let reasons: Vec<String> = refused.findings.iter().map(|(_, f)| f.to_string()).collect();
+        let reasons: Vec<String> = refused
+            .findings
+            .iter()
+            .map(|(_, f)| f.to_string())
+            .collect();
         anyhow::bail!("the genesis entry was refused: {}", reasons.join("; "));
     }
     Ok(store)
@@ -49,7 +60,14 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         keyfile::write_pair(&args.operator_key, &SecretKey::generate())?;
     }
     let key = keyfile::read_private(&args.operator_key)?;
-    init_ledger(dir, &args.origin, &key, &args.operator_id, &args.operator_name, &args.operator_country)?;
+    init_ledger(
+        dir,
+        &args.origin,
+        &key,
+        &args.operator_id,
+        &args.operator_name,
+        &args.operator_country,
+    )?;
     let vkey = NoteVerifier::new(&args.origin, *key.public_key().verifying_key())?.vkey();
     if args.json {
         crate::commands::print_json(&serde_json::json!({
@@ -62,9 +80,16 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         }))?;
     } else {
         if created {
-            println!("created operator key {} (and .pub)", args.operator_key.display());
+            println!(
+                "created operator key {} (and .pub)",
+                args.operator_key.display()
+            );
         }
-        println!("created ledger {} for origin {}", dir.display(), args.origin);
+        println!(
+            "created ledger {} for origin {}",
+            dir.display(),
+            args.origin
+        );
         println!("operator {} key {}", args.operator_id, key.public_key());
         println!("checkpoint verifier key (publish this): {vkey}");
     }

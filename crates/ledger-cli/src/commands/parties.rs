@@ -19,7 +19,11 @@ fn operator_of(store: &dyn ledger_store::Store, key: &SecretKey) -> Result<Party
         .context("the --operator-key is not enrolled in this ledger")
 }
 
-fn operator_event(store: &dyn ledger_store::Store, key: &SecretKey, body: Body) -> Result<Statement> {
+fn operator_event(
+    store: &dyn ledger_store::Store,
+    key: &SecretKey,
+    body: Body,
+) -> Result<Statement> {
     let event = Event {
         actor: operator_of(store, key)?,
         time: ledger::now()?,
@@ -47,7 +51,11 @@ pub fn roles(names: &[String]) -> Result<Vec<Role>> {
 pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<u8> {
     let store = ledger::open(dir)?;
     let operator = keyfile::read_private(&args.operator_key)?;
-    let keys = args.key.iter().map(|p| keyfile::read_public(p)).collect::<Result<Vec<_>>>()?;
+    let keys = args
+        .key
+        .iter()
+        .map(|p| keyfile::read_public(p))
+        .collect::<Result<Vec<_>>>()?;
     let body = Body::Enroll(Enroll {
         party: PartyId::new(&args.party).context("--party")?,
         name: args.name,
@@ -64,7 +72,10 @@ pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<u8> {
 pub fn revoke(dir: &Path, args: RevokeArgs) -> Result<u8> {
     let store = ledger::open(dir)?;
     let operator = keyfile::read_private(&args.operator_key)?;
-    let body = Body::Revoke(Revoke { party: PartyId::new(&args.party).context("--party")?, key: keyfile::read_public(&args.key)? });
+    let body = Body::Revoke(Revoke {
+        party: PartyId::new(&args.party).context("--party")?,
+        key: keyfile::read_public(&args.key)?,
+    });
     let statement = operator_event(&store, &operator, body)?;
     let outcome = append_statements(&store, vec![statement])?;
     print_append(&outcome, args.json)

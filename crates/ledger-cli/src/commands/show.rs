@@ -19,11 +19,15 @@ pub fn run(dir: &Path, args: ShowArgs) -> Result<u8> {
         (Some(seq), _) => seq,
         (None, Some(hex)) => {
             let id: Digest = hex.parse().context("--event")?;
-            store.event(&id)?.with_context(|| format!("event {id} is not in the ledger"))?.seq
+            store
+                .event(&id)?
+                .with_context(|| format!("event {id} is not in the ledger"))?
+                .seq
         }
         (None, None) => bail!("give --seq or --event"),
     };
-    let bytes = ledger_store::Store::entry(&store, seq)?.with_context(|| format!("there is no entry #{seq}"))?;
+    let bytes = ledger_store::Store::entry(&store, seq)?
+        .with_context(|| format!("there is no entry #{seq}"))?;
     let entry = Entry::decode(&bytes).with_context(|| format!("entry #{seq} is damaged"))?;
     let statement = StatementJson::new(&entry.statement)?;
     if args.json {

@@ -26,20 +26,32 @@ pub fn sign_text<'k>(
     let result = parse_events(text, &mut |value, index| {
         let size = value.to_string().len();
         if size > MAX_EVENT_JSON {
-            return Err(FieldError::new("(event)", format!("{size} bytes exceed the limit of {MAX_EVENT_JSON}")));
+            return Err(FieldError::new(
+                "(event)",
+                format!("{size} bytes exceed the limit of {MAX_EVENT_JSON}"),
+            ));
         }
-        let event = parse_event(value, ctx).map_err(|e| FieldError::new(format!("event {}: {}", index + 1, e.path), e.reason))?;
+        let event = parse_event(value, ctx)
+            .map_err(|e| FieldError::new(format!("event {}: {}", index + 1, e.path), e.reason))?;
         let actor = event.actor.clone();
         let signed = key_for(actor.as_str()).and_then(|key| Ok(Statement::sign(event, key)?));
         match signed {
             Ok(statement) => {
-                ctx.learn(statement.id().map_err(|e| FieldError::new("(event)", e.to_string()))?, &statement.event);
+                ctx.learn(
+                    statement
+                        .id()
+                        .map_err(|e| FieldError::new("(event)", e.to_string()))?,
+                    &statement.event,
+                );
                 out.push(statement);
                 Ok(())
             }
             Err(e) => {
                 failure = Some(e);
-                Err(FieldError::new(format!("event {}", index + 1), "cannot be signed"))
+                Err(FieldError::new(
+                    format!("event {}", index + 1),
+                    "cannot be signed",
+                ))
             }
         }
     });
@@ -54,16 +66,23 @@ pub fn sign_text<'k>(
 pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
     let key = keyfile::read_private(&args.key)?;
     let text = io::read_text(&args.events, io::MAX_INPUT)?;
-    let store = if dir.exists() { Some(ledger::open(dir)?) } else { None };
+    let store = if dir.exists() {
+        Some(ledger::open(dir)?)
+    } else {
+        None
+    };
     let mut ctx = SigningState::new(store.as_ref().map(|s| s as &dyn ledger_store::Store));
-    let statements = sign_text(&text, &args.events.display().to_string(), &mut ctx, &|_| Ok(&key))?;
+    let statements = sign_text(&text, &args.events.display().to_string(), &mut ctx, &|_| {
+        Ok(&key)
+    })?;
     let mut lines = String::new();
     for statement in &statements {
         lines.push_str(&serde_json::to_string(&StatementJson::new(statement)?)?);
         lines.push('\n');
     }
     match &args.out {
-        Some(path) => std::fs::write(path, lines).with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => std::fs::write(path, lines)
+            .with_context(|| format!("cannot write {}", path.display()))?,
         None => std::io::stdout().write_all(lines.as_bytes())?,
     }
     Ok(exit::SUCCESS)

@@ -30,7 +30,10 @@ fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
     for (component, shares) in &trace.mix {
         for (origin, share) in shares {
             if let Some(o) = trace.origins.get(*origin) {
-                *out.entry(component.to_string()).or_default().entry(o.country.to_string()).or_default() += share;
+                *out.entry(component.to_string())
+                    .or_default()
+                    .entry(o.country.to_string())
+                    .or_default() += share;
             }
         }
     }
@@ -39,22 +42,41 @@ fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
 
 /// Prints the provenance for people.
 pub fn print_trace(trace: &Trace) {
-    println!("provenance of {}: {} events, {} links, {} origins", trace.lot, trace.events.len(), trace.edges.len(), trace.origins.len());
+    println!(
+        "provenance of {}: {} events, {} links, {} origins",
+        trace.lot,
+        trace.events.len(),
+        trace.edges.len(),
+        trace.origins.len()
+    );
     for (component, shares) in &trace.mix {
         println!("  {component}:");
         let mut rows: Vec<_> = shares.iter().collect();
         rows.sort_by(|a, b| b.1.cmp(a.1));
         for (origin, share) in rows {
-            let Some(o) = trace.origins.get(*origin) else { continue };
+            let Some(o) = trace.origins.get(*origin) else {
+                continue;
+            };
             let what = match (&o.site, o.method, o.feedstock) {
-                (Some(site), Some(method), _) => format!("mine {site} ({}, {})", o.party, json!(method).as_str().unwrap_or_default()),
-                (_, _, Some(feed)) => format!("recycled by {} ({})", o.party, json!(feed).as_str().unwrap_or_default()),
+                (Some(site), Some(method), _) => format!(
+                    "mine {site} ({}, {})",
+                    o.party,
+                    json!(method).as_str().unwrap_or_default()
+                ),
+                (_, _, Some(feed)) => format!(
+                    "recycled by {} ({})",
+                    o.party,
+                    json!(feed).as_str().unwrap_or_default()
+                ),
                 _ => o.party.to_string(),
             };
             println!("    {:>8}  {what}, {}", percent(*share), o.country);
         }
         if let Some(countries) = by_country(trace).get(&component.to_string()) {
-            let list: Vec<String> = countries.iter().map(|(c, s)| format!("{c} {}", percent(*s))).collect();
+            let list: Vec<String> = countries
+                .iter()
+                .map(|(c, s)| format!("{c} {}", percent(*s)))
+                .collect();
             println!("    by country: {}", list.join(", "));
         }
     }

@@ -8,8 +8,8 @@ use ledger_core::id::LotId;
 
 use crate::cli::VerifyArgs;
 use crate::commands::print_json;
-use crate::ledger::{self, Report};
 use crate::exit;
+use crate::ledger::{self, Report};
 
 /// Prints a report as text: findings, then the verdict line.
 pub fn print_report(report: &Report) {
@@ -43,7 +43,9 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     let policy = ledger::load_policy(args.policy.as_deref())?;
     let store = ledger::open(dir)?;
     let report = match &args.lot {
-        Some(lot) => ledger::verify_lot(&store, &LotId::new(lot.as_str())?, &policy, ledger::now()?)?.0,
+        Some(lot) => {
+            ledger::verify_lot(&store, &LotId::new(lot.as_str())?, &policy, ledger::now()?)?.0
+        }
         None => ledger::verify_ledger(&store)?,
     };
     if args.json {

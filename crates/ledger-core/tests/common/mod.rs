@@ -2,7 +2,10 @@
 //! conformance test binaries, and lists vector files in a reproducible order.
 
 // `expect` would fail in whichever test binary uses every helper.
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::fs;
 use std::io;
@@ -19,7 +22,10 @@ pub fn vectors_dir() -> Option<PathBuf> {
 /// The vectors directory, or `None` after printing why the test is skipped. With
 /// `CI=true` a missing directory fails the test instead: a conformance test must not pass
 /// silently where the vectors should be.
-#[expect(clippy::panic, reason = "a test must fail loudly in CI when its vectors are missing")]
+#[expect(
+    clippy::panic,
+    reason = "a test must fail loudly in CI when its vectors are missing"
+)]
 pub fn require_vectors() -> Option<PathBuf> {
     match vectors_dir() {
         Some(dir) => Some(dir),
@@ -53,5 +59,6 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> io::Result<Vec<PathBuf>> {
 
 /// Reads a file as UTF-8, naming the file in the error.
 pub fn read_text(path: &Path) -> io::Result<String> {
-    fs::read_to_string(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
 }

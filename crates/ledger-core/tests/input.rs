@@ -1,0 +1,336 @@
+//! Supplier JSON input: every kind parses into exact integers, and every bad value is
+//! refused with an error that names its field (SPEC §2).
+
+use ledger_core::event::{Body, Event};
+use ledger_core::hash::Digest;
+use ledger_core::id::{LotId, PartyId};
+use ledger_core::input::{NoContext, SignContext, parse_event};
+use ledger_core::quantity::{Quantity, Unit};
+use serde_json::Value;
+
+/// A context that knows lot `L-KG` (kg) and `L-PCS` (pcs), held by `acme` since event 0x11…
+struct Known;
+
+impl SignContext for Known {
+    fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
+        match lot.as_str() {
+            "L-KG" => Some(Unit::Kg),
+            "L-PCS" => Some(Unit::Pcs),
+            _ => None,
+        }
+    }
+    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
+        (holder.as_str() == "acme" && self.lot_unit(lot).is_some()).then_some(Digest([0x11; 32]))
+    }
+    fn open_shipment(&self, receiver: &PartyId, _: &[LotId]) -> Option<Digest> {
+        (receiver.as_str() == "acme").then_some(Digest([0x22; 32]))
+    }
+}
+
+fn parse(json: &str) -> Result<Event, String> {
+    let value: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    parse_event(value, &Known).map_err(|e| e.to_string())
+}
+
+const EXTRACT: &str = r#"{"kind": "extract", "actor": "kivu-mining", "time": "2026-03-02T08:15:00Z", "nonce": 7,
+ "site": {"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"},
+ "outputs": [{"lot": "KV-ORE-0001", "material": "cobalt-ore", "quantity": 50000.125, "unit": "kg",
+              "content": {"Co": 0.031}}],
+ "emissions_kg_co2e": 1200.5}"#;
+
+#[test]
+fn spec_example_extract_becomes_exact_integers() {
+    let event = parse(EXTRACT).unwrap();
+    assert_eq!(event.emissions_g_co2e, Some(1_200_500));
+    assert_eq!(event.nonce, 7);
+    let Body::Extract(x) = &event.body else {
+        panic!("not an extract: {event:?}")
+    };
+    assert_eq!(
+        (x.site.lat_micro, x.site.lon_micro),
+        (-10_710_000, 25_470_000)
+    );
+    assert_eq!(x.outputs[0].quantity, Quantity::Grams(50_000_125));
+    assert_eq!(
+        x.outputs[0].content.values().copied().collect::<Vec<_>>(),
+        [31_000]
+    );
+}
+
+#[test]
+fn links_and_units_are_filled_from_the_context() {
+    let ship = parse(
+        r#"{"kind": "ship", "actor": "acme", "time": "2026-03-05T10:00:00Z", "to": "beta",
+            "lots": [{"lot": "L-KG", "quantity": 20000}, {"lot": "L-PCS", "quantity": 12}]}"#,
+    )
+    .unwrap();
+    let Body::Ship(s) = &ship.body else {
+        panic!("not a ship")
+    };
+    assert_eq!(s.lots[0].quantity, Quantity::Grams(20_000_000));
+    assert_eq!(s.lots[1].quantity, Quantity::Pieces(12));
+    assert_eq!(s.lots[0].from, Digest([0x11; 32]));
+
+    let receive = parse(r#"{"kind": "receive", "actor": "acme", "time": "2026-03-07T16:00:00Z", "lots": [{"lot": "L-KG", "quantity": 19950}]}"#).unwrap();
+    let Body::Receive(r) = &receive.body else {
+        panic!("not a receive")
+    };
+    assert_eq!(r.shipment, Digest([0x22; 32]));
+}
+
+#[test]
+fn without_a_ledger_links_must_be_given() {
+    let value: Value = serde_json::from_str(
+        r#"{"kind": "ship", "actor": "acme", "time": "2026-03-05T10:00:00Z", "to": "beta", "lots": [{"lot": "L-KG", "quantity": 1, "unit": "kg"}]}"#,
+    )
+    .unwrap();
+    let err = parse_event(value, &NoContext).unwrap_err().to_string();
+    assert!(err.starts_with("lots[0].from:"), "{err}");
+}
+
+/// Each case: (what it guards, JSON, the field path the error must start with, a word the reason must contain).
+const REFUSED: &[(&str, &str, &str, &str)] = &[
+    (
+        "unknown top-level field",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","colour":"red"}"#,
+        "colour",
+        "unknown field",
+    ),
+    (
+        "unknown nested field",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":1,"qty":2}]}"#,
+        "lots[0]",
+        "qty",
+    ),
+    (
+        "unknown kind",
+        r#"{"kind":"smelt","actor":"a","time":"2026-01-01T00:00:00Z"}"#,
+        "kind",
+        "smelt",
+    ),
+    (
+        "missing kind",
+        r#"{"actor":"a","time":"2026-01-01T00:00:00Z"}"#,
+        "kind",
+        "required",
+    ),
+    (
+        "negative quantity",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":-5}]}"#,
+        "lots[0].quantity",
+        "negative",
+    ),
+    (
+        "zero quantity",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":0}]}"#,
+        "lots[0].quantity",
+        "greater than zero",
+    ),
+    (
+        "too many decimals of kg",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":1.0001}]}"#,
+        "lots[0].quantity",
+        "decimals",
+    ),
+    (
+        "fractional pieces",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-PCS","quantity":2.5}]}"#,
+        "lots[0].quantity",
+        "whole",
+    ),
+    (
+        "exponent notation",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":1e3}]}"#,
+        "lots[0].quantity",
+        "exponent",
+    ),
+    (
+        "quantity as a string",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":"5"}]}"#,
+        "lots[0].quantity",
+        "invalid type",
+    ),
+    (
+        "bad id characters",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b c","lots":[{"lot":"L-KG","quantity":1}]}"#,
+        "to",
+        "' '",
+    ),
+    (
+        "bad actor id",
+        r#"{"kind":"ship","actor":"ac/me","time":"2026-01-01T00:00:00Z","to":"b","lots":[]}"#,
+        "actor",
+        "'/'",
+    ),
+    (
+        "impossible date",
+        r#"{"kind":"attest","actor":"a","time":"2026-02-30T00:00:00Z","subject":{"party":"x"},"claim":"saq"}"#,
+        "time",
+        "RFC 3339",
+    ),
+    (
+        "time not in UTC",
+        r#"{"kind":"attest","actor":"a","time":"2026-02-03T00:00:00+02:00","subject":{"party":"x"},"claim":"saq"}"#,
+        "time",
+        "UTC",
+    ),
+    (
+        "content fraction above 1",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg","content":{"Co":1.2}}]}"#,
+        "outputs[0].content.Co",
+        "larger",
+    ),
+    (
+        "content fractions summing above 1",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg","content":{"Co":0.6,"Ni":0.6}}]}"#,
+        "outputs[0].content",
+        "more than 1",
+    ),
+    (
+        "content with 7 decimals",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg","content":{"Co":0.1234567}}]}"#,
+        "outputs[0].content.Co",
+        "decimals",
+    ),
+    (
+        "empty outputs",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[]}"#,
+        "outputs",
+        "empty",
+    ),
+    (
+        "empty shipment",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[]}"#,
+        "lots",
+        "empty",
+    ),
+    (
+        "absurd magnitude",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":99999999999999999999,"unit":"kg"}]}"#,
+        "outputs[0].quantity",
+        "larger than the limit",
+    ),
+    (
+        "absurd emissions",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","emissions_kg_co2e":1e30,"outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg"}]}"#,
+        "emissions_kg_co2e",
+        "exponent",
+    ),
+    (
+        "latitude out of range",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":91,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.lat",
+        "larger",
+    ),
+    (
+        "lower-case country",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"cd","lat":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.country",
+        "country code",
+    ),
+    (
+        "unknown mining method",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":1,"lon":0,"method":"open-pit"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.method",
+        "unknown variant",
+    ),
+    (
+        "unknown unit",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"t"}]}"#,
+        "outputs[0].unit",
+        "unknown variant",
+    ),
+    (
+        "lot created twice in one event",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg"},{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg"}]}"#,
+        "outputs[1].lot",
+        "twice",
+    ),
+    (
+        "ship to oneself",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"acme","lots":[{"lot":"L-KG","quantity":1}]}"#,
+        "to",
+        "itself",
+    ),
+    (
+        "unknown lot without unit",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"NOPE","quantity":1}]}"#,
+        "lots[0].lot",
+        "unit",
+    ),
+    (
+        "unknown role",
+        r#"{"kind":"enroll","actor":"op","time":"2026-01-01T00:00:00Z","party":"p","name":"P","country":"FI","roles":["smelter"],"keys":[]}"#,
+        "roles[0]",
+        "smelter",
+    ),
+    (
+        "bad key hex",
+        r#"{"kind":"enroll","actor":"op","time":"2026-01-01T00:00:00Z","party":"p","name":"P","country":"FI","roles":["miner"],"keys":["abcd"]}"#,
+        "keys[0]",
+        "hex",
+    ),
+    (
+        "attest with two subjects",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x","lot":"y"},"claim":"saq"}"#,
+        "subject",
+        "exactly one",
+    ),
+    (
+        "cap without severity",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"cap-opened","reference":"C1"}"#,
+        "severity",
+        "major",
+    ),
+    (
+        "score above 100",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"ssi","score":101}"#,
+        "score",
+        "100",
+    ),
+    (
+        "validity before the attestation",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","valid_until":"2025-01-01T00:00:00Z"}"#,
+        "valid_until",
+        "before",
+    ),
+    (
+        "input and output the same lot",
+        r#"{"kind":"transform","actor":"acme","time":"2026-01-01T00:00:00Z","inputs":[{"lot":"L-KG","quantity":1}],"outputs":[{"lot":"L-KG","material":"cathode","quantity":1,"unit":"kg"}]}"#,
+        "outputs[0].lot",
+        "both",
+    ),
+    (
+        "capacity on a kg lot",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg","capacity_kwh":1}]}"#,
+        "outputs[0].capacity_kwh",
+        "pieces",
+    ),
+    ("not an object", r#"[1, 2]"#, "(event)", "object"),
+];
+
+#[test]
+fn every_bad_value_is_refused_naming_its_field() {
+    let mut failures = Vec::new();
+    for (what, json, path, word) in REFUSED {
+        match parse(json) {
+            Ok(event) => failures.push(format!("{what}: accepted as {event:?}")),
+            Err(err) => {
+                if !err.starts_with(&format!("{path}:")) && !err.starts_with(&format!("{path}."))
+                    || !err.contains(word)
+                {
+                    failures.push(format!(
+                        "{what}: expected `{path}: ...{word}...`, got `{err}`"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        REFUSED.len(),
+        failures.join("\n")
+    );
+}

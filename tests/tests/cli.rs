@@ -1,0 +1,388 @@
+//! The `custody` binary end to end, on real sled ledgers in temporary directories: the
+//! paths a supplier, an operator and an auditor walk, and the guarantees they rely on.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use ledger_core::statement::{Entry, entry_hash};
+use ledger_core::verify::Replay;
+use ledger_store::{SledStore, Store};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A scratch directory with a ledger path inside it.
+struct Scratch {
+    dir: TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.path("ledger")
+    }
+
+    /// `custody --ledger <scratch>/ledger ARGS`, run in the scratch directory.
+    fn custody(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        Command::cargo_bin("custody")
+            .unwrap()
+            .current_dir(self.dir.path())
+            .env_remove("CUSTODY_LEDGER")
+            .arg("--ledger")
+            .arg(self.ledger())
+            .args(args)
+            .assert()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Signs `events` with `key` and appends them; returns the append's JSON receipts.
+    fn sign_and_append(&self, key: &str, name: &str, events: &str) -> Value {
+        self.write(&format!("{name}.json"), events);
+        self.custody(&[
+            "sign",
+            "--key",
+            key,
+            &format!("{name}.json"),
+            "--out",
+            &format!("{name}.signed"),
+        ])
+        .success();
+        let out = self
+            .custody(&["append", &format!("{name}.signed"), "--json"])
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+}
+
+fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// Every entry's canonical bytes and the head, read through the store.
+fn snapshot(ledger: &Path) -> (Vec<Vec<u8>>, u64) {
+    let store = SledStore::open(ledger).unwrap();
+    let entries = store.entries(0).map(|e| e.unwrap().1).collect();
+    (entries, store.head().unwrap().size)
+}
+
+/// A small ledger: operator, a miner and a refiner, and one extract, ship and receive.
+fn small_ledger() -> (Scratch, String) {
+    let s = Scratch::new();
+    for who in ["miner", "refiner"] {
+        s.custody(&["keygen", "--out", &format!("{who}.pem")])
+            .success();
+    }
+    let init = s
+        .custody(&[
+            "init",
+            "--origin",
+            "test.custody.example/log",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .success();
+    assert!(
+        stdout(&init).contains("checkpoint verifier key (publish this): test.custody.example/log+"),
+        "{}",
+        stdout(&init)
+    );
+    s.custody(&[
+        "enroll",
+        "--party",
+        "kivu",
+        "--name",
+        "Kivu Mining",
+        "--country",
+        "CD",
+        "--role",
+        "miner",
+        "--key",
+        "miner.pem.pub",
+        "--operator-key",
+        "operator.pem",
+    ])
+    .success();
+    s.custody(&[
+        "enroll",
+        "--party",
+        "lualaba",
+        "--name",
+        "Lualaba Refining",
+        "--country",
+        "CD",
+        "--role",
+        "refiner",
+        "--key",
+        "refiner.pem.pub",
+        "--operator-key",
+        "operator.pem",
+    ])
+    .success();
+    s.sign_and_append(
+        "miner.pem",
+        "extract",
+        r#"{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z",
+            "site": {"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"},
+            "outputs": [{"lot": "KV-ORE-0001", "material": "cobalt-ore", "quantity": 50000, "unit": "kg", "content": {"Co": 0.031}}]}
+           {"kind": "ship", "actor": "kivu", "time": "2026-03-05T10:00:00Z", "to": "lualaba",
+            "lots": [{"lot": "KV-ORE-0001", "quantity": 20000}]}"#,
+    );
+    let ship = stdout(&s.custody(&["show", "--seq", "4", "--json"]));
+    let ship: Value = serde_json::from_str(&ship).unwrap();
+    let ship_id = ship["statement"]["id"].as_str().unwrap().to_owned();
+    s.sign_and_append(
+        "refiner.pem",
+        "receive",
+        &format!(r#"{{"kind": "receive", "actor": "lualaba", "time": "2026-03-07T16:00:00Z", "shipment": "{ship_id}", "lots": [{{"lot": "KV-ORE-0001", "quantity": 19950}}]}}"#),
+    );
+    (s, ship_id)
+}
+
+#[test]
+fn supplier_operator_and_auditor_walk_the_whole_path() {
+    let (s, _) = small_ledger();
+    let verify = s.custody(&["verify"]).success();
+    assert!(
+        stdout(&verify).contains("verdict: PASS (ledger; 6 entries checked; 0 errors"),
+        "{}",
+        stdout(&verify)
+    );
+
+    let lot = s
+        .custody(&["verify", "--lot", "KV-ORE-0001", "--json"])
+        .success();
+    let report: Value = serde_json::from_slice(&lot.get_output().stdout).unwrap();
+    assert_eq!(report["verdict"], "pass");
+    assert_eq!(report["scope"], "lot");
+    assert_eq!(report["counts"]["errors"], 0);
+    // Without a policy, the missing attestations and the high-risk site are warnings.
+    let rules: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"CUS-ORI-002") && rules.contains(&"CUS-DD-001"),
+        "{rules:?}"
+    );
+
+    let trace = s.custody(&["trace", "KV-ORE-0001", "--json"]).success();
+    let trace: Value = serde_json::from_slice(&trace.get_output().stdout).unwrap();
+    assert_eq!(trace["origins"][0]["site"], "KV-PIT-2");
+    assert_eq!(trace["origins"][0]["share_ppm"]["Co"], 1_000_000);
+
+    let show = s.custody(&["show", "--seq", "3", "--json"]).success();
+    let show: Value = serde_json::from_slice(&show.get_output().stdout).unwrap();
+    let bytes = hex::decode(show["entry_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        show["entry_hash"].as_str().unwrap(),
+        entry_hash(&bytes).to_hex()
+    );
+    assert_eq!(Entry::decode(&bytes).unwrap().seq, 3);
+}
+
+#[test]
+fn init_refuses_an_existing_ledger_and_keygen_writes_private_keys_0600() {
+    let (s, _) = small_ledger();
+    let again = s
+        .custody(&["init", "--origin", "x", "--operator-key", "operator.pem"])
+        .code(2);
+    assert!(stderr(&again).contains("error:"), "{}", stderr(&again));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.path("miner.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(s.path("miner.pem"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+        let refused = s.custody(&["sign", "--key", "miner.pem", "e.json"]).code(2);
+        assert!(
+            stderr(&refused).contains("chmod 600"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+}
+
+#[test]
+fn sign_names_the_bad_field() {
+    let (s, _) = small_ledger();
+    s.write("bad.json", r#"{"kind": "ship", "actor": "kivu", "time": "2026-03-05T10:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 20.0001}]}"#);
+    let out = s
+        .custody(&["sign", "--key", "miner.pem", "bad.json"])
+        .code(2);
+    assert!(
+        stderr(&out).contains("lots[0].quantity: at most 3 decimals"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn append_batch_is_all_or_nothing_and_names_the_rule() {
+    let (s, _) = small_ledger();
+    let before = snapshot(&s.ledger());
+    // Two good shipments and a third that ships more than kivu still holds (30 000 kg).
+    s.write(
+        "batch.json",
+        r#"[{"kind": "ship", "actor": "kivu", "time": "2026-03-06T10:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]},
+            {"kind": "ship", "actor": "kivu", "time": "2026-03-06T11:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]},
+            {"kind": "ship", "actor": "kivu", "time": "2026-03-06T12:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10001}]}]"#,
+    );
+    s.custody(&[
+        "sign",
+        "--key",
+        "miner.pem",
+        "batch.json",
+        "--out",
+        "batch.signed",
+    ])
+    .success();
+    let refused = s.custody(&["append", "batch.signed"]).code(1);
+    let err = stderr(&refused);
+    assert!(err.contains("refused: nothing was appended"), "{err}");
+    assert!(
+        err.contains("statement 3")
+            && err.contains("CUS-BAL-001")
+            && err.contains("double spending"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&s.ledger()),
+        before,
+        "a refused batch changed the ledger"
+    );
+    // The same statements without the third are accepted, and appending them again is a replay.
+    let signed = std::fs::read_to_string(s.path("batch.signed")).unwrap();
+    let two: String = signed.lines().take(2).map(|l| format!("{l}\n")).collect();
+    s.write("two.signed", &two);
+    s.custody(&["append", "two.signed"]).success();
+    let replay = s.custody(&["append", "two.signed"]).code(1);
+    assert!(
+        stderr(&replay).contains("CUS-INT-006"),
+        "{}",
+        stderr(&replay)
+    );
+}
+
+#[test]
+fn a_statement_with_a_wrong_id_or_signature_is_refused() {
+    let (s, _) = small_ledger();
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-08T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X-1","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    s.custody(&["sign", "--key", "miner.pem", "e.json", "--out", "e.signed"])
+        .success();
+    let line = std::fs::read_to_string(s.path("e.signed")).unwrap();
+    let mut statement: Value = serde_json::from_str(&line).unwrap();
+    // The refiner's key signs for kivu: not enrolled for that actor.
+    s.custody(&[
+        "sign",
+        "--key",
+        "refiner.pem",
+        "e.json",
+        "--out",
+        "wrong.signed",
+    ])
+    .success();
+    let out = s.custody(&["append", "wrong.signed"]).code(1);
+    assert!(stderr(&out).contains("CUS-AUT-001"), "{}", stderr(&out));
+    // A changed quantity no longer matches the id.
+    statement["event"]["body"]["extract"]["outputs"][0]["quantity"]["grams"] = 2000.into();
+    s.write("changed.signed", &statement.to_string());
+    let out = s.custody(&["append", "changed.signed"]).code(2);
+    assert!(stderr(&out).contains("\"id\" is"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_second_writer_gets_a_clear_error() {
+    let (s, _) = small_ledger();
+    let held = SledStore::open(&s.ledger()).unwrap();
+    let out = s.custody(&["verify"]).code(2);
+    assert!(
+        stderr(&out).contains("in use by another process"),
+        "{}",
+        stderr(&out)
+    );
+    drop(held);
+    s.custody(&["verify"]).success();
+}
+
+#[test]
+fn a_changed_byte_in_any_stored_entry_fails_verify() {
+    let (s, _) = small_ledger();
+    let (entries, _) = snapshot(&s.ledger());
+    // Through the binary: flip one byte in the middle of each stored entry on disk.
+    for seq in 0..entries.len() {
+        let db = sled::open(s.ledger()).unwrap();
+        let key = [b"e/".as_slice(), &(seq as u64).to_be_bytes()].concat();
+        let original = db.get(&key).unwrap().unwrap().to_vec();
+        let mut changed = original.clone();
+        changed[original.len() / 2] ^= 0x40;
+        db.insert(&key, changed).unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let out = s.custody(&["verify"]).code(1);
+        assert!(
+            stdout(&out).contains("verdict: FAIL"),
+            "entry {seq}: {}",
+            stdout(&out)
+        );
+        let db = sled::open(s.ledger()).unwrap();
+        db.insert(&key, original).unwrap();
+        db.flush().unwrap();
+    }
+    s.custody(&["verify"]).success();
+}
+
+#[test]
+fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
+    let (s, _) = small_ledger();
+    let (entries, _) = snapshot(&s.ledger());
+    // An attacker with write access changes the extract (entry 3) and recomputes every later
+    // prev-hash, so the chain is consistent again: signatures must still catch it.
+    let target = 3;
+    let statement_start = 8 + 32 + 8; // seq, prev, recorded_at
+    for i in statement_start..entries[target].len() {
+        let mut forged = entries.clone();
+        forged[target][i] ^= 0x01;
+        let mut replay = Replay::default();
+        let mut prev = None;
+        for (seq, bytes) in forged.iter_mut().enumerate() {
+            if let (Some(p), Ok(mut entry)) = (prev, Entry::decode(bytes)) {
+                entry.prev = p;
+                *bytes = entry.encode().unwrap();
+            }
+            prev = Some(entry_hash(bytes));
+            replay.push(seq as u64, bytes, None).unwrap();
+        }
+        assert!(
+            replay
+                .findings
+                .iter()
+                .any(|f| f.severity == ledger_core::finding::Severity::Error),
+            "byte {i} of entry {target} changed without an error finding"
+        );
+    }
+}
