@@ -32,7 +32,7 @@ pub enum Command {
     Init(InitArgs),
     /// Generate an ed25519 key pair: FILE (PKCS#8 PEM, mode 0600) and FILE.pub.
     ///
-    /// Example: custody keygen --out kivu-mining.pem
+    /// Example: custody keygen --out kivu-mining.pem --encrypt
     Keygen(KeygenArgs),
     /// Enroll a party with its roles and key (signed by the operator).
     ///
@@ -97,6 +97,10 @@ pub struct KeygenArgs {
     /// Where to write the private key; the public key goes to FILE.pub.
     #[arg(long)]
     pub out: PathBuf,
+    /// Protect the private key with a passphrase (PKCS#8 encrypted PEM, readable by
+    /// OpenSSL), taken from $CUSTODY_PASSPHRASE or asked on the terminal.
+    #[arg(long)]
+    pub encrypt: bool,
 }
 
 /// `custody enroll`.

@@ -33,6 +33,10 @@ pub enum CodecError {
     /// The input is larger than [`MAX_ENCODED`].
     #[error("{0} bytes exceed the limit of {MAX_ENCODED}")]
     TooLarge(usize),
+    /// The bytes decode, but are not the canonical encoding of what they decode to (for
+    /// example map keys out of order).
+    #[error("bytes are not in canonical form")]
+    NonCanonical,
 }
 
 /// Canonical bytes of `value`.
@@ -45,8 +49,19 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
-/// Decodes exactly one value from all of `bytes`.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+/// Decodes exactly one value from all of `bytes`, which must be its canonical encoding:
+/// re-encoding the value must give the same bytes, so no value has two encodings.
+pub fn decode<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let value = decode_lenient(bytes)?;
+    if encode(&value)? != bytes {
+        return Err(CodecError::NonCanonical);
+    }
+    Ok(value)
+}
+
+/// Decodes exactly one value from all of `bytes` without the canonical-form check, for
+/// records whose bytes are never hashed (store indexes).
+pub fn decode_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > MAX_ENCODED {
         return Err(CodecError::TooLarge(bytes.len()));
     }
@@ -79,6 +94,19 @@ mod tests {
             decode::<u64>(&[1, 0, 0]),
             Err(CodecError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn non_canonical_map_order_is_refused() {
+        use std::collections::BTreeMap;
+        let map: BTreeMap<String, u8> = [("a".to_owned(), 1), ("b".to_owned(), 2)].into_iter().collect();
+        let canonical = encode(&map).unwrap();
+        // Swap the two entries: it still decodes to the same map, but is not canonical.
+        let mut swapped = canonical[..8].to_vec();
+        swapped.extend(&canonical[8 + 10..]);
+        swapped.extend(&canonical[8..8 + 10]);
+        assert_eq!(decode_lenient::<BTreeMap<String, u8>>(&swapped).unwrap(), map);
+        assert_eq!(decode::<BTreeMap<String, u8>>(&swapped), Err(CodecError::NonCanonical));
     }
 
     #[test]

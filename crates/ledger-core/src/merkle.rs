@@ -131,6 +131,10 @@ pub enum TreeError<E> {
     TreeFull,
 }
 
+/// A complete-subtree hash to store, as `(level, index, hash)`: the key layout of the
+/// store, written by [`nodes_to_store_on_append`] and [`PendingNodes::into_nodes`].
+pub type StoredNode = (u8, u64, Digest);
+
 /// Where stored complete-subtree hashes are read from (the ledger store, a [`MemoryTree`],
 /// a [`PendingNodes`] overlay).
 pub trait NodeSource {
@@ -276,7 +280,7 @@ pub fn nodes_to_store_on_append<S: NodeSource>(
     size_before: u64,
     leaf: Digest,
     source: &S,
-) -> Result<Vec<(u8, u64, Digest)>, TreeError<S::Error>> {
+) -> Result<Vec<StoredNode>, TreeError<S::Error>> {
     if size_before == u64::MAX {
         return Err(TreeError::TreeFull);
     }
@@ -310,7 +314,7 @@ pub fn nodes_to_store_on_append<S: NodeSource>(
 ///     reference.push(leaf_hash(entry));
 /// }
 /// assert_eq!(root_after, reference.root());
-/// assert_eq!(batch.into_nodes().len(), 5); // 3 leaves + 2 complete parents
+/// assert_eq!(batch.into_nodes().len(), 4); // 3 leaves + the parent of the first two
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -349,7 +353,7 @@ impl<'a, S: NodeSource + ?Sized> PendingNodes<'a, S> {
     }
 
     /// The new nodes in the order they were created, as `(level, index, hash)`.
-    pub fn into_nodes(self) -> Vec<(u8, u64, Digest)> {
+    pub fn into_nodes(self) -> Vec<StoredNode> {
         let PendingNodes { order, nodes, .. } = self;
         order
             .into_iter()

@@ -204,6 +204,12 @@ fn notes_open_or_are_rejected_as_expected() -> TestResult {
                 }
             }
             (Err(err), Expect::Reject) => {
+                let want = expected_rejection(&case.id);
+                check(
+                    "reason",
+                    variant_name(err) == want,
+                    format!("{err:?}, want {want}"),
+                );
                 // Rejected for having no known signature: the unknown signers are reported.
                 if let Some(signers) = &case.expect_unverified_signers {
                     let expected = NoteError::NoVerifiedSignature {
@@ -224,6 +230,24 @@ fn notes_open_or_are_rejected_as_expected() -> TestResult {
         mismatches.join("\n")
     );
     Ok(())
+}
+
+/// Why each rejected note vector must be rejected (the `NoteError` variant).
+fn expected_rejection(id: &str) -> &'static str {
+    match id {
+        "go-invalid-signature" => "InvalidSignature",
+        "go-too-many-sigs" => "TooManySignatures",
+        "go-malformed-text-only" | "go-malformed-no-sigs" | "fmt-parse-checkpoint-no-sigs" => {
+            "MissingSignatures"
+        }
+        "go-malformed-sig-no-final-newline"
+        | "go-malformed-space-in-name"
+        | "go-malformed-trailing-line" => "MalformedSignatureLine",
+        "go-malformed-control-char" => "ControlCharacter",
+        "go-malformed-invalid-utf8" => "NotUtf8",
+        // Unknown keys only: no signature from a configured key.
+        _ => "NoVerifiedSignature",
+    }
 }
 
 /// How each checkpoint vector must come out of `open_checkpoint` (log key = the first
