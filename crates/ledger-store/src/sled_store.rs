@@ -498,7 +498,7 @@ fn encode_head(head: &Head) -> Result<Vec<u8>, StoreError> {
 }
 
 fn decode<T: DeserializeOwned>(what: &str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
-    codec::decode(bytes).map_err(|e| corrupt_key(what, key, e.to_string()))
+    codec::decode_lenient(bytes).map_err(|e| corrupt_key(what, key, e.to_string()))
 }
 
 fn decode_format(bytes: &[u8]) -> Result<u32, StoreError> {
