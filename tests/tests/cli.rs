@@ -318,7 +318,7 @@ fn a_statement_with_a_wrong_id_or_signature_is_refused() {
 #[test]
 fn a_second_writer_gets_a_clear_error() {
     let (s, _) = small_ledger();
-    let held = SledStore::open(&s.ledger()).unwrap();
+    let held = SledStore::open(s.ledger()).unwrap();
     let out = s.custody(&["verify"]).code(2);
     assert!(
         stderr(&out).contains("in use by another process"),

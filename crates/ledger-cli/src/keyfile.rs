@@ -67,14 +67,19 @@ pub fn write_pair(path: &Path, key: &SecretKey) -> Result<()> {
 /// OpenSSL 3.0 cannot read ("wrong tag ... Field=attributes").
 fn pkcs8_v1(key: &SecretKey) -> Result<SecretDocument> {
     let seed = Zeroizing::new(key.signing_key().to_bytes());
-    let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: *seed, public_key: None };
-    pair.to_pkcs8_der().map_err(|e| anyhow!("cannot encode the key: {e}"))
+    let pair = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: *seed,
+        public_key: None,
+    };
+    pair.to_pkcs8_der()
+        .map_err(|e| anyhow!("cannot encode the key: {e}"))
 }
 
 /// Writes a new key pair, the private key encrypted under `passphrase`; refuses to overwrite
 /// either file.
 pub fn write_pair_encrypted(path: &Path, key: &SecretKey, passphrase: &[u8]) -> Result<()> {
-    let pem = encrypt(key, passphrase).with_context(|| format!("cannot encrypt private key for {}", path.display()))?;
+    let pem = encrypt(key, passphrase)
+        .with_context(|| format!("cannot encrypt private key for {}", path.display()))?;
     write_files(path, &pem, key)
 }
 
@@ -93,8 +98,9 @@ fn write_files(path: &Path, private_pem: &str, key: &SecretKey) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file =
-        options.open(path).with_context(|| format!("cannot create private key file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create private key file {}", path.display()))?;
     file.write_all(private_pem.as_bytes())
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -112,16 +118,27 @@ fn write_files(path: &Path, private_pem: &str, key: &SecretKey) -> Result<()> {
 /// The `ENCRYPTED PRIVATE KEY` PEM of `key` under `passphrase`.
 fn encrypt(key: &SecretKey, passphrase: &[u8]) -> Result<Zeroizing<String>> {
     let der = pkcs8_v1(key)?;
-    let info = PrivateKeyInfo::try_from(der.as_bytes()).map_err(|e| anyhow!("cannot encode the key: {e}"))?;
+    let info = PrivateKeyInfo::try_from(der.as_bytes())
+        .map_err(|e| anyhow!("cannot encode the key: {e}"))?;
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     rand::rngs::OsRng.fill_bytes(&mut iv);
-    let cost = pkcs5::scrypt::Params::new(SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P, pkcs5::scrypt::Params::RECOMMENDED_LEN)
-        .map_err(|e| anyhow!("scrypt parameters: {e}"))?;
-    let params = pbes2::Parameters::scrypt_aes256cbc(cost, &salt, &iv).map_err(|e| anyhow!("{e}"))?;
-    let encrypted = info.encrypt_with_params(params, passphrase).map_err(|e| anyhow!("{e}"))?;
-    encrypted.to_pem(ENCRYPTED_LABEL, LineEnding::LF).map_err(|e| anyhow!("{e}"))
+    let cost = pkcs5::scrypt::Params::new(
+        SCRYPT_LOG_N,
+        SCRYPT_R,
+        SCRYPT_P,
+        pkcs5::scrypt::Params::RECOMMENDED_LEN,
+    )
+    .map_err(|e| anyhow!("scrypt parameters: {e}"))?;
+    let params =
+        pbes2::Parameters::scrypt_aes256cbc(cost, &salt, &iv).map_err(|e| anyhow!("{e}"))?;
+    let encrypted = info
+        .encrypt_with_params(params, passphrase)
+        .map_err(|e| anyhow!("{e}"))?;
+    encrypted
+        .to_pem(ENCRYPTED_LABEL, LineEnding::LF)
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// Refuses key-derivation parameters that would take unbounded memory or time to try.
@@ -132,9 +149,15 @@ fn check_kdf_cost(info: &EncryptedPrivateKeyInfo<'_>) -> Result<(), String> {
     if let Some(scrypt) = params.kdf.scrypt() {
         let memory = 128u64
             .saturating_mul(u64::from(scrypt.block_size))
-            .saturating_mul(scrypt.cost_parameter.saturating_add(u64::from(scrypt.parallelization)));
+            .saturating_mul(
+                scrypt
+                    .cost_parameter
+                    .saturating_add(u64::from(scrypt.parallelization)),
+            );
         if memory > MAX_SCRYPT_MEMORY {
-            return Err(format!("its scrypt parameters need {memory} bytes, more than the {MAX_SCRYPT_MEMORY} allowed"));
+            return Err(format!(
+                "its scrypt parameters need {memory} bytes, more than the {MAX_SCRYPT_MEMORY} allowed"
+            ));
         }
     }
     if let Some(pbkdf2) = params.kdf.pbkdf2() {
@@ -163,13 +186,18 @@ fn decrypt(encrypted: &SecretDocument, passphrase: &[u8]) -> Result<Zeroizing<St
         // `EncryptFailed`) or, 1 time in 256, as plaintext that is not DER.
         _ => "wrong passphrase (or a damaged file)".to_owned(),
     })?;
-    plain.to_pem(PLAIN_LABEL, LineEnding::LF).map_err(|e| format!("cannot decrypt: {e}"))
+    plain
+        .to_pem(PLAIN_LABEL, LineEnding::LF)
+        .map_err(|e| format!("cannot decrypt: {e}"))
 }
 
 /// The passphrase: `$CUSTODY_PASSPHRASE`, else a no-echo prompt when there is a terminal.
 fn passphrase(prompt: &str) -> Result<Zeroizing<String>> {
     if let Some(value) = std::env::var_os(PASSPHRASE_ENV) {
-        return value.into_string().map(Zeroizing::new).map_err(|_| anyhow!("{PASSPHRASE_ENV} is not valid UTF-8"));
+        return value
+            .into_string()
+            .map(Zeroizing::new)
+            .map_err(|_| anyhow!("{PASSPHRASE_ENV} is not valid UTF-8"));
     }
     if std::io::stdin().is_terminal() || std::io::stderr().is_terminal() {
         // rpassword reads from the controlling terminal (/dev/tty), not stdin.
@@ -198,18 +226,27 @@ pub fn new_passphrase(path: &Path) -> Result<Zeroizing<String>> {
 }
 
 fn read_small(path: &Path) -> Result<Zeroizing<String>> {
-    let meta = fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let meta =
+        fs::metadata(path).with_context(|| format!("cannot read key file {}", path.display()))?;
     if meta.len() > MAX_KEY_FILE {
-        bail!("key file {} is {} bytes; a key file is at most {MAX_KEY_FILE}", path.display(), meta.len());
+        bail!(
+            "key file {} is {} bytes; a key file is at most {MAX_KEY_FILE}",
+            path.display(),
+            meta.len()
+        );
     }
-    let bytes = Zeroizing::new(fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?);
-    let text = std::str::from_utf8(&bytes).map_err(|_| anyhow!("key file {} is not a PEM text file", path.display()))?;
+    let bytes = Zeroizing::new(
+        fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow!("key file {} is not a PEM text file", path.display()))?;
     Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// Whether private key PEM text is passphrase-protected.
 fn is_encrypted(text: &str) -> bool {
-    text.trim_start().starts_with(concat!("-----BEGIN ", "ENCRYPTED PRIVATE KEY", "-----"))
+    text.trim_start()
+        .starts_with(concat!("-----BEGIN ", "ENCRYPTED PRIVATE KEY", "-----"))
 }
 
 /// Reads a private key, refusing files that others can read; asks for the passphrase
@@ -233,17 +270,26 @@ pub fn read_private(path: &Path) -> Result<SecretKey> {
     }
     let text = read_small(path)?;
     if !is_encrypted(&text) {
-        return SecretKey::from_pkcs8_pem(&text).with_context(|| format!("cannot read private key {}", path.display()));
+        return SecretKey::from_pkcs8_pem(&text)
+            .with_context(|| format!("cannot read private key {}", path.display()));
     }
-    let (label, document) = SecretDocument::from_pem(text.trim())
-        .map_err(|e| anyhow!("cannot read private key {}: not a PEM file: {e}", path.display()))?;
+    let (label, document) = SecretDocument::from_pem(text.trim()).map_err(|e| {
+        anyhow!(
+            "cannot read private key {}: not a PEM file: {e}",
+            path.display()
+        )
+    })?;
     if label != ENCRYPTED_LABEL {
-        bail!("cannot read private key {}: unexpected PEM label {label:?}", path.display());
+        bail!(
+            "cannot read private key {}: unexpected PEM label {label:?}",
+            path.display()
+        );
     }
     let secret = passphrase(&format!("passphrase for {}: ", path.display()))?;
     let plain = decrypt(&document, secret.as_bytes())
         .map_err(|reason| anyhow!("cannot read private key {}: {reason}", path.display()))?;
-    SecretKey::from_pkcs8_pem(&plain).with_context(|| format!("cannot read private key {}", path.display()))
+    SecretKey::from_pkcs8_pem(&plain)
+        .with_context(|| format!("cannot read private key {}", path.display()))
 }
 
 /// Reads a public key file.
@@ -266,7 +312,10 @@ mod tests {
         let pem = encrypt(&key, b"correct horse").unwrap();
         assert!(is_encrypted(&pem));
         let plain = decrypt(&doc(&pem), b"correct horse").unwrap();
-        assert_eq!(SecretKey::from_pkcs8_pem(&plain).unwrap().public_key(), key.public_key());
+        assert_eq!(
+            SecretKey::from_pkcs8_pem(&plain).unwrap().public_key(),
+            key.public_key()
+        );
         let wrong = decrypt(&doc(&pem), b"battery staple").err().unwrap();
         assert!(wrong.contains("wrong passphrase"), "{wrong}");
     }
@@ -276,7 +325,10 @@ mod tests {
         // log2(N) = 20 with r = 8 needs 1 GiB: the parameters are refused before any work.
         let cost = pkcs5::scrypt::Params::new(20, 8, 1, 32).unwrap();
         let params = pbes2::Parameters::scrypt_aes256cbc(cost, &[1; 16], &[2; 16]).unwrap();
-        let fake = EncryptedPrivateKeyInfo { encryption_algorithm: params.into(), encrypted_data: &[0; 64] };
+        let fake = EncryptedPrivateKeyInfo {
+            encryption_algorithm: params.into(),
+            encrypted_data: &[0; 64],
+        };
         let reason = check_kdf_cost(&fake).err().unwrap();
         assert!(reason.contains("scrypt parameters need"), "{reason}");
     }

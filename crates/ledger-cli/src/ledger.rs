@@ -11,7 +11,7 @@ use ledger_core::finding::{Finding, Rule, Severity};
 use ledger_core::hash::Digest;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::input::SignContext;
-use ledger_core::merkle::{self, NodeSource, PendingNodes};
+use ledger_core::merkle::{NodeSource, PendingNodes};
 use ledger_core::policy::Policy;
 use ledger_core::provenance::{self, EventSource, Trace};
 use ledger_core::quantity::Unit;
@@ -438,9 +438,4 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
     } else {
         toml::from_str(&text).with_context(|| format!("policy {} is not valid", path.display()))
     }
-}
-
-/// The root of the log's Merkle tree from the store's nodes.
-pub fn root(store: &dyn Store, size: u64) -> Result<Digest> {
-    merkle::root(size, &StoreNodes(store)).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -99,14 +99,22 @@ mod tests {
     #[test]
     fn non_canonical_map_order_is_refused() {
         use std::collections::BTreeMap;
-        let map: BTreeMap<String, u8> = [("a".to_owned(), 1), ("b".to_owned(), 2)].into_iter().collect();
+        let map: BTreeMap<String, u8> = [("a".to_owned(), 1), ("b".to_owned(), 2)]
+            .into_iter()
+            .collect();
         let canonical = encode(&map).unwrap();
         // Swap the two entries: it still decodes to the same map, but is not canonical.
         let mut swapped = canonical[..8].to_vec();
         swapped.extend(&canonical[8 + 10..]);
         swapped.extend(&canonical[8..8 + 10]);
-        assert_eq!(decode_lenient::<BTreeMap<String, u8>>(&swapped).unwrap(), map);
-        assert_eq!(decode::<BTreeMap<String, u8>>(&swapped), Err(CodecError::NonCanonical));
+        assert_eq!(
+            decode_lenient::<BTreeMap<String, u8>>(&swapped).unwrap(),
+            map
+        );
+        assert_eq!(
+            decode::<BTreeMap<String, u8>>(&swapped),
+            Err(CodecError::NonCanonical)
+        );
     }
 
     #[test]

@@ -5,6 +5,12 @@
 //! Regenerate deliberately with `UPDATE_GOLDEN=1 cargo test -p ledger-core --test golden`,
 //! and say why in the commit: every existing signature depends on these bytes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a panic is a failing test"
+)]
+
 use std::path::PathBuf;
 
 use ledger_core::codec;

@@ -732,7 +732,10 @@ fn a_second_open_in_the_same_process_is_locked_out() {
             .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
             .ok()
     });
-    assert!(reopened.is_some(), "the ledger stayed locked after the store was dropped");
+    assert!(
+        reopened.is_some(),
+        "the ledger stayed locked after the store was dropped"
+    );
 }
 
 /// The environment variable that turns [`hold_ledger_open`] from a no-op into a lock holder.

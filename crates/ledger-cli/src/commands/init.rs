@@ -90,7 +90,11 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
             dir.display(),
             args.origin
         );
-        println!("operator party {} with key {}", args.operator_id, key.public_key());
+        println!(
+            "operator party {} with key {}",
+            args.operator_id,
+            key.public_key()
+        );
         println!("checkpoint verifier key (publish this): {vkey}");
     }
     Ok(exit::SUCCESS)

@@ -14,7 +14,10 @@ pub fn run(args: KeygenArgs) -> Result<u8> {
     if args.encrypt {
         let passphrase = keyfile::new_passphrase(&args.out)?;
         keyfile::write_pair_encrypted(&args.out, &key, passphrase.as_bytes())?;
-        println!("private key: {} (mode 0600, passphrase-protected)", args.out.display());
+        println!(
+            "private key: {} (mode 0600, passphrase-protected)",
+            args.out.display()
+        );
     } else {
         keyfile::write_pair(&args.out, &key)?;
         println!("private key: {} (mode 0600)", args.out.display());
