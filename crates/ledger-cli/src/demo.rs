@@ -9,7 +9,7 @@
 //! key is a deterministic **test key** (see [`test_key`]).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ledger_core::event::{Body, Enroll, Event};
@@ -18,6 +18,7 @@ use ledger_core::id::{Country, LotId, PartyId};
 use ledger_core::keys::SecretKey;
 use ledger_core::policy::Policy;
 use ledger_core::statement::Statement;
+use ledger_store::SledStore;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -61,20 +62,48 @@ pub fn run(args: DemoArgs) -> Result<u8> {
             temp.path().join("ledger")
         }
     };
+    let (store, keys) = enrolled_ledger(&dir)?;
+    println!("ledger {} (origin {ORIGIN})", dir.display());
+    println!("enrolled {} parties with test keys", keys.len() - 1);
+    let mut ctx = SigningState::new(Some(&store));
+    let appended = append_events(&store, &keys, &mut ctx, SCENARIO)?;
+    println!("appended {appended} signed custody events");
+
+    let lot = LotId::new(MODULE)?;
+    let (report, trace) = ledger::verify_lot(&store, &lot, &Policy::default(), ledger::now()?)?;
+    println!();
+    if let Some(trace) = &trace {
+        print_trace(trace);
+    }
+    println!();
+    crate::commands::print_report(&report);
+    let whole = ledger::verify_ledger(&store)?;
+    println!(
+        "whole ledger: {}, {} entries",
+        json!(whole.verdict).as_str().unwrap_or_default(),
+        whole.entries
+    );
+    Ok(crate::commands::verdict_code(&report).max(crate::commands::verdict_code(&whole)))
+}
+
+/// Test keys by party id.
+pub type TestKeys = HashMap<String, SecretKey>;
+
+/// A new ledger in `dir` with the demo operator and every demo party enrolled, each with
+/// its test key.
+pub fn enrolled_ledger(dir: &Path) -> Result<(SledStore, TestKeys)> {
     let operator = test_key(OPERATOR);
     let store = init_ledger(
-        &dir,
+        dir,
         ORIGIN,
         &operator,
         OPERATOR,
         "Custody demo operator (fictional)",
         "BE",
     )?;
-    println!("ledger {} (origin {ORIGIN})", dir.display());
-
     let parties: Vec<PartyIn> =
         serde_json::from_str(PARTIES).context("fixtures/demo/parties.json")?;
-    let mut keys: HashMap<String, SecretKey> = HashMap::new();
+    let mut keys = TestKeys::new();
     let mut enrollments = Vec::new();
     for p in &parties {
         let key = test_key(p.party.as_str());
@@ -95,38 +124,30 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         enrollments.push(Statement::sign(event, &operator)?);
         keys.insert(p.party.to_string(), key);
     }
+    keys.insert(OPERATOR.to_owned(), operator);
     expect_accepted(append_statements(&store, enrollments)?, "enrollments")?;
-    println!("enrolled {} parties with test keys", parties.len());
+    Ok((store, keys))
+}
 
-    let mut ctx = SigningState::new(Some(&store));
+/// Signs each line of `jsonl` with its actor's test key and appends it on its own, as
+/// suppliers submit events. Returns how many were appended.
+pub fn append_events(
+    store: &SledStore,
+    keys: &TestKeys,
+    ctx: &mut SigningState<'_>,
+    jsonl: &str,
+) -> Result<usize> {
     let key_for = |actor: &str| {
         keys.get(actor)
             .with_context(|| format!("no test key for {actor}"))
     };
     let mut appended = 0;
-    // Sign and append one event at a time, as suppliers would submit them.
-    for line in SCENARIO.lines().filter(|l| !l.trim().is_empty()) {
-        let statements = sign_text(line, "fixtures/demo/scenario.jsonl", &mut ctx, &key_for)?;
+    for line in jsonl.lines().filter(|l| !l.trim().is_empty()) {
+        let statements = sign_text(line, "scenario", ctx, &key_for)?;
         appended += statements.len();
-        expect_accepted(append_statements(&store, statements)?, "scenario event")?;
+        expect_accepted(append_statements(store, statements)?, "scenario event")?;
     }
-    println!("appended {appended} signed custody events");
-
-    let lot = LotId::new(MODULE)?;
-    let (report, trace) = ledger::verify_lot(&store, &lot, &Policy::default(), ledger::now()?)?;
-    println!();
-    if let Some(trace) = &trace {
-        print_trace(trace);
-    }
-    println!();
-    crate::commands::print_report(&report);
-    let whole = ledger::verify_ledger(&store)?;
-    println!(
-        "whole ledger: {}, {} entries",
-        json!(whole.verdict).as_str().unwrap_or_default(),
-        whole.entries
-    );
-    Ok(crate::commands::verdict_code(&report).max(crate::commands::verdict_code(&whole)))
+    Ok(appended)
 }
 
 fn expect_accepted(outcome: crate::commands::Outcome, what: &str) -> Result<()> {

@@ -4,17 +4,10 @@
 //! to the exit codes of `exit` here, in one place.
 #![forbid(unsafe_code)]
 
-mod cli;
-mod commands;
-mod demo;
-mod exit;
-mod io;
-mod keyfile;
-mod ledger;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use ledger_cli::{cli, commands, exit};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

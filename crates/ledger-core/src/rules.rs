@@ -393,18 +393,16 @@ fn consume(
             );
             continue;
         };
-        if lot.unit != m.quantity.unit() {
+        // One finding per problem: a lot the actor does not hold cannot have a valid
+        // link, and a quantity in the wrong unit cannot be balanced.
+        let Some(mut holding) = state.holding(&m.lot, actor)? else {
             ctx.report_lot(
-                Rule::UnitMismatch,
+                Rule::NotHeld,
                 &m.lot,
-                format!(
-                    "lot {} is counted in {}, not {}",
-                    m.lot,
-                    lot.unit,
-                    m.quantity.unit()
-                ),
+                format!("{actor} does not hold lot {}", m.lot),
             );
-        }
+            continue;
+        };
         match state.event(&m.from)? {
             Some(linked) if linked.actor == *actor && linked.credited.contains(&m.lot) => {
                 if event.time < linked.time {
@@ -427,31 +425,37 @@ fn consume(
                 ),
             ),
         }
-        let key = (m.lot.clone(), actor.clone());
-        match state.holding(&m.lot, actor)? {
-            None => ctx.report_lot(
-                Rule::NotHeld,
+        if lot.unit != m.quantity.unit() {
+            ctx.report_lot(
+                Rule::UnitMismatch,
                 &m.lot,
-                format!("{actor} does not hold lot {}", m.lot),
-            ),
-            Some(mut holding) => {
-                let amount = m.quantity.amount();
-                if holding.balance < amount {
-                    ctx.report_lot(
-                        Rule::NegativeBalance,
-                        &m.lot,
-                        format!(
-                            "{actor} holds {} of lot {} but uses {}: double spending",
-                            Quantity::of(lot.unit, holding.balance),
-                            m.lot,
-                            Quantity::of(lot.unit, amount)
-                        ),
-                    );
-                }
-                holding.balance = holding.balance.saturating_sub(amount);
-                state.changes.holdings.insert(key, holding);
-            }
+                format!(
+                    "lot {} is counted in {}, not {}",
+                    m.lot,
+                    lot.unit,
+                    m.quantity.unit()
+                ),
+            );
+            continue;
         }
+        let amount = m.quantity.amount();
+        if holding.balance < amount {
+            ctx.report_lot(
+                Rule::NegativeBalance,
+                &m.lot,
+                format!(
+                    "{actor} holds {} of lot {} but uses {}: double spending",
+                    Quantity::of(lot.unit, holding.balance),
+                    m.lot,
+                    Quantity::of(lot.unit, amount)
+                ),
+            );
+        }
+        holding.balance = holding.balance.saturating_sub(amount);
+        state
+            .changes
+            .holdings
+            .insert((m.lot.clone(), actor.clone()), holding);
     }
     Ok(())
 }
