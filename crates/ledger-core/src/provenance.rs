@@ -165,7 +165,8 @@ pub fn trace(
         };
         let event = &statement.event;
         match &event.body {
-            Body::Extract(_) | Body::Recycle(_) => {}
+            Body::Extract(_) | Body::Recycle(_)
+                if event.body.outputs().iter().any(|o| o.lot == lot) => {}
             Body::Transform(tr) if tr.outputs.iter().any(|o| o.lot == lot) => {
                 for m in &tr.inputs {
                     t.edges.insert(TraceEdge {
