@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use ledger_core::statement::{Entry, entry_hash};
 use ledger_core::verify::Replay;
 use ledger_store::{SledStore, Store};
@@ -32,8 +31,7 @@ impl Scratch {
 
     /// `custody --ledger <scratch>/ledger ARGS`, run in the scratch directory.
     fn custody(&self, args: &[&str]) -> assert_cmd::assert::Assert {
-        Command::cargo_bin("custody")
-            .unwrap()
+        custody_tests::custody()
             .current_dir(self.dir.path())
             .env_remove("CUSTODY_LEDGER")
             .arg("--ledger")

@@ -58,10 +58,32 @@ pub enum Command {
     ///
     /// Example: custody trace VM-MOD-0001
     Trace(TraceArgs),
+    /// Write the compliance report of a lot: origins, recycled content, carbon footprint,
+    /// due diligence and chain of custody (exit 1 when the lot fails verification).
+    ///
+    /// Example: custody report VM-MOD-0001 --format html --out VM-MOD-0001.html
+    Report(ReportArgs),
+    /// Sign the log's current size and Merkle root as a C2SP checkpoint (operator key).
+    ///
+    /// Example: custody checkpoint --operator-key operator.pem --json
+    Checkpoint(CheckpointArgs),
+    /// Prove that an entry is in the log, or that a smaller log is a prefix of a larger one.
+    ///
+    /// Example: custody proof inclusion --seq 3 --json
+    Proof(ProofArgs),
+    /// Write one self-contained file to verify a lot offline: its provenance entries, the
+    /// entries the rules need, an inclusion proof for each and a signed checkpoint.
+    ///
+    /// Example: custody export-bundle VM-MOD-0001 --out module.bundle
+    ExportBundle(ExportBundleArgs),
     /// Show one entry by position or event id.
     ///
     /// Example: custody show --seq 3 --json
     Show(ShowArgs),
+    /// Measure append, verify, trace and proofs on a synthetic ledger against the raw primitives.
+    ///
+    /// Example: custody bench --events 1000000 --json
+    Bench(BenchArgs),
     /// Build the demo scenario in a fresh ledger, verify the battery module and print its provenance.
     ///
     /// Example: custody demo --dir /tmp/custody-demo
@@ -174,8 +196,15 @@ pub struct AppendArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Verify this lot's provenance instead of the whole ledger.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bundle")]
     pub lot: Option<String>,
+    /// Verify an evidence bundle offline (no ledger needed), e.g. module.bundle.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// The operator's published checkpoint verifier key (`name+id+base64`, or a file
+    /// holding it); without it the genesis key in the bundle is used and printed.
+    #[arg(long, requires = "bundle")]
+    pub vkey: Option<String>,
     /// A due-diligence policy file (TOML or JSON).
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -192,6 +221,100 @@ pub struct TraceArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `custody checkpoint`.
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    /// The operator's private key (a currently valid operator key of this ledger).
+    #[arg(long, env = "CUSTODY_OPERATOR_KEY")]
+    pub operator_key: PathBuf,
+    /// Print `origin`, `size`, `root` (hex) and `note` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `custody proof`.
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    /// Which proof.
+    #[command(subcommand)]
+    pub kind: ProofKind,
+}
+
+/// The proofs `custody proof` gives.
+#[derive(Debug, Subcommand)]
+pub enum ProofKind {
+    /// The audit path of entry N in the log of size M (default: the current size).
+    ///
+    /// Example: custody proof inclusion --seq 3 --size 10 --json
+    Inclusion(InclusionArgs),
+    /// The proof that the log of size N is a prefix of the log of size M.
+    ///
+    /// Example: custody proof consistency --from 5 --to 10 --json
+    Consistency(ConsistencyArgs),
+}
+
+/// `custody proof inclusion`.
+#[derive(Debug, Args)]
+pub struct InclusionArgs {
+    /// The entry's log position (its leaf index).
+    #[arg(long)]
+    pub seq: u64,
+    /// The tree size (default: the current log size).
+    #[arg(long)]
+    pub size: Option<u64>,
+    /// Print `leaf_index`, `tree_size`, `leaf_hash`, `root` and `path` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `custody proof consistency`.
+#[derive(Debug, Args)]
+pub struct ConsistencyArgs {
+    /// The older tree size.
+    #[arg(long)]
+    pub from: u64,
+    /// The newer tree size (default: the current log size).
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Print `first`, `second`, `first_root`, `second_root` and `path` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `custody export-bundle`.
+#[derive(Debug, Args)]
+pub struct ExportBundleArgs {
+    /// The lot.
+    pub lot: String,
+    /// Where to write the bundle.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The operator's private key, needed only when no stored checkpoint covers the whole
+    /// log (a fresh one is signed and stored).
+    #[arg(long, env = "CUSTODY_OPERATOR_KEY")]
+    pub operator_key: Option<PathBuf>,
+    /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `custody report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The lot.
+    pub lot: String,
+    /// The format: json (custody-report/1), csv (RMI EMRT-shaped tables), html (self-contained,
+    /// printable), dot (Graphviz), epcis (GS1 EPCIS 2.0 JSON-LD) or passport (Battery Pass sections).
+    #[arg(long, default_value = "json", value_parser = ["json", "csv", "html", "dot", "epcis", "passport"])]
+    pub format: String,
+    /// A due-diligence policy file (TOML or JSON).
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Where to write the report (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `custody show`.
@@ -214,4 +337,15 @@ pub struct DemoArgs {
     /// Where to build the demo ledger (default: a new temporary directory, removed after).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+/// `custody bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Events in the synthetic ledger (at least about 14,000 for one complete module).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -2,9 +2,14 @@
 //! code; errors bubble up to `main`, which maps them to exit code 2.
 
 mod append;
+mod bench;
+pub mod bundle;
+pub mod checkpoint;
 mod init;
 mod keygen;
 mod parties;
+mod proof;
+mod report;
 mod show;
 mod sign;
 mod trace;
@@ -33,8 +38,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Append(args) => append::run(&dir, args),
         Command::Verify(args) => verify::run(&dir, args),
         Command::Trace(args) => trace::run(&dir, args),
+        Command::Report(args) => report::run(&dir, args),
+        Command::Checkpoint(args) => checkpoint::run(&dir, args),
+        Command::Proof(args) => proof::run(&dir, args),
+        Command::ExportBundle(args) => bundle::export(&dir, args),
         Command::Show(args) => show::run(&dir, args),
         Command::Demo(args) => crate::demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

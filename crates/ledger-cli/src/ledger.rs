@@ -11,7 +11,7 @@ use ledger_core::finding::{Finding, Rule, Severity};
 use ledger_core::hash::Digest;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::input::SignContext;
-use ledger_core::merkle::{NodeSource, PendingNodes};
+use ledger_core::merkle::{self, NodeSource, PendingNodes};
 use ledger_core::policy::Policy;
 use ledger_core::provenance::{self, EventSource, Trace};
 use ledger_core::quantity::Unit;
@@ -39,13 +39,21 @@ pub fn open(dir: &Path) -> Result<SledStore> {
     Ok(SledStore::open(dir)?)
 }
 
-/// Where an accepted statement landed.
+/// Where an accepted statement landed, with the proof that it is in the log (SPEC §1).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Receipt {
     /// Its event id.
     pub id: Digest,
     /// Its log position.
     pub seq: u64,
+    /// Its entry's RFC 6962 leaf hash (the entry hash).
+    pub leaf_hash: Digest,
+    /// The log size right after the batch.
+    pub tree_size: u64,
+    /// The Merkle root at `tree_size`.
+    pub root: Digest,
+    /// The inclusion proof of the leaf at `seq` in the tree of `tree_size`, leaf to root.
+    pub inclusion_path: Vec<Digest>,
 }
 
 /// A batch `append` refused: nothing was written.
@@ -56,7 +64,7 @@ pub struct Refused {
 }
 
 /// Reads Merkle nodes from the store.
-struct StoreNodes<'a>(&'a dyn Store);
+pub struct StoreNodes<'a>(pub &'a dyn Store);
 
 impl NodeSource for StoreNodes<'_> {
     type Error = StoreError;
@@ -142,6 +150,14 @@ pub fn append(
         nodes.push(prev).map_err(|e| anyhow::anyhow!("{e}"))?;
         entries.push((seq, bytes));
     }
+    let tree_size = nodes.size();
+    let root = merkle::root(tree_size, &nodes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut proofs = Vec::with_capacity(statements.len());
+    for (seq, bytes) in &entries {
+        let path =
+            merkle::inclusion_proof(*seq, tree_size, &nodes).map_err(|e| anyhow::anyhow!("{e}"))?;
+        proofs.push((entry_hash(bytes), path));
+    }
     let merkle_nodes = nodes.into_nodes();
     let new_head = Head {
         size: head.size + statements.len() as u64,
@@ -155,10 +171,15 @@ pub fn append(
     })?;
     Ok(Ok(ids
         .into_iter()
+        .zip(proofs)
         .enumerate()
-        .map(|(i, id)| Receipt {
+        .map(|(i, (id, (leaf_hash, inclusion_path)))| Receipt {
             id,
             seq: head.size + i as u64,
+            leaf_hash,
+            tree_size,
+            root,
+            inclusion_path,
         })
         .collect()))
 }
@@ -222,7 +243,8 @@ pub struct Counts {
 }
 
 impl Report {
-    fn new(
+    /// A report of `findings`, with the verdict and counts they give.
+    pub fn new(
         scope: &'static str,
         lot: Option<LotId>,
         entries: u64,
@@ -249,9 +271,13 @@ impl Report {
 /// Replays the whole log from its entries and checks the store's head against it.
 pub fn replay(store: &dyn Store) -> Result<Replay> {
     let mut replay = Replay::default();
+    let mut audit = crate::commands::checkpoint::audit(store, &mut replay)?;
     for item in store.entries(0) {
         match item {
-            Ok((seq, bytes)) => replay.push(seq, &bytes, None)?,
+            Ok((seq, bytes)) => {
+                replay.push(seq, &bytes, None)?;
+                audit.push(replay.last_hash(), &replay);
+            }
             Err(e) => {
                 replay.findings.push(Finding::new(
                     Rule::EntryMalformed,
@@ -274,6 +300,8 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
             ),
         ));
     }
+    let stored_root = merkle::root(audit.size(), &StoreNodes(store)).map_err(|e| e.to_string());
+    replay.findings.extend(audit.finish(stored_root));
     Ok(replay)
 }
 

@@ -11,3 +11,4 @@ pub mod exit;
 pub mod io;
 pub mod keyfile;
 pub mod ledger;
+pub mod synth;

@@ -14,8 +14,16 @@ use serde::de::DeserializeOwned;
 /// The largest encoded value accepted: 1 MiB.
 pub const MAX_ENCODED: usize = 1 << 20;
 
+/// The largest value accepted by [`encode_large`] and [`decode_large`]: 256 MiB. Evidence
+/// bundles hold many entries of up to [`MAX_ENCODED`] each; the bytes are the same as the
+/// ones [`encode`] would give without its limit.
+pub const MAX_LARGE_ENCODED: usize = 256 << 20;
+
 const CONFIG: Configuration<LittleEndian, Fixint, Limit<MAX_ENCODED>> =
     config::legacy().with_limit::<MAX_ENCODED>();
+
+const LARGE_CONFIG: Configuration<LittleEndian, Fixint, Limit<MAX_LARGE_ENCODED>> =
+    config::legacy().with_limit::<MAX_LARGE_ENCODED>();
 
 /// Why bytes could not be encoded or decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +77,33 @@ pub fn decode_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError
         .map_err(|e| CodecError::Decode(e.to_string()))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    Ok(value)
+}
+
+/// Canonical bytes of `value`, allowing up to [`MAX_LARGE_ENCODED`] bytes (evidence bundles).
+pub fn encode_large<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let bytes = bincode::serde::encode_to_vec(value, LARGE_CONFIG)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    if bytes.len() > MAX_LARGE_ENCODED {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// [`decode`] with the limit of [`MAX_LARGE_ENCODED`] bytes: exactly one value from all of
+/// `bytes`, which must be its canonical encoding.
+pub fn decode_large<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    if bytes.len() > MAX_LARGE_ENCODED {
+        return Err(CodecError::TooLarge(bytes.len()));
+    }
+    let (value, used) = bincode::serde::decode_from_slice(bytes, LARGE_CONFIG)
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(CodecError::TrailingBytes(bytes.len() - used));
+    }
+    if encode_large(&value)? != bytes {
+        return Err(CodecError::NonCanonical);
     }
     Ok(value)
 }

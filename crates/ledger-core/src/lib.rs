@@ -1,7 +1,12 @@
 //! Custody's core: the custody event model, the canonical codec, hashing, signatures, the
 //! RFC 6962 Merkle tree and the verification rules. This crate performs no IO.
 #![forbid(unsafe_code)]
+// Bytes from outside (files, the store, other parties) must never crash the process. The
+// workspace warns on these lints (errors under CI's `-D warnings`); in a library crate they
+// are errors in every build. Tests may use them (`clippy.toml`).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bundle;
 pub mod codec;
 pub mod event;
 pub mod finding;
@@ -18,6 +23,7 @@ pub mod rules;
 pub mod state;
 pub mod statement;
 pub mod timestamp;
+pub mod transparency;
 pub mod validate;
 pub mod verify;
 

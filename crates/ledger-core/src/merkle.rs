@@ -461,6 +461,74 @@ impl NodeSource for MemoryTree {
     }
 }
 
+/// The right edge of a tree: the roots of the complete subtrees of the binary decomposition
+/// of its size, largest (leftmost) first. Enough to append leaves and take the root at
+/// every size in O(log n) memory, which is how whole-ledger verification recomputes the
+/// tree while it replays the log (a [`MemoryTree`] would grow with the log).
+///
+/// ```
+/// use ledger_core::merkle::{leaf_hash, Frontier, MemoryTree};
+///
+/// let mut frontier = Frontier::new();
+/// let mut tree = MemoryTree::new();
+/// for entry in [&b"a"[..], b"b", b"c"] {
+///     frontier.push(leaf_hash(entry))?;
+///     tree.push(leaf_hash(entry));
+///     assert_eq!(frontier.root(), tree.root());
+/// }
+/// assert_eq!(frontier.size(), 3);
+/// # Ok::<(), ledger_core::merkle::TreeError<std::convert::Infallible>>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// One hash per set bit of `size`, the highest bit first.
+    nodes: Vec<Digest>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Self {
+        Frontier::default()
+    }
+
+    /// The number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash: merges it with every complete subtree of its size on the right
+    /// edge (one per trailing one bit of the old size).
+    pub fn push(&mut self, leaf: Digest) -> Result<(), TreeError<std::convert::Infallible>> {
+        if self.size == u64::MAX {
+            return Err(TreeError::TreeFull);
+        }
+        let mut hash = leaf;
+        let mut carry = self.size;
+        while carry & 1 == 1 {
+            // `nodes` holds one hash per set bit of `size`, so there is a left sibling for
+            // each trailing one bit.
+            let Some(left) = self.nodes.pop() else {
+                break;
+            };
+            hash = node_hash(&left, &hash);
+            carry >>= 1;
+        }
+        self.nodes.push(hash);
+        self.size += 1;
+        Ok(())
+    }
+
+    /// The root of the tree of [`Self::size`] leaves ([`empty_root`] when empty).
+    pub fn root(&self) -> Digest {
+        let mut parts = self.nodes.iter().rev();
+        let Some(last) = parts.next() else {
+            return empty_root();
+        };
+        parts.fold(*last, |acc, left| node_hash(left, &acc))
+    }
+}
+
 /// Checks that `leaf_hash` is leaf `leaf_index` of the tree of `tree_size` leaves whose
 /// root is `root`, given the audit path `proof` (RFC 9162 §2.1.3.2).
 ///
@@ -795,6 +863,25 @@ mod tests {
             assert_eq!(nodes.len(), expected_new, "split {split}");
         }
         Ok(())
+    }
+
+    #[test]
+    fn frontier_root_equals_the_naive_root_at_every_size_in_log_memory() {
+        let all = leaves(1100, 7);
+        let mut frontier = Frontier::new();
+        assert_eq!(frontier.root(), empty_root());
+        for (n, leaf) in all.iter().enumerate() {
+            assert_eq!(frontier.push(*leaf), Ok(()));
+            let size = n as u64 + 1;
+            assert_eq!(frontier.size(), size);
+            assert_eq!(frontier.nodes.len(), size.count_ones() as usize);
+            assert_eq!(frontier.root(), naive_mth(&all[..=n]), "root of {size}");
+        }
+        let mut full = Frontier {
+            size: u64::MAX,
+            nodes: Vec::new(),
+        };
+        assert_eq!(full.push(Digest::ZERO), Err(TreeError::TreeFull));
     }
 
     #[test]

@@ -30,6 +30,10 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+// Bytes from outside (files, the store, other parties) must never crash the process. The
+// workspace warns on these lints (errors under CI's `-D warnings`); in a library crate they
+// are errors in every build. Tests may use them (`clippy.toml`).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod keys;
 mod sled_store;

@@ -449,10 +449,15 @@ impl StateView for SledStore {
     }
 }
 
+/// sled's page cache. Its default (1 GiB) would let a whole-ledger verify, which reads
+/// every entry once, grow with the ledger; reads here are sequential or index lookups.
+const CACHE_BYTES: u64 = 64 << 20;
+
 /// Opens (or creates) the sled database in `dir`, telling a held lock apart.
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(dir)
+        .cache_capacity(CACHE_BYTES)
         .open()
         .map_err(|source| match &source {
             sled::Error::Io(e) if is_lock_error(e) => StoreError::Locked {

@@ -40,6 +40,9 @@ pub fn code(report: &Report) -> u8 {
 
 /// Runs `custody verify`.
 pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
+    if let Some(bundle) = &args.bundle {
+        return crate::commands::bundle::verify(bundle, &args);
+    }
     let policy = ledger::load_policy(args.policy.as_deref())?;
     let store = ledger::open(dir)?;
     let report = match &args.lot {

@@ -1,0 +1,585 @@
+//! Evidence bundles: everything an auditor needs to verify one lot offline, in one file,
+//! with no byte that is not covered by a hash or a signature.
+//!
+//! A bundle holds the lot's provenance DAG and every other entry the rules need to re-run
+//! on it (the [`Selection`]), each as its canonical entry bytes with an RFC 6962 inclusion
+//! proof, and one C2SP checkpoint signed by the operator that all the proofs lead to.
+//! [`verify`] checks, in this order, and stops after the first group that fails (rules run
+//! on entries that are not shown to be in the log would only add noise):
+//!
+//! 1. **integrity**: the checkpoint note opens under the operator's verifier key and carries
+//!    no other signature line; every entry decodes, entries are in strictly increasing log
+//!    order (no duplicates), the first is the genesis entry, and each entry's leaf hash is
+//!    included at its own `seq` in the checkpoint's tree (CUS-INT-001, CUS-INT-007);
+//! 2. **the rules**: the entries are replayed in log order by a sparse
+//!    [`Replay`] (every rule of [`crate::rules`] and the signature
+//!    check), the checkpoint's key must be an operator key valid at the checkpoint's size
+//!    according to those entries, the bundle must hold exactly the entries the selection
+//!    asks for and nothing else (this binds the lot id, the one field no hash covers, up to
+//!    lots created by the same event, whose evidence is the same), and the lot's provenance
+//!    is traced and the origin and due-diligence rules run on it.
+//!
+//! What a bundle cannot show: that the log holds no *other* entry about these lots (a
+//! double spend left out of the bundle). Only whole-ledger verification shows that.
+//!
+//! The byte layout is normative and documented in `docs/format.md` (§8).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::event::{Body, Event, Role, Subject};
+use crate::finding::{Finding, Rule};
+use crate::hash::Digest;
+use crate::id::{LotId, PartyId};
+use crate::merkle::{leaf_hash, verify_inclusion};
+use crate::note::{Checkpoint, NoteVerifier, open_checkpoint};
+use crate::policy::Policy;
+use crate::provenance::{self, EventSource, Trace, TraceError};
+use crate::rules::RuleConfig;
+use crate::state::{AttestationRecord, StateError};
+use crate::statement::{Entry, Statement};
+use crate::timestamp::Timestamp;
+use crate::verify::Replay;
+
+/// The first bytes of every bundle file.
+pub const MAGIC: &[u8; 15] = b"custody-bundle\0";
+
+/// The bundle format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// The largest bundle file accepted, header included: 256 MiB.
+pub const MAX_BUNDLE: usize = codec::MAX_LARGE_ENCODED;
+
+/// The header: [`MAGIC`] and the `u32` little-endian [`VERSION`].
+const HEADER_LEN: usize = MAGIC.len() + 4;
+
+/// Why bytes are not a bundle this build can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// The file is larger than [`MAX_BUNDLE`].
+    #[error("bundle is {len} bytes, more than the limit of {MAX_BUNDLE}")]
+    TooLarge {
+        /// The size found.
+        len: usize,
+    },
+    /// The file does not start with [`MAGIC`].
+    #[error("not a custody evidence bundle (bad magic bytes)")]
+    NotABundle,
+    /// The file has another format version.
+    #[error("bundle format version {found} is not supported; this build reads version {VERSION}")]
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+    },
+    /// The body is truncated, has trailing bytes, or is not the canonical encoding.
+    #[error("bundle is damaged: {0}")]
+    Damaged(CodecError),
+    /// The bundle could not be encoded.
+    #[error("cannot encode bundle: {0}")]
+    Encode(CodecError),
+}
+
+/// One entry of a bundle with its inclusion proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleEntry {
+    /// The canonical entry bytes; its `seq` is the leaf index of the proof.
+    pub entry: Vec<u8>,
+    /// The RFC 9162 audit path of the entry's leaf hash in the checkpoint's tree.
+    pub proof: Vec<Digest>,
+}
+
+/// An evidence bundle (the body after the header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// The lot the bundle is evidence for.
+    pub lot: LotId,
+    /// The signed checkpoint note (C2SP signed-note text) all proofs lead to.
+    pub checkpoint: String,
+    /// The entries, in strictly increasing log order.
+    pub entries: Vec<BundleEntry>,
+}
+
+impl Bundle {
+    /// The bundle file's bytes: header, then the canonical body.
+    pub fn encode(&self) -> Result<Vec<u8>, BundleError> {
+        let body = codec::encode_large(self).map_err(BundleError::Encode)?;
+        let len = HEADER_LEN + body.len();
+        if len > MAX_BUNDLE {
+            return Err(BundleError::TooLarge { len });
+        }
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Reads a bundle file: header, version, then exactly one canonical body with no
+    /// trailing bytes. Nothing is verified yet: see [`verify`].
+    pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        if bytes.len() > MAX_BUNDLE {
+            return Err(BundleError::TooLarge { len: bytes.len() });
+        }
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return Err(BundleError::NotABundle);
+        };
+        let (Some(version), Some(body)) = (rest.get(..4), rest.get(4..)) else {
+            return Err(BundleError::NotABundle);
+        };
+        let mut le = [0u8; 4];
+        le.copy_from_slice(version);
+        let found = u32::from_le_bytes(le);
+        if found != VERSION {
+            return Err(BundleError::UnsupportedVersion { found });
+        }
+        codec::decode_large(body).map_err(BundleError::Damaged)
+    }
+}
+
+/// The lots an event names: created, consumed, received, or attested about.
+fn lots_of(event: &Event) -> Vec<&LotId> {
+    let mut lots: Vec<&LotId> = event.body.outputs().iter().map(|o| &o.lot).collect();
+    lots.extend(event.body.consumed().iter().map(|m| &m.lot));
+    match &event.body {
+        Body::Receive(r) => lots.extend(r.lots.iter().map(|i| &i.lot)),
+        Body::Attest(a) => {
+            if let Subject::Lot(l) = &a.subject {
+                lots.push(l);
+            }
+        }
+        _ => {}
+    }
+    lots
+}
+
+/// Which entries a bundle for a lot holds, decided the same way by the exporter (over the
+/// whole log) and by the verifier (over the bundle, to refuse anything extra):
+///
+/// - the genesis entry (position 0) and every event of the lot's provenance DAG;
+/// - every entry that names a lot named by a DAG event (creates, ships, receives,
+///   transforms or attests about it), and every `receive` of a selected `ship`, so custody
+///   balances and links of those lots can be re-checked;
+/// - every attestation about a party that acted in the DAG (due diligence);
+/// - every `enroll` and `revoke` of every party that signed a selected entry, receives a
+///   selected shipment, is the subject of a selected attestation, or is named by the
+///   caller (the checkpoint's signer), and so on for the operators who signed those.
+///
+/// Offer every entry (below the checkpoint's size) in log order, then [`Self::finish`].
+#[derive(Debug, Clone)]
+pub struct Selection {
+    dag: HashSet<Digest>,
+    lots: HashSet<LotId>,
+    chain: HashSet<PartyId>,
+    ships: HashSet<Digest>,
+    needed: HashSet<PartyId>,
+    party_entries: Vec<(u64, PartyId, PartyId)>,
+    selected: BTreeSet<u64>,
+}
+
+impl Selection {
+    /// A selection for the traced lot.
+    pub fn new(trace: &Trace) -> Selection {
+        let mut lots: HashSet<LotId> = HashSet::from([trace.lot.clone()]);
+        for e in trace.events.values() {
+            lots.extend(lots_of(&e.statement.event).into_iter().cloned());
+        }
+        Selection {
+            dag: trace.events.keys().copied().collect(),
+            lots,
+            chain: trace.parties().into_iter().collect(),
+            ships: HashSet::new(),
+            needed: HashSet::new(),
+            party_entries: Vec::new(),
+            selected: BTreeSet::new(),
+        }
+    }
+
+    /// Considers the entry at `seq` holding event `id`. Entries must come in log order.
+    pub fn offer(&mut self, seq: u64, id: Digest, event: &Event) {
+        match &event.body {
+            Body::Enroll(e) => self
+                .party_entries
+                .push((seq, e.party.clone(), event.actor.clone())),
+            Body::Revoke(r) => self
+                .party_entries
+                .push((seq, r.party.clone(), event.actor.clone())),
+            _ => {}
+        }
+        let wanted = seq == 0
+            || self.dag.contains(&id)
+            || lots_of(event).into_iter().any(|l| self.lots.contains(l))
+            || matches!(&event.body, Body::Receive(r) if self.ships.contains(&r.shipment))
+            || matches!(&event.body, Body::Attest(a)
+                if matches!(&a.subject, Subject::Party(p) if self.chain.contains(p)));
+        if !wanted {
+            return;
+        }
+        self.selected.insert(seq);
+        self.needed.insert(event.actor.clone());
+        match &event.body {
+            Body::Ship(s) => {
+                self.ships.insert(id);
+                self.needed.insert(s.to.clone());
+            }
+            Body::Attest(a) => {
+                if let Subject::Party(p) = &a.subject {
+                    self.needed.insert(p.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Also selects the enrollments and revocations of `party` (the party whose key signs
+    /// the checkpoint).
+    pub fn need(&mut self, party: PartyId) {
+        self.needed.insert(party);
+    }
+
+    /// The positions of the selected entries, adding the enrollments and revocations of
+    /// every needed party until no new party is needed.
+    pub fn finish(mut self) -> BTreeSet<u64> {
+        loop {
+            let mut grew = false;
+            for (seq, party, actor) in &self.party_entries {
+                if self.needed.contains(party) && self.selected.insert(*seq) {
+                    grew |= self.needed.insert(actor.clone());
+                }
+            }
+            if !grew {
+                return self.selected;
+            }
+        }
+    }
+}
+
+/// Where the checkpoint's verifier key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    /// Given by the auditor (`--vkey`).
+    Given,
+    /// The key that signed the bundle's genesis entry: the auditor must compare it with
+    /// the operator's published verifier key.
+    Genesis,
+}
+
+/// What offline verification of a bundle found.
+#[derive(Debug, Clone)]
+pub struct BundleReport {
+    /// The lot the bundle is for.
+    pub lot: LotId,
+    /// Every finding: integrity, the per-event rules for the lot's DAG, provenance.
+    pub findings: Vec<Finding>,
+    /// The number of entries in the bundle.
+    pub entries: u64,
+    /// The verifier key the checkpoint was opened with, if one could be made.
+    pub verifier: Option<NoteVerifier>,
+    /// Where that key came from.
+    pub key_source: KeySource,
+    /// The checkpoint, once its signature verified.
+    pub checkpoint: Option<Checkpoint>,
+    /// The provenance trace, once the integrity checks passed and the lot was found.
+    pub trace: Option<Trace>,
+    /// Whether the file itself is sound: checkpoint, proofs, order, the checkpoint key's
+    /// authority and the exact selection of entries. When false, the findings are about
+    /// the file rather than the lot.
+    pub sound: bool,
+}
+
+/// Statements of a bundle by event id.
+struct BundleEvents(HashMap<Digest, (u64, Statement)>);
+
+impl EventSource for BundleEvents {
+    fn statement(&self, id: &Digest) -> Result<Option<(u64, Statement)>, StateError> {
+        Ok(self.0.get(id).cloned())
+    }
+}
+
+/// An entry of the bundle that decoded.
+struct Decoded<'a> {
+    seq: u64,
+    id: Digest,
+    bytes: &'a [u8],
+    entry: Entry,
+    proof: &'a [Digest],
+}
+
+fn integrity(message: String) -> Finding {
+    Finding::new(Rule::EntryMalformed, message)
+}
+
+fn checkpoint_finding(message: String) -> Finding {
+    Finding::new(Rule::CheckpointMismatch, message)
+}
+
+/// Decodes the bundle file `bytes` and [`verify`]s it: the function `custody verify
+/// --bundle` runs. A file that is not a readable bundle is an error; a bundle that reads
+/// but does not verify is a report with error findings.
+pub fn verify_bytes(
+    bytes: &[u8],
+    vkey: Option<&NoteVerifier>,
+    policy: &Policy,
+    as_of: Timestamp,
+) -> Result<BundleReport, BundleError> {
+    Ok(verify(&Bundle::decode(bytes)?, vkey, policy, as_of))
+}
+
+/// Verifies a bundle offline (see the module documentation). `vkey` is the operator's
+/// published verifier key; without it, the key that signed the genesis entry is used under
+/// the checkpoint's origin, and the report says so.
+pub fn verify(
+    bundle: &Bundle,
+    vkey: Option<&NoteVerifier>,
+    policy: &Policy,
+    as_of: Timestamp,
+) -> BundleReport {
+    let mut report = BundleReport {
+        lot: bundle.lot.clone(),
+        findings: Vec::new(),
+        entries: bundle.entries.len() as u64,
+        verifier: vkey.cloned(),
+        key_source: if vkey.is_some() {
+            KeySource::Given
+        } else {
+            KeySource::Genesis
+        },
+        checkpoint: None,
+        trace: None,
+        sound: false,
+    };
+
+    // Entries: decode, strict log order.
+    let mut decoded: Vec<Decoded<'_>> = Vec::with_capacity(bundle.entries.len());
+    for (i, item) in bundle.entries.iter().enumerate() {
+        let entry = match Entry::decode(&item.entry) {
+            Ok(entry) => entry,
+            Err(e) => {
+                report.findings.push(integrity(format!(
+                    "bundle entry {} does not decode: {e}",
+                    i + 1
+                )));
+                continue;
+            }
+        };
+        let id = match entry.statement.id() {
+            Ok(id) => id,
+            Err(e) => {
+                report
+                    .findings
+                    .push(integrity(format!("bundle entry {}: {e}", i + 1)));
+                continue;
+            }
+        };
+        if let Some(last) = decoded.last() {
+            if entry.seq <= last.seq {
+                report.findings.push(integrity(format!(
+                    "bundle entry {} is #{} after #{}: entries must be in strictly increasing \
+                     log order, each once",
+                    i + 1,
+                    entry.seq,
+                    last.seq
+                )));
+                continue;
+            }
+        }
+        decoded.push(Decoded {
+            seq: entry.seq,
+            id,
+            bytes: &item.entry,
+            entry,
+            proof: &item.proof,
+        });
+    }
+    let genesis = decoded.first().filter(|d| d.seq == 0);
+    if genesis.is_none() {
+        report.findings.push(integrity(
+            "the bundle does not start with the genesis entry #0".into(),
+        ));
+    }
+
+    // The checkpoint and its key.
+    if report.verifier.is_none() {
+        let origin = bundle.checkpoint.split('\n').next().unwrap_or_default();
+        match genesis {
+            Some(g) => match NoteVerifier::new(origin, *g.entry.statement.signer.verifying_key()) {
+                Ok(v) => report.verifier = Some(v),
+                Err(e) => report.findings.push(checkpoint_finding(format!(
+                    "cannot make a verifier key from the checkpoint's origin and the genesis \
+                     key: {e}"
+                ))),
+            },
+            None => report.findings.push(checkpoint_finding(
+                "no verifier key: the bundle has no genesis entry to take the operator key \
+                 from; give the operator's verifier key"
+                    .into(),
+            )),
+        }
+    }
+    if let Some(verifier) = &report.verifier {
+        match open_checkpoint(bundle.checkpoint.as_bytes(), verifier, &[], verifier.name()) {
+            Ok(opened) if !opened.note.unverified.is_empty() => {
+                report.findings.push(checkpoint_finding(format!(
+                    "the checkpoint carries signatures by {} besides the operator's: a bundle's \
+                     checkpoint has exactly one signature line",
+                    opened.note.unverified.join(", ")
+                )));
+            }
+            Ok(opened) => report.checkpoint = Some(opened.checkpoint),
+            Err(e) => report.findings.push(checkpoint_finding(format!(
+                "the checkpoint does not verify under {}: {e}",
+                verifier.vkey()
+            ))),
+        }
+    }
+
+    // Inclusion of every entry in the signed tree.
+    if let Some(checkpoint) = &report.checkpoint {
+        for d in &decoded {
+            let leaf = leaf_hash(d.bytes);
+            if let Err(e) =
+                verify_inclusion(d.seq, checkpoint.size(), &leaf, d.proof, checkpoint.root())
+            {
+                report.findings.push(
+                    checkpoint_finding(format!(
+                        "entry #{} is not shown to be in the log of the signed checkpoint \
+                         (size {}): {e}",
+                        d.seq,
+                        checkpoint.size()
+                    ))
+                    .at(d.id, d.seq),
+                );
+            }
+        }
+    }
+    let Some(checkpoint) = report.checkpoint.clone() else {
+        return report;
+    };
+    if !report.findings.is_empty() {
+        return report;
+    }
+    report.sound = true;
+
+    // The rules, over the bundle's entries in log order.
+    let mut replay = Replay::sparse(RuleConfig::default());
+    for d in &decoded {
+        if let Err(e) = replay.push(d.seq, d.bytes, None) {
+            report
+                .findings
+                .push(integrity(format!("entry #{}: {e}", d.seq)).at(d.id, d.seq));
+        }
+    }
+    let signer_party = check_checkpoint_signer(&mut report, &replay, &checkpoint);
+
+    let events = BundleEvents(
+        decoded
+            .iter()
+            .map(|d| (d.id, (d.seq, d.entry.statement.clone())))
+            .collect(),
+    );
+    let trace = match provenance::trace(&bundle.lot, replay.state(), &events) {
+        Ok(trace) => trace,
+        Err(TraceError::UnknownLot(lot)) => {
+            report.findings.push(integrity(format!(
+                "the bundle is for lot {lot}, but none of its entries creates that lot"
+            )));
+            report.sound = false;
+            return report;
+        }
+        Err(e) => {
+            report
+                .findings
+                .push(integrity(format!("cannot trace lot {}: {e}", bundle.lot)));
+            report.sound = false;
+            return report;
+        }
+    };
+
+    // Exactly the selected entries, nothing else.
+    let mut selection = Selection::new(&trace);
+    if let Some(party) = signer_party {
+        selection.need(party);
+    }
+    for d in &decoded {
+        selection.offer(d.seq, d.id, &d.entry.statement.event);
+    }
+    let selected = selection.finish();
+    for d in decoded.iter().filter(|d| !selected.contains(&d.seq)) {
+        report.sound = false;
+        report.findings.push(
+            integrity(format!(
+                "entry #{} is not part of the evidence for lot {}: a bundle holds exactly the \
+                 entries its lot needs",
+                d.seq, bundle.lot
+            ))
+            .at(d.id, d.seq),
+        );
+    }
+
+    // Rule findings that concern the DAG (as `verify --lot` keeps them), then provenance.
+    let lots: HashSet<&LotId> = trace
+        .edges
+        .iter()
+        .map(|e| &e.lot)
+        .chain([&bundle.lot])
+        .collect();
+    report.findings.extend(
+        replay
+            .findings
+            .iter()
+            .filter(|f| match (&f.event, &f.lot) {
+                (None, _) => true,
+                (Some(id), lot) => {
+                    trace.events.contains_key(id) || lot.as_ref().is_some_and(|l| lots.contains(l))
+                }
+            })
+            .cloned(),
+    );
+    let mut by_party: HashMap<PartyId, Vec<AttestationRecord>> = HashMap::new();
+    for a in replay.attestations() {
+        if let Subject::Party(p) = &a.attest.subject {
+            by_party.entry(p.clone()).or_default().push(a.clone());
+        }
+    }
+    let attestations = |p: &PartyId| Ok(by_party.get(p).cloned().unwrap_or_default());
+    match provenance::provenance_findings(&trace, replay.state(), &attestations, policy, as_of) {
+        Ok(found) => report.findings.extend(found),
+        Err(e) => report
+            .findings
+            .push(integrity(format!("cannot check provenance: {e}"))),
+    }
+    report.trace = Some(trace);
+    report
+}
+
+/// Checks that the checkpoint's key is an operator key, not revoked, according to the
+/// bundle's own enrollments (all of which precede the checkpoint). Returns its party.
+fn check_checkpoint_signer(
+    report: &mut BundleReport,
+    replay: &Replay,
+    checkpoint: &Checkpoint,
+) -> Option<PartyId> {
+    let verifier = report.verifier.as_ref()?;
+    let key = crate::keys::PublicKey::from_bytes(verifier.verifying_key().as_bytes()).ok()?;
+    let state = replay.state();
+    let owner = state.key_owner(&key).ok().flatten();
+    let record = owner.as_ref().and_then(|p| state.party(p).ok().flatten());
+    let valid = record.as_ref().is_some_and(|r| {
+        r.roles.contains(&Role::Operator) && r.key(&key).is_some_and(|k| k.revoked_seq.is_none())
+    });
+    if !valid {
+        report.sound = false;
+        report.findings.push(checkpoint_finding(format!(
+            "the checkpoint for size {} is signed by {}, which the bundle's entries do not show \
+             as an operator key valid at that size",
+            checkpoint.size(),
+            verifier.vkey()
+        )));
+    }
+    owner
+}

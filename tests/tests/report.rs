@@ -1,0 +1,669 @@
+//! `custody report` end to end: the demo ledger (`custody demo --dir`), then every format of
+//! the battery module's report, checked against figures worked out by hand from
+//! `fixtures/demo/scenario.jsonl`, against the GS1 EPCIS 2.0 JSON Schema, the reference EPCIS
+//! event hash generator (PyPI `epcis-event-hash-generator`), the Battery Pass v1.2.0 aspect
+//! schemas, and headless Chromium printing the HTML to PDF.
+//!
+//! Tests that need `../shared/vectors`, Python packages or Chromium print "skipped: <why>"
+//! when those are missing, and fail instead when `CI=true`.
+//!
+//! # The hand-worked figures of VM-MOD-0001
+//!
+//! Origins (mass-proportional through each blend). Lualaba refines 19950 kg of KV-ORE-0001
+//! at 3.1 % Co (618.45 kg Co) with 7990 kg of KS-ORE-0001 at 5 % Co (399.5 kg Co): 1017.95 kg,
+//! so KV-PIT-2 = 618.45/1017.95 = 60.7545 % and KS-ASM-7 = 399.5/1017.95 = 39.2455 %. Nordic
+//! Cobalt's sulfate keeps that mix. Vistula blends 4000 kg of it at 20 % Co (800 kg) with
+//! 1000 kg of recycled RR-SUL-0001 at 20 % Co (200 kg): recycled = 200/1000 = 20 %,
+//! KV-PIT-2 = 0.8 × 60.7545 = 48.6036 %, KS-ASM-7 = 0.8 × 39.2455 = 31.3964 %. Cells and the
+//! module add no other cobalt. By country: CD 80 %, DE 20 %. Mica: KD-MICA-3 100 %, IN.
+//! Recycled cobalt 20 % (post-consumer): meets the EU 16 % of 2031, not the 26 % of 2036.
+//!
+//! Carbon footprint (kg CO2e; extraction / production / distribution / recycling):
+//! - KV ore: extract 1200 over 50000 kg; 20000 kg shipped (+310) and 19950 received:
+//!   480 / 0 / 310 / 0.
+//! - KS ore: extract 150; shipped twice (+40, +120), 7990 of 8000 received: 150 / 0 / 160 / 0.
+//! - LR-HYD-0001 (transform +5400, consumes both parcels whole): 630 / 5400 / 470 / 0;
+//!   shipped (+2900): 630 / 5400 / 3370 / 0.
+//! - NC-SUL-0001 (+3100): 630 / 8500 / 3370 / 0; shipped (+450): 630 / 8500 / 3820 / 0.
+//! - RR-SUL-0001: recycle 900, shipped (+95): 0 / 0 / 95 / 900.
+//! - VC-CAT-0001 (+16000): 630 / 24500 / 3915 / 900; shipped (+700): distribution 4615.
+//! - AC-CELL-0001, 20000 pcs (+42000): 630 / 66500 / 4615 / 900; shipped (+820): 5435.
+//!   The module takes 19200 of 20000 cells (0.96): 604.8 / 63840 / 5217.6 / 864.
+//! - Mica: extract 60, ship 25, GM-INS-0001 50000 pcs (+380), ship 610: 60 / 380 / 635 / 0;
+//!   the module takes 2400 (0.048): 2.88 / 18.24 / 30.48 / 0.
+//! - VM-MOD-0001 (+9500): 607.68 / 73358.24 / 5248.08 / 864 = 80078 kg for the lot of 100,
+//!   so 800.78 kg per module (6.0768 / 733.5824 / 52.4808 / 8.64), and per kWh of its
+//!   57.6 kWh: 800.78 / 57.6 = 13.902431 (0.1055 / 12.735806 / 0.911125 / 0.15).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+const MODULE: &str = "VM-MOD-0001";
+const MINE_SITES: [&str; 3] = ["KV-PIT-2", "KS-ASM-7", "KD-MICA-3"];
+
+/// A demo ledger in a temporary directory.
+struct Demo {
+    dir: TempDir,
+}
+
+impl Demo {
+    fn new() -> Demo {
+        let dir = TempDir::new().unwrap();
+        let out = custody_tests::custody()
+            .env_remove("CUSTODY_LEDGER")
+            .arg("demo")
+            .arg("--dir")
+            .arg(dir.path().join("ledger"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "custody demo failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Demo { dir }
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    /// `custody --ledger <dir>/ledger report VM-MOD-0001 --format FORMAT EXTRA...`.
+    fn report(&self, format: &str, extra: &[&str]) -> Output {
+        custody_tests::custody()
+            .env_remove("CUSTODY_LEDGER")
+            .arg("--ledger")
+            .arg(self.ledger())
+            .args(["report", MODULE, "--format", format])
+            .args(extra)
+            .output()
+            .unwrap()
+    }
+
+    /// The report's text, asserting exit code 0.
+    fn text(&self, format: &str) -> String {
+        let out = self.report(format, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "report --format {format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The report written with `--out` into the demo directory.
+    fn file(&self, format: &str, name: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        let out = self.report(format, &["--out", path.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "report --format {format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "--out writes nothing to stdout");
+        path
+    }
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Under CI: fail. Elsewhere: say why and skip.
+fn skip(why: &str) {
+    assert!(!ci(), "{why} (CI=true: this check must run)");
+    eprintln!("skipped: {why}");
+}
+
+fn vectors() -> Option<PathBuf> {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared").join("vectors"))
+        .find(|p| p.is_dir())
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn validation_errors(schema: &Value, draft: jsonschema::Draft, instance: &Value) -> Vec<String> {
+    let validator = jsonschema::options()
+        .with_draft(draft)
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap();
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+/// A JSON number as text (the workspace keeps numbers as written).
+fn num(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        other => panic!("not a number: {other}"),
+    }
+}
+
+#[test]
+fn json_report_has_the_hand_worked_figures() {
+    let demo = Demo::new();
+    let text = demo.text("json");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("\"verdict\": \"pass\""),
+        "the verdict is the first member:\n{text}"
+    );
+    let r: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(r["schema"], "custody-report/1");
+    assert_eq!(r["lot"], MODULE);
+    let co = r["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "Co")
+        .unwrap();
+    let shares: Vec<(String, String, u64)> = co["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["site"].as_str().unwrap_or("recycled").to_owned(),
+                num(&o["share"]["percent"]),
+                o["share"]["ppm"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("KV-PIT-2".into(), "48.6036".into(), 486_036),
+            ("KS-ASM-7".into(), "31.3964".into(), 313_964),
+            ("recycled".into(), "20".into(), 200_000)
+        ]
+    );
+    let countries: Vec<(String, String)> = co["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["country"].as_str().unwrap().to_owned(),
+                num(&c["share"]["percent"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        countries,
+        [("CD".into(), "80".into()), ("DE".into(), "20".into())]
+    );
+    assert_eq!(num(&co["recycled"]["share"]["percent"]), "20");
+    assert_eq!(num(&co["recycled"]["post_consumer"]["percent"]), "20");
+    assert_eq!(co["eu_minimum"]["meets_2031"], true);
+    assert_eq!(co["eu_minimum"]["meets_2036"], false);
+    assert_eq!(num(&co["lot_mass_kg"]), "480");
+    let mica = r["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "mica")
+        .unwrap();
+    assert_eq!(mica["origins"][0]["site"], "KD-MICA-3");
+    assert_eq!(num(&mica["origins"][0]["share"]["percent"]), "100");
+
+    let fp = &r["carbon_footprint"];
+    assert_eq!(fp["complete"], true);
+    let per = &fp["per_unit"]["figures"];
+    assert_eq!(fp["per_unit"]["basis"], "piece");
+    assert_eq!(
+        [
+            num(&per["total"]),
+            num(&per["extraction"]),
+            num(&per["production"]),
+            num(&per["distribution"]),
+            num(&per["recycling"])
+        ],
+        ["800.78", "6.0768", "733.5824", "52.4808", "8.64"]
+    );
+    assert_eq!(num(&fp["per_lot"]["total"]), "80078");
+    assert_eq!(num(&fp["per_kwh"]["total"]), "13.902431");
+
+    let artisanal: Vec<&str> = r["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["artisanal"] == true)
+        .map(|o| o["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(artisanal, ["KS-ASM-7"]);
+    let high_risk: Vec<&str> = r["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["high_risk"] == true)
+        .map(|o| o["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(high_risk.len(), 2);
+    let parties = r["due_diligence"].as_array().unwrap();
+    assert_eq!(parties.len(), 11, "every party that acted on the way");
+    let traders = parties
+        .iter()
+        .find(|p| p["party"] == "lubumbashi-traders")
+        .unwrap();
+    assert_eq!(traders["verdict"], "meets", "CAP-2026-014 was closed");
+    assert_eq!(
+        r["chain_of_custody"]["events"].as_array().unwrap().len(),
+        30
+    );
+    assert_eq!(r["chain_of_custody"]["links"].as_array().unwrap().len(), 29);
+}
+
+#[test]
+fn csv_dot_and_html_report_the_same_figures() {
+    let demo = Demo::new();
+    let csv = demo.text("csv");
+    assert!(
+        csv.lines().next().unwrap().contains("verification PASS"),
+        "first line: {csv}"
+    );
+    for row in [
+        "Cobalt,Co,Kivu Mining SA (fictional),KV-PIT-2,CD,kivu-mining,industrial,,Yes,No,48.6036,486036",
+        "Cobalt,Co,Cooperative Minière de Kasombo (fictional),KS-ASM-7,CD,kasombo-coop,artisanal,,Yes,Yes,31.3964,313964",
+        "Cobalt,Co,recycled,recycled,DE,rhein-recycling,,post-consumer,No,No,20,200000",
+        "Mica,mica,Koderma Mica Mines Pvt Ltd (fictional),KD-MICA-3,IN,koderma-mica,industrial,,No,No,100,1000000",
+        "Cobalt,Co,20,0,20,16,Yes,26,No",
+        "per piece,800.78,6.0768,733.5824,52.4808,8.64",
+        "per kWh,13.902431,0.1055,12.735806,0.911125,0.15",
+        "per lot,80078,607.68,73358.24,5248.08,864",
+        "Cobalt,Lualaba Refining SA (fictional),CD,lualaba-refining,custody ledger party id,KS-ASM-7; KV-PIT-2,CD; CD,No,refiner",
+    ] {
+        assert!(
+            csv.lines().any(|l| l == row),
+            "csv lacks the row {row:?}:\n{csv}"
+        );
+    }
+    for table in [
+        "[origins]",
+        "[smelters]",
+        "[mines]",
+        "[due_diligence]",
+        "[recycled_content]",
+        "[carbon_footprint_kg_co2e]",
+        "[chain_of_custody]",
+    ] {
+        assert!(csv.contains(table), "csv lacks {table}");
+    }
+
+    let dot = demo.text("dot");
+    assert!(dot.lines().next().unwrap().contains("verification PASS"));
+    assert_eq!(dot.matches(" -> ").count(), 29, "one edge per link");
+    for site in MINE_SITES {
+        assert!(dot.contains(site), "dot lacks {site}");
+    }
+
+    let html = demo.text("html");
+    assert!(html.contains("verification PASS"));
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "no external assets or scripts"
+    );
+    assert!(html.contains("<svg"));
+    for figure in [
+        "48.6%",
+        "31.4%",
+        "20%",
+        "800.78",
+        "13.902431",
+        "80078",
+        "16% met",
+        "26% not met",
+        MODULE,
+    ] {
+        assert!(html.contains(figure), "html lacks {figure}");
+    }
+    for site in MINE_SITES {
+        assert!(html.contains(site), "html lacks {site}");
+    }
+}
+
+#[test]
+fn html_report_prints_to_pdf_in_headless_chromium() {
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        return skip("chromium is not installed (apt-get install chromium)");
+    };
+    if Command::new("pdftotext").arg("-v").output().is_err() {
+        return skip("pdftotext is not installed (apt-get install poppler-utils)");
+    }
+    let demo = Demo::new();
+    let html = demo.file("html", "report.html");
+    let pdf = demo.dir.path().join("report.pdf");
+    let profile = demo.dir.path().join("chromium-profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(
+        pdf.is_file(),
+        "chromium wrote no PDF: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = Command::new("pdftotext")
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(MODULE), "the PDF names the module");
+    assert!(text.contains("verification PASS"));
+    for site in MINE_SITES {
+        assert!(text.contains(site), "the PDF names mine site {site}");
+    }
+    assert!(
+        text.contains("800.78"),
+        "the PDF gives the footprint per module"
+    );
+}
+
+#[test]
+fn epcis_export_validates_and_its_event_ids_are_the_reference_hashes() {
+    let demo = Demo::new();
+    let path = demo.file("epcis", "report.jsonld");
+    let doc = read_json(&path);
+    let events = doc["epcisBody"]["eventList"].as_array().unwrap();
+    let kinds = |t: &str, step: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == t && e["bizStep"] == step)
+            .count()
+    };
+    assert_eq!(
+        kinds("ObjectEvent", "commissioning"),
+        4,
+        "3 extracts and 1 recycle"
+    );
+    assert_eq!(kinds("ObjectEvent", "shipping"), 10);
+    assert_eq!(kinds("ObjectEvent", "receiving"), 10);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["type"] == "TransformationEvent")
+            .count(),
+        6
+    );
+    let certified = events
+        .iter()
+        .filter(|e| e.get("certificationInfo").is_some())
+        .count();
+    assert_eq!(
+        certified, 31,
+        "one event per attestation about a party in the chain"
+    );
+    assert_eq!(events.len(), 30 + 31);
+    let extract = events
+        .iter()
+        .find(|e| {
+            e["readPoint"]["id"]
+                .as_str()
+                .is_some_and(|s| s.ends_with("/site/KV-PIT-2"))
+        })
+        .unwrap();
+    assert_eq!(extract["action"], "ADD");
+    assert_eq!(extract["quantityList"][0]["uom"], "KGM");
+    assert_eq!(num(&extract["quantityList"][0]["quantity"]), "50000");
+    let module = events
+        .iter()
+        .find(|e| {
+            e["type"] == "TransformationEvent"
+                && e["outputQuantityList"][0]["epcClass"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(MODULE)
+        })
+        .unwrap();
+    assert_eq!(module["outputQuantityList"][0]["uom"], "H87");
+    assert_eq!(num(&module["outputQuantityList"][0]["quantity"]), "100");
+    let ship = events.iter().find(|e| e["bizStep"] == "shipping").unwrap();
+    assert!(
+        ship["sourceList"][0]["source"].is_string()
+            && ship["destinationList"][0]["destination"].is_string()
+    );
+
+    match vectors() {
+        Some(v) => {
+            let schema = read_json(&v.join("epcis/EPCIS-JSON-Schema.json"));
+            let errors = validation_errors(&schema, jsonschema::Draft::Draft7, &doc);
+            assert!(
+                errors.is_empty(),
+                "the EPCIS export does not validate: {errors:#?}"
+            );
+        }
+        None => skip("shared/vectors not found above CARGO_MANIFEST_DIR"),
+    }
+
+    let ours: Vec<&str> = events
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap())
+        .collect();
+    assert!(
+        ours.iter()
+            .all(|id| id.starts_with("ni:///sha-256;") && id.ends_with("?ver=CBV2.0"))
+    );
+    let has_generator = Command::new("python3")
+        .args(["-c", "import epcis_event_hash_generator"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_generator {
+        return skip(
+            "python3 package epcis-event-hash-generator is not installed (pip install epcis-event-hash-generator==1.9.3)",
+        );
+    }
+    let out = Command::new("python3")
+        .args(["-m", "epcis_event_hash_generator", "-p"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reference: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ni:///")).collect();
+    assert_eq!(
+        reference.len(),
+        ours.len(),
+        "the generator hashed every event:\n{stdout}"
+    );
+    for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
+        assert_eq!(
+            a, b,
+            "event {i}: our eventID differs from epcis-event-hash-generator's\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn passport_sections_have_the_figures_and_the_battery_pass_shapes() {
+    let demo = Demo::new();
+    let text = demo.text("passport");
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .contains("\"verdict\": \"pass\"")
+    );
+    let p: Value = serde_json::from_str(&text).unwrap();
+    let cf = &p["carbonFootprint"];
+    assert_eq!(num(&cf["batteryCarbonFootprint"]), "13.902431");
+    assert_eq!(num(&cf["absoluteCarbonFootprint"]), "800.78");
+    let stages: Vec<(String, String)> = cf["carbonFootprintPerLifecycleStage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["lifecycleStage"].as_str().unwrap().to_owned(),
+                num(&s["carbonFootprint"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            ("RawMaterialExtraction".into(), "0.1055".into()),
+            ("MainProduction".into(), "12.735806".into()),
+            ("Distribution".into(), "0.911125".into()),
+            ("Recycling".into(), "0.15".into())
+        ]
+    );
+    let rc = &p["circularity"]["recycledContent"][0];
+    assert_eq!(rc["recycledMaterial"], "Cobalt");
+    assert_eq!(num(&rc["postConsumerShare"]), "20");
+    assert_eq!(num(&rc["preConsumerShare"]), "0");
+
+    let Some(v) = vectors() else {
+        return skip("shared/vectors not found above CARGO_MANIFEST_DIR");
+    };
+    let bp = v.join("batterypass");
+    for (section, schema) in [
+        (
+            "carbonFootprint",
+            "io.BatteryPass.CarbonFootprint/1.2.0/gen/CarbonFootprintForBatteries-schema.json",
+        ),
+        (
+            "circularity",
+            "io.BatteryPass.Circularity/1.2.0/gen/Circularity-schema.json",
+        ),
+        (
+            "supplyChainDueDiligence",
+            "io.BatteryPass.SupplyChainDueDiligence/1.2.0/gen/SupplyChainDueDiligence-schema.json",
+        ),
+    ] {
+        let mut schema = read_json(&bp.join(schema));
+        let ours = p[section].as_object().unwrap();
+        let unfilled: Vec<&str> = p["unfilled"][section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        // Every required attribute is either given or declared unfilled ...
+        for required in schema["required"].as_array().unwrap() {
+            let name = required.as_str().unwrap();
+            assert!(
+                ours.contains_key(name) || unfilled.contains(&name),
+                "{section}: {name} is neither given nor declared unfilled"
+            );
+        }
+        // ... every attribute given is one of the aspect's, and has the aspect's shape.
+        schema["additionalProperties"] = Value::Bool(false);
+        let given: Vec<Value> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| ours.contains_key(r.as_str().unwrap()))
+            .cloned()
+            .collect();
+        // (draft-04 wants `required` non-empty, so it goes when nothing required is given.)
+        match given.is_empty() {
+            true => schema.as_object_mut().unwrap().remove("required"),
+            false => schema
+                .as_object_mut()
+                .unwrap()
+                .insert("required".into(), Value::Array(given)),
+        };
+        let errors = validation_errors(&schema, jsonschema::Draft::Draft4, &p[section]);
+        assert!(errors.is_empty(), "{section}: {errors:#?}");
+    }
+}
+
+#[test]
+fn a_lot_that_fails_verification_says_so_first_and_exits_1() {
+    let demo = Demo::new();
+    let policy = demo.dir.path().join("strict.toml");
+    std::fs::write(&policy, "high_risk = \"error\"\n").unwrap();
+    let policy = policy.to_str().unwrap();
+    for format in ["json", "csv", "html", "dot", "epcis", "passport"] {
+        let out = demo.report(format, &["--policy", policy]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{format}: a failed verdict exits 1"
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("CUS-ORI-002"),
+            "{format}: the findings are shown"
+        );
+        match format {
+            "json" | "passport" => assert!(
+                text.lines()
+                    .nth(1)
+                    .unwrap()
+                    .contains("\"verdict\": \"fail\""),
+                "{format}: {text}"
+            ),
+            "csv" | "dot" => assert!(
+                text.lines().next().unwrap().contains("verification FAILED"),
+                "{format}: {text}"
+            ),
+            "html" => {
+                let body = text.split("<body>").nth(1).unwrap();
+                assert!(
+                    body.starts_with("<div class=\"banner fail\">"),
+                    "html: the banner comes first"
+                );
+                assert!(body.contains("verification FAILED"));
+            }
+            _ => {
+                let doc: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(
+                    doc["cus:verdict"],
+                    "https://custody.example/voc/verdict-fail"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_lots_and_formats_are_errors_exit_2() {
+    let demo = Demo::new();
+    let out = custody_tests::custody()
+        .arg("--ledger")
+        .arg(demo.ledger())
+        .args(["report", "NO-SUCH-LOT", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NO-SUCH-LOT"));
+    let out = demo.report("pdf", &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
