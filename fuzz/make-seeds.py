@@ -43,7 +43,8 @@ def main():
         put("statement_json", f"{kind}.json", json.dumps(e["statement"]))
     # The whole demo log, length-prefixed, for the replay target.
     log = b"".join(struct.pack("<I", len(b)) + b for b in (bytes.fromhex(e["entry_hex"]) for e in entries))
-    put("replay", "demo-log.bin", log)
+    put("replay", "demo-log.bin", b"\x00" + log)
+    put("replay", "demo-log-signatures-assumed.bin", b"\x01" + log)
     # Supplier JSON: the demo scenario and the golden inputs.
     with open(os.path.join(ROOT, "fixtures", "demo", "scenario.jsonl")) as f:
         for i, line in enumerate(l for l in f if l.strip()):

@@ -17,7 +17,10 @@ pub fn custody_bin() -> PathBuf {
         if !cfg!(debug_assertions) {
             build.arg("--release");
         }
-        let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("cannot run cargo build");
+        let status = build
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cannot run cargo build");
         assert!(status.success(), "cargo build of the custody binary failed");
         assert_cmd::cargo::cargo_bin("custody")
     })

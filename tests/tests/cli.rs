@@ -29,8 +29,21 @@ impl Scratch {
         self.path("ledger")
     }
 
-    /// `custody --ledger <scratch>/ledger ARGS`, run in the scratch directory.
+    /// `custody --ledger <scratch>/ledger ARGS`, run in the scratch directory, once this
+    /// process's own sled handles have let go of the ledger's file lock (sled releases it a
+    /// moment after a handle is dropped). A ledger held throughout still reports the lock.
     fn custody(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        for _ in 0..100 {
+            let assert = self.custody_once(args);
+            if !stderr(&assert).contains("in use by another process") {
+                return assert;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        self.custody_once(args)
+    }
+
+    fn custody_once(&self, args: &[&str]) -> assert_cmd::assert::Assert {
         custody_tests::custody()
             .current_dir(self.dir.path())
             .env_remove("CUSTODY_LEDGER")
@@ -75,9 +88,20 @@ fn stderr(assert: &assert_cmd::assert::Assert) -> String {
 
 /// Every entry's canonical bytes and the head, read through the store.
 fn snapshot(ledger: &Path) -> (Vec<Vec<u8>>, u64) {
-    let store = SledStore::open(ledger).unwrap();
+    let store = retry(|| SledStore::open(ledger));
     let entries = store.entries(0).map(|e| e.unwrap().1).collect();
     (entries, store.head().unwrap().size)
+}
+
+/// Retries `open` while sled still holds the lock of a handle this process just dropped.
+fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    for _ in 0..100 {
+        if let Ok(value) = open() {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    open().unwrap()
 }
 
 /// A small ledger: operator, a miner and a refiner, and one extract, ship and receive.
@@ -316,8 +340,8 @@ fn a_statement_with_a_wrong_id_or_signature_is_refused() {
 #[test]
 fn a_second_writer_gets_a_clear_error() {
     let (s, _) = small_ledger();
-    let held = SledStore::open(s.ledger()).unwrap();
-    let out = s.custody(&["verify"]).code(2);
+    let held = retry(|| SledStore::open(s.ledger()));
+    let out = s.custody_once(&["verify"]).code(2);
     assert!(
         stderr(&out).contains("in use by another process"),
         "{}",
@@ -333,7 +357,7 @@ fn a_changed_byte_in_any_stored_entry_fails_verify() {
     let (entries, _) = snapshot(&s.ledger());
     // Through the binary: flip one byte in the middle of each stored entry on disk.
     for seq in 0..entries.len() {
-        let db = sled::open(s.ledger()).unwrap();
+        let db = retry(|| sled::open(s.ledger()));
         let key = [b"e/".as_slice(), &(seq as u64).to_be_bytes()].concat();
         let original = db.get(&key).unwrap().unwrap().to_vec();
         let mut changed = original.clone();
@@ -347,7 +371,7 @@ fn a_changed_byte_in_any_stored_entry_fails_verify() {
             "entry {seq}: {}",
             stdout(&out)
         );
-        let db = sled::open(s.ledger()).unwrap();
+        let db = retry(|| sled::open(s.ledger()));
         db.insert(&key, original).unwrap();
         db.flush().unwrap();
     }

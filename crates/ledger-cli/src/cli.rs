@@ -50,9 +50,11 @@ pub enum Command {
     ///
     /// Example: custody append extract.signed.jsonl
     Append(AppendArgs),
-    /// Verify the whole ledger, or one lot's provenance.
+    /// Verify the whole ledger, one lot's provenance, or an evidence bundle offline.
     ///
     /// Example: custody verify --lot VM-MOD-0001 --json
+    ///
+    /// Example: custody verify --bundle module.bundle --vkey "$(cat operator.vkey)"
     Verify(VerifyArgs),
     /// Trace a lot back to its origins.
     ///

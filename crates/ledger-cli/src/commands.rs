@@ -50,6 +50,6 @@ pub fn run(cli: Cli) -> Result<u8> {
 
 /// Prints `value` as one line of JSON.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    crate::outln!("{}", serde_json::to_string(value)?);
     Ok(())
 }

@@ -63,22 +63,22 @@ pub fn run(args: DemoArgs) -> Result<u8> {
         }
     };
     let (store, keys) = enrolled_ledger(&dir)?;
-    println!("ledger {} (origin {ORIGIN})", dir.display());
-    println!("enrolled {} parties with test keys", keys.len() - 1);
+    crate::outln!("ledger {} (origin {ORIGIN})", dir.display());
+    crate::outln!("enrolled {} parties with test keys", keys.len() - 1);
     let mut ctx = SigningState::new(Some(&store));
     let appended = append_events(&store, &keys, &mut ctx, SCENARIO)?;
-    println!("appended {appended} signed custody events");
+    crate::outln!("appended {appended} signed custody events");
 
     let lot = LotId::new(MODULE)?;
     let (report, trace) = ledger::verify_lot(&store, &lot, &Policy::default(), ledger::now()?)?;
-    println!();
+    crate::outln!();
     if let Some(trace) = &trace {
         print_trace(trace);
     }
-    println!();
+    crate::outln!();
     crate::commands::print_report(&report);
     let whole = ledger::verify_ledger(&store)?;
-    println!(
+    crate::outln!(
         "whole ledger: {}, {} entries",
         json!(whole.verdict).as_str().unwrap_or_default(),
         whole.entries

@@ -33,3 +33,29 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
         )
     })
 }
+
+/// Writes one line to standard output. A closed pipe (`custody show --json | head -c 10`)
+/// ends the process quietly with success instead of a panic; another write error ends it
+/// with the input/output error code.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(crate::exit::SUCCESS));
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(crate::exit::ERROR));
+    }
+}
+
+/// `println!` that survives a closed pipe: see [`write_stdout`].
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::io::write_stdout(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::io::write_stdout(format_args!($($arg)*))
+    };
+}

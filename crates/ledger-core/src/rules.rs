@@ -2,7 +2,7 @@
 //! `append` against the ledger as it stands and by `verify` while replaying the log.
 //!
 //! [`apply`] checks one statement against a [`StateView`], records findings, and writes the
-//! statement's effects into the overlay's [`Changes`] (even when it has findings, so a
+//! statement's effects into the overlay's [`Changes`](crate::state::Changes) (even when it has findings, so a
 //! replay keeps going and reports everything). Signature and chain checks are the caller's:
 //! they are batched on the hot path.
 

@@ -60,7 +60,7 @@ pub fn print_append(outcome: &Outcome, json: bool) -> Result<u8> {
                 print_json(&serde_json::json!({ "accepted": true, "receipts": receipts }))?;
             } else {
                 for r in receipts {
-                    println!("appended #{} {}", r.seq, r.id);
+                    crate::outln!("appended #{} {}", r.seq, r.id);
                 }
             }
             Ok(exit::SUCCESS)

@@ -310,39 +310,46 @@ fn proof_rate(store: &ledger_store::SledStore, count: usize) -> Result<f64> {
 }
 
 fn print(r: &BenchReport) {
-    println!("custody bench: {} events, {} threads", r.events, r.threads);
-    println!("primitives");
-    println!(
+    crate::outln!("custody bench: {} events, {} threads", r.events, r.threads);
+    crate::outln!("primitives");
+    crate::outln!(
         "  ed25519 verify_strict       {:>12.0} /s  ({:.0} /s on all cores)",
-        r.ed25519_verify_strict_per_s, r.ed25519_verify_strict_all_cores_per_s
+        r.ed25519_verify_strict_per_s,
+        r.ed25519_verify_strict_all_cores_per_s
     );
-    println!(
+    crate::outln!(
         "  ed25519 verify_batch (256)  {:>12.0} /s  ({:.0} /s on all cores)",
-        r.ed25519_batch_per_s, r.ed25519_batch_all_cores_per_s
+        r.ed25519_batch_per_s,
+        r.ed25519_batch_all_cores_per_s
     );
-    println!(
+    crate::outln!(
         "  SHA-256 over an entry       {:>12.0} /s",
         r.sha256_entry_per_s
     );
-    println!(
+    crate::outln!(
         "  sled insert (batch of 1000) {:>12.0} /s",
         r.sled_insert_per_s
     );
-    println!("custody");
-    println!(
+    crate::outln!("custody");
+    crate::outln!(
         "  append                      {:>12.0} /s  {:.2}x of bound {:.0} /s",
-        r.append_per_s, r.append_ratio, r.bound_append_per_s
+        r.append_per_s,
+        r.append_ratio,
+        r.bound_append_per_s
     );
-    println!(
+    crate::outln!(
         "  verify (whole ledger)       {:>12.0} /s  {:.2}x of bound {:.0} /s",
-        r.verify_per_s, r.verify_ratio, r.bound_verify_per_s
+        r.verify_per_s,
+        r.verify_ratio,
+        r.bound_verify_per_s
     );
-    println!(
+    crate::outln!(
         "  verify --lot + trace        {:>12.1} ms  ({} upstream events)",
-        r.trace_ms, r.trace_events
+        r.trace_ms,
+        r.trace_events
     );
-    println!("  inclusion proofs            {:>12.0} /s", r.proofs_per_s);
-    println!("  peak RSS of verify          {:>12.1} MB", r.peak_rss_mb);
+    crate::outln!("  inclusion proofs            {:>12.0} /s", r.proofs_per_s);
+    crate::outln!("  peak RSS of verify          {:>12.1} MB", r.peak_rss_mb);
 }
 
 /// Runs `custody bench`.

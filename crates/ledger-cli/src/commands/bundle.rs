@@ -204,13 +204,13 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
             "vkey": vkey,
         }))?;
     } else {
-        println!(
+        crate::outln!(
             "wrote {}: lot {lot}, {} entries, {} bytes",
             args.out.display(),
             bundle.entries.len(),
             bytes.len()
         );
-        println!(
+        crate::outln!(
             "checkpoint: {} at size {size}, root {} ({})",
             checkpoint.origin(),
             checkpoint.root(),
@@ -220,7 +220,7 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
                 "the latest stored one"
             }
         );
-        println!(
+        crate::outln!(
             "verify offline with: custody verify --bundle {} --vkey {vkey}",
             args.out.display()
         );
@@ -277,23 +277,23 @@ fn bundle_json(path: &Path, found: &BundleReport) -> serde_json::Value {
 }
 
 fn print_header(path: &Path, found: &BundleReport) {
-    println!(
+    crate::outln!(
         "bundle {}: lot {}, {} entries",
         path.display(),
         found.lot,
         found.entries
     );
     match &found.checkpoint {
-        Some(c) => println!(
+        Some(c) => crate::outln!(
             "checkpoint: {} at size {}, root {}",
             c.origin(),
             c.size(),
             c.root()
         ),
-        None => println!("checkpoint: NOT verified"),
+        None => crate::outln!("checkpoint: NOT verified"),
     }
     if let Some(v) = &found.verifier {
-        println!("checkpoint key: {}", v.vkey());
-        println!("  that is {}", key_source(found.key_source));
+        crate::outln!("checkpoint key: {}", v.vkey());
+        crate::outln!("  that is {}", key_source(found.key_source));
     }
 }

@@ -125,7 +125,7 @@ pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
             "note": note,
         }))?;
     } else {
-        print!("{note}");
+        crate::outln!("{}", note.strip_suffix('\n').unwrap_or(&note));
     }
     Ok(exit::SUCCESS)
 }

@@ -24,6 +24,8 @@ pub fn init_ledger(
 ) -> Result<SledStore> {
     let party = PartyId::new(id).context("--operator-id")?;
     let country = Country::parse(country).context("--operator-country")?;
+    // The origin names the checkpoint key: refuse one that cannot, before creating anything.
+    NoteVerifier::new(origin, *operator.public_key().verifying_key()).context("--origin")?;
     let now = ledger::now()?;
     let event = Event {
         actor: party.clone(),
@@ -80,22 +82,22 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         }))?;
     } else {
         if created {
-            println!(
+            crate::outln!(
                 "created operator key {} (and .pub)",
                 args.operator_key.display()
             );
         }
-        println!(
+        crate::outln!(
             "created ledger {} for origin {}",
             dir.display(),
             args.origin
         );
-        println!(
+        crate::outln!(
             "operator party {} with key {}",
             args.operator_id,
             key.public_key()
         );
-        println!("checkpoint verifier key (publish this): {vkey}");
+        crate::outln!("checkpoint verifier key (publish this): {vkey}");
     }
     Ok(exit::SUCCESS)
 }

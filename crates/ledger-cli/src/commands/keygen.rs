@@ -14,15 +14,15 @@ pub fn run(args: KeygenArgs) -> Result<u8> {
     if args.encrypt {
         let passphrase = keyfile::new_passphrase(&args.out)?;
         keyfile::write_pair_encrypted(&args.out, &key, passphrase.as_bytes())?;
-        println!(
+        crate::outln!(
             "private key: {} (mode 0600, passphrase-protected)",
             args.out.display()
         );
     } else {
         keyfile::write_pair(&args.out, &key)?;
-        println!("private key: {} (mode 0600)", args.out.display());
+        crate::outln!("private key: {} (mode 0600)", args.out.display());
     }
-    println!("public key:  {}", keyfile::public_path(&args.out).display());
-    println!("{}", key.public_key());
+    crate::outln!("public key:  {}", keyfile::public_path(&args.out).display());
+    crate::outln!("{}", key.public_key());
     Ok(exit::SUCCESS)
 }

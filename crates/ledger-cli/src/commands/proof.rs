@@ -29,9 +29,9 @@ fn hexes(path: &[Digest]) -> Vec<String> {
 }
 
 fn print_path(path: &[Digest]) {
-    println!("path ({} hashes):", path.len());
+    crate::outln!("path ({} hashes):", path.len());
     for hash in path {
-        println!("  {hash}");
+        crate::outln!("  {hash}");
     }
 }
 
@@ -76,9 +76,9 @@ fn inclusion(dir: &Path, args: InclusionArgs) -> Result<u8> {
             "path": hexes(&path),
         }))?;
     } else {
-        println!("entry #{} is in the log of size {size}", args.seq);
-        println!("leaf hash {leaf}");
-        println!("root      {root}");
+        crate::outln!("entry #{} is in the log of size {size}", args.seq);
+        crate::outln!("leaf hash {leaf}");
+        crate::outln!("root      {root}");
         print_path(&path);
     }
     Ok(exit::SUCCESS)
@@ -117,12 +117,12 @@ fn consistency(dir: &Path, args: ConsistencyArgs) -> Result<u8> {
             "path": hexes(&path),
         }))?;
     } else {
-        println!(
+        crate::outln!(
             "the log of size {} is a prefix of the log of size {to}",
             args.from
         );
-        println!("first root  {first_root}");
-        println!("second root {second_root}");
+        crate::outln!("first root  {first_root}");
+        crate::outln!("second root {second_root}");
         print_path(&path);
     }
     Ok(exit::SUCCESS)

@@ -40,15 +40,15 @@ pub fn run(dir: &Path, args: ShowArgs) -> Result<u8> {
             "entry_hex": hex::encode(&bytes),
         }))?;
     } else {
-        println!("entry #{} recorded {}", entry.seq, entry.recorded_at);
-        println!("  hash     {}", entry_hash(&bytes));
-        println!("  prev     {}", entry.prev);
-        println!("  event    {}", statement.id);
-        println!("  kind     {}", entry.statement.event.body.kind());
-        println!("  actor    {}", entry.statement.event.actor);
-        println!("  time     {}", entry.statement.event.time);
-        println!("  signer   {}", entry.statement.signer);
-        println!("{}", serde_json::to_string_pretty(&statement.event)?);
+        crate::outln!("entry #{} recorded {}", entry.seq, entry.recorded_at);
+        crate::outln!("  hash     {}", entry_hash(&bytes));
+        crate::outln!("  prev     {}", entry.prev);
+        crate::outln!("  event    {}", statement.id);
+        crate::outln!("  kind     {}", entry.statement.event.body.kind());
+        crate::outln!("  actor    {}", entry.statement.event.actor);
+        crate::outln!("  time     {}", entry.statement.event.time);
+        crate::outln!("  signer   {}", entry.statement.signer);
+        crate::outln!("{}", serde_json::to_string_pretty(&statement.event)?);
     }
     Ok(exit::SUCCESS)
 }

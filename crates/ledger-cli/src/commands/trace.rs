@@ -42,7 +42,7 @@ fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
 
 /// Prints the provenance for people.
 pub fn print_trace(trace: &Trace) {
-    println!(
+    crate::outln!(
         "provenance of {}: {} events, {} links, {} origins",
         trace.lot,
         trace.events.len(),
@@ -50,7 +50,7 @@ pub fn print_trace(trace: &Trace) {
         trace.origins.len()
     );
     for (component, shares) in &trace.mix {
-        println!("  {component}:");
+        crate::outln!("  {component}:");
         let mut rows: Vec<_> = shares.iter().collect();
         rows.sort_by(|a, b| b.1.cmp(a.1));
         for (origin, share) in rows {
@@ -70,14 +70,14 @@ pub fn print_trace(trace: &Trace) {
                 ),
                 _ => o.party.to_string(),
             };
-            println!("    {:>8}  {what}, {}", percent(*share), o.country);
+            crate::outln!("    {:>8}  {what}, {}", percent(*share), o.country);
         }
         if let Some(countries) = by_country(trace).get(&component.to_string()) {
             let list: Vec<String> = countries
                 .iter()
                 .map(|(c, s)| format!("{c} {}", percent(*s)))
                 .collect();
-            println!("    by country: {}", list.join(", "));
+            crate::outln!("    by country: {}", list.join(", "));
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::ledger::{self, Report};
 /// Prints a report as text: findings, then the verdict line.
 pub fn print_report(report: &Report) {
     for f in &report.findings {
-        println!("{f}");
+        crate::outln!("{f}");
     }
     let verdict = match report.verdict {
         Verdict::Pass => "PASS",
@@ -24,9 +24,11 @@ pub fn print_report(report: &Report) {
         Some(lot) => format!("lot {lot}"),
         None => "ledger".to_owned(),
     };
-    println!(
+    crate::outln!(
         "verdict: {verdict} ({scope}; {} entries checked; {} errors, {} warnings)",
-        report.entries, report.counts.errors, report.counts.warnings
+        report.entries,
+        report.counts.errors,
+        report.counts.warnings
     );
 }
 
