@@ -1,13 +1,15 @@
-//! Whole-ledger verification never panics: arbitrary entry bytes replayed in order through
-//! `ledger_core::verify::Replay::push`, as `custody verify` does with what the store holds.
+//! Whole-ledger verification never panics: arbitrary entry bytes replayed in order, as
+//! `custody verify` does with what the store holds (`ledger_core::verify::prepare`, then
+//! `Replay::push_prepared`).
 //!
 //! Input: one flag byte, then a sequence of entries, each a 4-byte little-endian length and
 //! that many bytes (`fuzz/seeds/replay/` holds the demo ledger in this form, so mutations
-//! reach the rules). Flag bit 0 set: signatures are reported valid, as a batch verifier
-//! passes its results in, which skips the slow checks and lets more inputs reach the rules.
+//! reach the rules). Flag bit 0 set: every signature is taken as valid, which skips the slow
+//! checks and lets mutated entries reach the rules as if they were signed.
 #![no_main]
 
-use ledger_core::verify::Replay;
+use ledger_core::statement::{Entry, entry_hash};
+use ledger_core::verify::{KeyCache, Prepared, Replay, prepare};
 use libfuzzer_sys::fuzz_target;
 
 /// Entries replayed per input: enough for the demo scenario, bounded so inputs stay fast.
@@ -17,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let Some((&flags, mut rest)) = data.split_first() else {
         return;
     };
-    let signature_ok = (flags & 1 == 1).then_some(true);
+    let assume_signed = flags & 1 == 1;
+    let keys = KeyCache::default();
     let mut replay = Replay::default();
     let mut position = 0u64;
     while position < MAX_ENTRIES {
@@ -26,7 +29,19 @@ fuzz_target!(|data: &[u8]| {
         };
         let len = u32::from_le_bytes(*len) as usize;
         let (bytes, tail) = tail.split_at(len.min(tail.len()));
-        if replay.push(position, bytes, signature_ok).is_err() {
+        let prepared = if assume_signed {
+            Prepared {
+                hash: entry_hash(bytes),
+                decoded: Entry::decode(bytes).and_then(|entry| {
+                    let id = entry.statement.id()?;
+                    Ok((entry, id))
+                }),
+                signature_ok: true,
+            }
+        } else {
+            prepare(bytes, &keys)
+        };
+        if replay.push_prepared(position, prepared).is_err() {
             break;
         }
         rest = tail;

@@ -397,7 +397,7 @@ fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
                 *bytes = entry.encode().unwrap();
             }
             prev = Some(entry_hash(bytes));
-            replay.push(seq as u64, bytes, None).unwrap();
+            replay.push(seq as u64, bytes).unwrap();
         }
         assert!(
             replay

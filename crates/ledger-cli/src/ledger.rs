@@ -20,8 +20,9 @@ use ledger_core::state::{Overlay, StateError, StateView};
 use ledger_core::statement::{Entry, Statement, entry_hash};
 use ledger_core::timestamp::Timestamp;
 use ledger_core::validate::check_event;
-use ledger_core::verify::Replay;
+use ledger_core::verify::{KeyCache, Replay, prepare};
 use ledger_store::{AppendBatch, Head, SledStore, Store, StoreError};
+use rayon::prelude::*;
 
 /// Now, as a ledger timestamp.
 pub fn now() -> Result<Timestamp> {
@@ -90,13 +91,24 @@ pub fn append(
     let cfg = RuleConfig::default();
     let mut overlay = Overlay::new(store);
     let mut refused = Vec::new();
-    let mut ids = Vec::with_capacity(statements.len());
-    for (i, statement) in statements.iter().enumerate() {
+    // Ids, structure and signatures need no state: check them on all cores first.
+    let keys = KeyCache::default();
+    let checked: Vec<(Digest, Option<String>, bool)> = statements
+        .par_iter()
+        .map(|statement| {
+            let id = statement.id()?;
+            let structure = check_event(&statement.event).err().map(|e| e.to_string());
+            let signed = keys
+                .get(&statement.signer)
+                .is_some_and(|key| statement.verify_signature_with(&id, &key).is_ok());
+            Ok((id, structure, signed))
+        })
+        .collect::<Result<_>>()?;
+    let ids: Vec<Digest> = checked.iter().map(|(id, _, _)| *id).collect();
+    for (i, (statement, (id, structure, signed))) in statements.iter().zip(checked).enumerate() {
         let seq = head.size + i as u64;
-        let id = statement.id()?;
-        ids.push(id);
         let mut findings = Vec::new();
-        if let Err(e) = check_event(&statement.event) {
+        if let Some(e) = structure {
             findings.push(
                 Finding::new(
                     Rule::EntryMalformed,
@@ -105,7 +117,7 @@ pub fn append(
                 .at(id, seq),
             );
         }
-        if statement.verify_signature(&id).is_err() {
+        if !signed {
             findings.push(
                 Finding::new(
                     Rule::BadSignature,
@@ -268,23 +280,50 @@ impl Report {
     }
 }
 
+/// Entries decoded and signature-checked in parallel at a time during verification.
+const VERIFY_CHUNK: usize = 4096;
+
 /// Replays the whole log from its entries and checks the store's head against it.
 pub fn replay(store: &dyn Store) -> Result<Replay> {
     let mut replay = Replay::default();
     let mut audit = crate::commands::checkpoint::audit(store, &mut replay)?;
-    for item in store.entries(0) {
-        match item {
-            Ok((seq, bytes)) => {
-                replay.push(seq, &bytes, None)?;
-                audit.push(replay.last_hash(), &replay);
+    // Decoding, hashing and signature checks need no state: they run on all cores, a
+    // chunk at a time (memory stays bounded); the rules then apply in log order.
+    let keys = KeyCache::default();
+    let mut entries = store.entries(0);
+    let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
+    loop {
+        chunk.clear();
+        let mut failure = None;
+        for item in entries.by_ref() {
+            match item {
+                Ok(entry) => chunk.push(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
-            Err(e) => {
-                replay.findings.push(Finding::new(
-                    Rule::EntryMalformed,
-                    format!("cannot read entry: {e}"),
-                ));
+            if chunk.len() == VERIFY_CHUNK {
                 break;
             }
+        }
+        let prepared: Vec<_> = chunk
+            .par_iter()
+            .map(|(seq, bytes)| (*seq, prepare(bytes, &keys)))
+            .collect();
+        for (seq, p) in prepared {
+            replay.push_prepared(seq, p)?;
+            audit.push(replay.last_hash(), &replay);
+        }
+        if let Some(e) = failure {
+            replay.findings.push(Finding::new(
+                Rule::EntryMalformed,
+                format!("cannot read entry: {e}"),
+            ));
+            break;
+        }
+        if chunk.len() < VERIFY_CHUNK {
+            break;
         }
     }
     let head = store.head()?;

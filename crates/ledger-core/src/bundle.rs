@@ -407,7 +407,15 @@ pub fn verify(
     if report.verifier.is_none() {
         let origin = bundle.checkpoint.split('\n').next().unwrap_or_default();
         match genesis {
-            Some(g) => match NoteVerifier::new(origin, *g.entry.statement.signer.verifying_key()) {
+            Some(g) => match g
+                .entry
+                .statement
+                .signer
+                .parse()
+                .map_err(|e| e.to_string())
+                .and_then(|key| {
+                    NoteVerifier::new(origin, *key.verifying_key()).map_err(|e| e.to_string())
+                }) {
                 Ok(v) => report.verifier = Some(v),
                 Err(e) => report.findings.push(checkpoint_finding(format!(
                     "cannot make a verifier key from the checkpoint's origin and the genesis \
@@ -468,7 +476,7 @@ pub fn verify(
     // The rules, over the bundle's entries in log order.
     let mut replay = Replay::sparse(RuleConfig::default());
     for d in &decoded {
-        if let Err(e) = replay.push(d.seq, d.bytes, None) {
+        if let Err(e) = replay.push(d.seq, d.bytes) {
             report
                 .findings
                 .push(integrity(format!("entry #{}: {e}", d.seq)).at(d.id, d.seq));
@@ -570,7 +578,9 @@ fn check_checkpoint_signer(
     let owner = state.key_owner(&key).ok().flatten();
     let record = owner.as_ref().and_then(|p| state.party(p).ok().flatten());
     let valid = record.as_ref().is_some_and(|r| {
-        r.roles.contains(&Role::Operator) && r.key(&key).is_some_and(|k| k.revoked_seq.is_none())
+        r.roles.contains(&Role::Operator)
+            && r.key(key.as_bytes())
+                .is_some_and(|k| k.revoked_seq.is_none())
     });
     if !valid {
         report.sound = false;

@@ -146,6 +146,92 @@ impl<'de> Deserialize<'de> for PublicKey {
     }
 }
 
+/// A public key as its 32 bytes, unchecked: the signer field of a statement.
+///
+/// Decoding every entry must not decompress its signer's curve point (a few microseconds
+/// each): the rules accept a statement only when these bytes equal a key enrolled for its
+/// actor, and enrolled keys were checked as [`PublicKey`]s when they were enrolled. Checking
+/// a signature under these bytes applies the same acceptance rule ([`KeyBytes::verify`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyBytes(pub [u8; 32]);
+
+impl KeyBytes {
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The checked key, if these bytes are one.
+    pub fn parse(&self) -> Result<PublicKey, KeyError> {
+        PublicKey::from_bytes(&self.0)
+    }
+
+    /// Checks `signature` over `message` under the acceptance rule: the bytes must be a
+    /// valid key and the signature must pass `verify_strict`.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        self.parse()?.verify(message, signature)
+    }
+}
+
+impl From<PublicKey> for KeyBytes {
+    fn from(key: PublicKey) -> KeyBytes {
+        KeyBytes(*key.as_bytes())
+    }
+}
+
+impl PartialEq<PublicKey> for KeyBytes {
+    fn eq(&self, other: &PublicKey) -> bool {
+        &self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<KeyBytes> for PublicKey {
+    fn eq(&self, other: &KeyBytes) -> bool {
+        self.as_bytes() == &other.0
+    }
+}
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyBytes({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for KeyBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_hex())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KeyBytes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(&text, &mut bytes)
+                .map_err(|_| serde::de::Error::custom(KeyError::BadHex { expected: 64 }))?;
+            Ok(KeyBytes(bytes))
+        } else {
+            <[u8; 32]>::deserialize(deserializer).map(KeyBytes)
+        }
+    }
+}
+
 /// A 64-byte ed25519 signature, as bytes; whether it verifies is decided by
 /// [`PublicKey::verify`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

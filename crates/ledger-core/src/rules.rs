@@ -9,7 +9,7 @@
 use crate::event::{Body, Enroll, Event, Kind, LotMove, Receive, Revoke, Role, Ship};
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
-use crate::keys::PublicKey;
+use crate::keys::KeyBytes;
 use crate::quantity::{Quantity, component_micrograms};
 use crate::state::{
     AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord,
@@ -59,7 +59,7 @@ pub struct Subject<'a> {
     /// The event.
     pub event: &'a Event,
     /// The signing key (its signature is checked by the caller).
-    pub signer: &'a PublicKey,
+    pub signer: &'a KeyBytes,
     /// When it is recorded.
     pub recorded_at: Timestamp,
 }
@@ -180,7 +180,7 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
     if ctx.s.seq == 0 {
         // Genesis: the operator enrolls itself with the key that signs.
         let ok = matches!(&event.body, Body::Enroll(e)
-            if e.party == event.actor && e.roles.contains(&Role::Operator) && e.keys.contains(ctx.s.signer));
+            if e.party == event.actor && e.roles.contains(&Role::Operator) && e.keys.iter().any(|k| k == ctx.s.signer));
         if !ok {
             ctx.report(
                 Rule::BadEnrollment,
@@ -197,7 +197,7 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
         );
         return Ok(());
     };
-    match party.key(ctx.s.signer) {
+    match party.key(ctx.s.signer.as_bytes()) {
         None => {
             ctx.report(
                 Rule::UnknownSigner,
@@ -240,8 +240,8 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
     Ok(())
 }
 
-fn short(key: &PublicKey) -> String {
-    key.to_hex().chars().take(16).collect()
+fn short(key: &impl std::fmt::Display) -> String {
+    key.to_string().chars().take(16).collect()
 }
 
 fn enroll(
@@ -273,7 +273,10 @@ fn enroll(
                 );
             }
             Some(_) => {
-                if record.key(key).is_some_and(|k| k.revoked_seq.is_some()) {
+                if record
+                    .key(key.as_bytes())
+                    .is_some_and(|k| k.revoked_seq.is_some())
+                {
                     ctx.report(
                         Rule::BadEnrollment,
                         format!(

@@ -36,8 +36,8 @@ pub struct PartyRecord {
 
 impl PartyRecord {
     /// The record of `key`, if it was ever enrolled for this party.
-    pub fn key(&self, key: &PublicKey) -> Option<&KeyRecord> {
-        self.keys.iter().find(|k| &k.key == key)
+    pub fn key(&self, key: &[u8; 32]) -> Option<&KeyRecord> {
+        self.keys.iter().find(|k| k.key.as_bytes() == key)
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{self, CodecError};
 use crate::event::Event;
 use crate::hash::Digest;
-use crate::keys::{KeyError, PublicKey, SecretKey, Signature};
+use crate::keys::{KeyBytes, KeyError, PublicKey, SecretKey, Signature};
 use crate::timestamp::Timestamp;
 
 /// Domain tag of event ids.
@@ -37,8 +37,8 @@ pub fn signing_message(id: &Digest) -> [u8; 53] {
 pub struct Statement {
     /// The event.
     pub event: Event,
-    /// The key that signed.
-    pub signer: PublicKey,
+    /// The key that signed (checked against the actor's enrolled keys by the rules).
+    pub signer: KeyBytes,
     /// Signature over [`signing_message`] of the event id.
     pub signature: Signature,
 }
@@ -50,7 +50,7 @@ impl Statement {
         let signature = key.sign(&signing_message(&id));
         Ok(Statement {
             event,
-            signer: key.public_key(),
+            signer: key.public_key().into(),
             signature,
         })
     }
@@ -64,6 +64,15 @@ impl Statement {
     pub fn verify_signature(&self, id: &Digest) -> Result<(), KeyError> {
         self.signer.verify(&signing_message(id), &self.signature)
     }
+
+    /// Checks the signature with `key`, an already checked key that must be the signer:
+    /// the same rule as [`Statement::verify_signature`] without decompressing the key again.
+    pub fn verify_signature_with(&self, id: &Digest, key: &PublicKey) -> Result<(), KeyError> {
+        if self.signer != *key {
+            return Err(KeyError::BadSignature);
+        }
+        key.verify(&signing_message(id), &self.signature)
+    }
 }
 
 /// The JSON form `custody sign` prints and `custody append` reads: the statement with its
@@ -76,7 +85,7 @@ pub struct StatementJson {
     /// The normalized event.
     pub event: Event,
     /// The signing key, hex.
-    pub signer: PublicKey,
+    pub signer: KeyBytes,
     /// The signature, hex.
     pub signature: Signature,
 }

@@ -9,7 +9,11 @@
 //! bundle): positions come from the entries, and the chain check is skipped because the
 //! neighbours are absent; the caller proves each entry's position with an inclusion proof.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use crate::codec::CodecError;
+use crate::keys::{KeyBytes, PublicKey};
 
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
@@ -108,33 +112,23 @@ impl Replay {
         &self.state.changes.attestations
     }
 
-    /// Checks and applies the entry stored at position `position`. `signature_ok` lets a
-    /// caller that verified signatures in a batch pass the result in; `None` checks here.
-    pub fn push(
-        &mut self,
-        position: u64,
-        bytes: &[u8],
-        signature_ok: Option<bool>,
-    ) -> Result<(), StateError> {
-        let hash = entry_hash(bytes);
-        let expected_prev = std::mem::replace(&mut self.prev, hash);
+    /// Checks and applies the entry stored at position `position`.
+    pub fn push(&mut self, position: u64, bytes: &[u8]) -> Result<(), StateError> {
+        let prepared = prepare(bytes, &KeyCache::default());
+        self.push_prepared(position, prepared)
+    }
+
+    /// Checks and applies an entry whose state-free checks [`prepare`] already did (in
+    /// parallel, on the hot path).
+    pub fn push_prepared(&mut self, position: u64, prepared: Prepared) -> Result<(), StateError> {
+        let expected_prev = std::mem::replace(&mut self.prev, prepared.hash);
         self.next_seq = position + 1;
-        let entry = match Entry::decode(bytes) {
-            Ok(entry) => entry,
+        let (entry, id) = match prepared.decoded {
+            Ok(decoded) => decoded,
             Err(e) => {
                 self.findings.push(Finding::new(
                     Rule::EntryMalformed,
                     format!("entry #{position} does not decode: {e}"),
-                ));
-                return Ok(());
-            }
-        };
-        let id = match entry.statement.id() {
-            Ok(id) => id,
-            Err(e) => {
-                self.findings.push(Finding::new(
-                    Rule::EntryMalformed,
-                    format!("entry #{position}: {e}"),
                 ));
                 return Ok(());
             }
@@ -164,9 +158,7 @@ impl Replay {
                 format!("event breaks a structural rule: {e}"),
             )));
         }
-        let signature_ok =
-            signature_ok.unwrap_or_else(|| entry.statement.verify_signature(&id).is_ok());
-        if !signature_ok {
+        if !prepared.signature_ok {
             self.findings.push(at(Finding::new(
                 Rule::BadSignature,
                 format!("signature by {} does not verify", entry.statement.signer),
@@ -180,5 +172,63 @@ impl Replay {
             recorded_at: entry.recorded_at,
         };
         rules::apply(&mut self.state, &subject, &self.cfg, &mut self.findings)
+    }
+}
+
+/// An entry after the checks that need no ledger state: decoded, hashed, its event id
+/// computed and its signature checked. [`prepare`] is pure, so callers run it on many
+/// entries in parallel and feed the results to [`Replay::push_prepared`] in log order.
+pub struct Prepared {
+    /// The entry hash (RFC 6962 leaf hash) of the stored bytes.
+    pub hash: Digest,
+    /// The entry and its event id, or why the bytes do not decode.
+    pub decoded: Result<(Entry, Digest), CodecError>,
+    /// Whether the signature verifies under the acceptance rule.
+    pub signature_ok: bool,
+}
+
+/// Checked signer keys, so each distinct signer's curve point is decompressed and checked
+/// once per verification rather than once per entry. Safe to share between threads.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<KeyBytes, Option<PublicKey>>>,
+}
+
+impl KeyCache {
+    /// The checked key for `bytes`, or `None` if they are not a valid key.
+    pub fn get(&self, bytes: &KeyBytes) -> Option<PublicKey> {
+        if let Ok(keys) = self.keys.read() {
+            if let Some(found) = keys.get(bytes) {
+                return *found;
+            }
+        }
+        let parsed = bytes.parse().ok();
+        if let Ok(mut keys) = self.keys.write() {
+            // A hostile log could name unboundedly many signers: cap the cache.
+            if keys.len() < 1 << 16 {
+                keys.insert(*bytes, parsed);
+            }
+        }
+        parsed
+    }
+}
+
+/// Decodes, hashes and signature-checks one stored entry.
+pub fn prepare(bytes: &[u8], keys: &KeyCache) -> Prepared {
+    let hash = entry_hash(bytes);
+    let decoded = Entry::decode(bytes).and_then(|entry| {
+        let id = entry.statement.id()?;
+        Ok((entry, id))
+    });
+    let signature_ok = match &decoded {
+        Ok((entry, id)) => keys
+            .get(&entry.statement.signer)
+            .is_some_and(|key| entry.statement.verify_signature_with(id, &key).is_ok()),
+        Err(_) => false,
+    };
+    Prepared {
+        hash,
+        decoded,
+        signature_ok,
     }
 }

@@ -54,7 +54,7 @@ pub fn check_operator(store: &dyn Store, key: &PublicKey) -> Result<()> {
     if !record.roles.contains(&Role::Operator) {
         bail!("the operator key belongs to {party}, which does not have the operator role");
     }
-    if let Some(at) = record.key(key).and_then(|k| k.revoked_seq) {
+    if let Some(at) = record.key(key.as_bytes()).and_then(|k| k.revoked_seq) {
         bail!("the operator key of {party} was revoked at #{at}");
     }
     Ok(())
