@@ -137,6 +137,12 @@ fn inject(
     nodes.push(leaf).unwrap();
     let nodes = nodes.into_nodes();
     let entries = [(head.size, bytes)];
+    let lot_events: Vec<_> = statement
+        .event
+        .lots_named()
+        .into_iter()
+        .map(|l| (l.clone(), head.size))
+        .collect();
     store.append(&AppendBatch {
         entries: &entries,
         head: Head {
@@ -145,6 +151,8 @@ fn inject(
         },
         changes: &overlay.changes,
         merkle_nodes: &nodes,
+        lot_events: &lot_events,
+        party_events: &[],
     })
 }
 

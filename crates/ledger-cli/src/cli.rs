@@ -347,6 +347,9 @@ pub struct BenchArgs {
     /// Events in the synthetic ledger (at least about 14,000 for one complete module).
     #[arg(long, default_value_t = 100_000)]
     pub events: usize,
+    /// Build the synthetic ledger here and keep it (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,

@@ -59,3 +59,17 @@ macro_rules! outln {
         $crate::io::write_stdout(format_args!($($arg)*))
     };
 }
+
+/// Set in a child's environment to make it report its peak memory on standard error
+/// (`custody bench` measures whole-ledger verify this way, in a fresh process).
+pub const PEAK_RSS_ENV: &str = "CUSTODY_REPORT_PEAK_RSS";
+
+/// The line prefix of that report.
+pub const PEAK_RSS_PREFIX: &str = "custody-peak-rss-kb: ";
+
+/// This process's peak resident memory in kilobytes (Linux `VmHWM`), if known.
+pub fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -2,10 +2,11 @@
 //! each statement against the store's state and writes one atomic batch; verifying replays
 //! the entries alone and trusts no index.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use ledger_core::bundle;
 use ledger_core::event::{Body, Event};
 use ledger_core::finding::{Finding, Rule, Severity};
 use ledger_core::hash::Digest;
@@ -20,7 +21,7 @@ use ledger_core::state::{Overlay, StateError, StateView};
 use ledger_core::statement::{Entry, Statement, entry_hash};
 use ledger_core::timestamp::Timestamp;
 use ledger_core::validate::check_event;
-use ledger_core::verify::{KeyCache, Replay, prepare};
+use ledger_core::verify::{KeyCache, Prepared, Replay, prepare};
 use ledger_store::{AppendBatch, Head, SledStore, Store, StoreError};
 use rayon::prelude::*;
 
@@ -171,6 +172,16 @@ pub fn append(
         proofs.push((entry_hash(bytes), path));
     }
     let merkle_nodes = nodes.into_nodes();
+    let mut lot_events = Vec::new();
+    let mut party_events = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let seq = head.size + i as u64;
+        let event = &statement.event;
+        lot_events.extend(event.lots_named().into_iter().map(|lot| (lot.clone(), seq)));
+        if matches!(event.body, Body::Enroll(_) | Body::Revoke(_)) {
+            party_events.push(seq);
+        }
+    }
     let new_head = Head {
         size: head.size + statements.len() as u64,
         last: prev,
@@ -180,6 +191,8 @@ pub fn append(
         head: new_head,
         changes: &changes,
         merkle_nodes: &merkle_nodes,
+        lot_events: &lot_events,
+        party_events: &party_events,
     })?;
     Ok(Ok(ids
         .into_iter()
@@ -312,7 +325,7 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
             .map(|(seq, bytes)| (*seq, prepare(bytes, &keys)))
             .collect();
         for (seq, p) in prepared {
-            replay.push_prepared(seq, p)?;
+            replay.push_prepared(seq, &p)?;
             audit.push(replay.last_hash(), &replay);
         }
         if let Some(e) = failure {
@@ -355,55 +368,101 @@ pub fn verify_ledger(store: &dyn Store) -> Result<Report> {
     ))
 }
 
-/// Verifies one lot: the whole log is replayed (balances are global), then the lot's
-/// provenance DAG is walked over the replayed state and the provenance rules run on it.
-/// Findings of the replay are kept when they concern an event or lot of the DAG.
+/// Verifies one lot without replaying the whole log.
+///
+/// The lot's provenance DAG is found through the store's indexes. Every entry its evidence
+/// needs is then read and checked from its bytes: the genesis, the DAG's events, every
+/// entry naming a lot of the DAG (so balances are global for those lots), enrollments and
+/// revocations, attestations about the parties in the chain, and the receipts of selected
+/// shipments. Each entry must match the Merkle tree's leaf at its position. The same rules as
+/// an offline evidence bundle then run on them ([`bundle::check_evidence`]).
+///
+/// What this trusts, unlike whole-ledger `verify`: that the store's indexes list every
+/// entry naming those lots. Statements themselves are signed, so a store cannot forge them.
 pub fn verify_lot(
     store: &dyn Store,
     lot: &LotId,
     policy: &Policy,
     as_of: Timestamp,
 ) -> Result<(Report, Option<Trace>)> {
-    let replay = replay(store)?;
-    let source = StoreEvents {
-        state: replay.state(),
-        store,
-    };
-    let trace = match provenance::trace(lot, replay.state(), &source) {
-        Ok(t) => t,
-        Err(provenance::TraceError::UnknownLot(l)) => anyhow::bail!("lot {l} is not in the ledger"),
-        Err(e) => return Err(e.into()),
-    };
-    let mut by_party: HashMap<PartyId, Vec<_>> = HashMap::new();
-    for a in replay.attestations() {
-        if let ledger_core::event::Subject::Party(p) = &a.attest.subject {
-            by_party.entry(p.clone()).or_default().push(a.clone());
+    let dag = trace(store, lot).map_err(|e| match e.downcast_ref::<provenance::TraceError>() {
+        Some(provenance::TraceError::UnknownLot(l)) => {
+            anyhow::anyhow!("lot {l} is not in the ledger")
+        }
+        _ => e,
+    })?;
+    let mut seqs: BTreeSet<u64> = BTreeSet::from([0]);
+    let mut lots: HashSet<LotId> = HashSet::from([lot.clone()]);
+    for e in dag.events.values() {
+        seqs.insert(e.seq);
+        lots.extend(e.statement.event.lots_named().into_iter().cloned());
+    }
+    for l in &lots {
+        seqs.extend(store.lot_events(l)?);
+    }
+    seqs.extend(store.party_events()?);
+    for party in dag.parties() {
+        seqs.extend(store.attestations(&party)?.iter().map(|a| a.seq));
+    }
+    let keys = KeyCache::default();
+    let mut entries = read_prepared(store, &seqs, &keys)?;
+    // Receipts of the shipments read so far (a receipt may name only other lots).
+    let mut receipts = BTreeSet::new();
+    for (_, p) in &entries {
+        if let Ok((entry, id)) = &p.decoded {
+            if matches!(entry.statement.event.body, Body::Ship(_)) {
+                let received = store.shipment(id)?.and_then(|s| s.received_by);
+                if let Some(record) = received.map(|r| store.event(&r)).transpose()?.flatten() {
+                    if !seqs.contains(&record.seq) {
+                        receipts.insert(record.seq);
+                    }
+                }
+            }
         }
     }
-    let attestations = |p: &PartyId| Ok(by_party.get(p).cloned().unwrap_or_default());
-    let lots: HashSet<&LotId> = trace.edges.iter().map(|e| &e.lot).chain([lot]).collect();
-    let mut findings: Vec<Finding> = replay
-        .findings
-        .iter()
-        .filter(|f| match (&f.event, &f.lot) {
-            (None, _) => true,
-            (Some(id), l) => {
-                trace.events.contains_key(id) || l.as_ref().is_some_and(|l| lots.contains(l))
-            }
-        })
-        .cloned()
-        .collect();
-    findings.extend(provenance::provenance_findings(
-        &trace,
-        replay.state(),
-        &attestations,
-        policy,
-        as_of,
-    )?);
+    if !receipts.is_empty() {
+        entries.extend(read_prepared(store, &receipts, &keys)?);
+        entries.sort_by_key(|(seq, _)| *seq);
+    }
+    let mut findings = Vec::new();
+    for (seq, p) in &entries {
+        let leaf = store.merkle_node(0, *seq)?;
+        if leaf != Some(p.hash) {
+            findings.push(Finding::new(
+                Rule::ChainBroken,
+                format!("entry #{seq} does not hash to the Merkle tree's leaf at its position"),
+            ));
+        }
+    }
+    let evidence = bundle::check_evidence(lot, &entries, policy, as_of, &mut |_| None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    findings.extend(evidence.findings);
     Ok((
-        Report::new("lot", Some(lot.clone()), replay.size(), findings),
-        Some(trace),
+        Report::new("lot", Some(lot.clone()), entries.len() as u64, findings),
+        Some(evidence.trace),
     ))
+}
+
+/// Reads the entries at `seqs` and runs their state-free checks on all cores.
+fn read_prepared(
+    store: &dyn Store,
+    seqs: &BTreeSet<u64>,
+    keys: &KeyCache,
+) -> Result<Vec<(u64, Prepared)>> {
+    let raw = seqs
+        .iter()
+        .map(|seq| {
+            let bytes = store.entry(*seq)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("entry #{seq}"),
+                reason: "an index names it but it is missing".into(),
+            })?;
+            Ok((*seq, bytes))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(raw
+        .par_iter()
+        .map(|(seq, bytes)| (*seq, prepare(bytes, keys)))
+        .collect())
 }
 
 /// Traces a lot using the store's indexes (fast; `verify --lot` re-derives them).

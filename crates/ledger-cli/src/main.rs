@@ -7,15 +7,21 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ledger_cli::{cli, commands, exit};
+use ledger_cli::{cli, commands, exit, io};
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match commands::run(cli) {
-        Ok(code) => exit::code(code),
+    let code = match commands::run(cli) {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            exit::code(exit::ERROR)
+            exit::ERROR
+        }
+    };
+    if std::env::var_os(io::PEAK_RSS_ENV).is_some() {
+        if let Some(kb) = io::peak_rss_kb() {
+            eprintln!("{}{kb}", io::PEAK_RSS_PREFIX);
         }
     }
+    exit::code(code)
 }

@@ -41,7 +41,7 @@ use crate::rules::RuleConfig;
 use crate::state::{AttestationRecord, StateError};
 use crate::statement::{Entry, Statement};
 use crate::timestamp::Timestamp;
-use crate::verify::Replay;
+use crate::verify::{KeyCache, Prepared, Replay, prepare};
 
 /// The first bytes of every bundle file.
 pub const MAGIC: &[u8; 15] = b"custody-bundle\0";
@@ -141,22 +141,6 @@ impl Bundle {
     }
 }
 
-/// The lots an event names: created, consumed, received, or attested about.
-fn lots_of(event: &Event) -> Vec<&LotId> {
-    let mut lots: Vec<&LotId> = event.body.outputs().iter().map(|o| &o.lot).collect();
-    lots.extend(event.body.consumed().iter().map(|m| &m.lot));
-    match &event.body {
-        Body::Receive(r) => lots.extend(r.lots.iter().map(|i| &i.lot)),
-        Body::Attest(a) => {
-            if let Subject::Lot(l) = &a.subject {
-                lots.push(l);
-            }
-        }
-        _ => {}
-    }
-    lots
-}
-
 /// Which entries a bundle for a lot holds, decided the same way by the exporter (over the
 /// whole log) and by the verifier (over the bundle, to refuse anything extra):
 ///
@@ -186,7 +170,7 @@ impl Selection {
     pub fn new(trace: &Trace) -> Selection {
         let mut lots: HashSet<LotId> = HashSet::from([trace.lot.clone()]);
         for e in trace.events.values() {
-            lots.extend(lots_of(&e.statement.event).into_iter().cloned());
+            lots.extend(e.statement.event.lots_named().into_iter().cloned());
         }
         Selection {
             dag: trace.events.keys().copied().collect(),
@@ -212,7 +196,10 @@ impl Selection {
         }
         let wanted = seq == 0
             || self.dag.contains(&id)
-            || lots_of(event).into_iter().any(|l| self.lots.contains(l))
+            || event
+                .lots_named()
+                .into_iter()
+                .any(|l| self.lots.contains(l))
             || matches!(&event.body, Body::Receive(r) if self.ships.contains(&r.shipment))
             || matches!(&event.body, Body::Attest(a)
                 if matches!(&a.subject, Subject::Party(p) if self.chain.contains(p)));
@@ -474,76 +461,122 @@ pub fn verify(
     report.sound = true;
 
     // The rules, over the bundle's entries in log order.
-    let mut replay = Replay::sparse(RuleConfig::default());
-    for d in &decoded {
-        if let Err(e) = replay.push(d.seq, d.bytes) {
-            report
-                .findings
-                .push(integrity(format!("entry #{}: {e}", d.seq)).at(d.id, d.seq));
+    let keys = KeyCache::default();
+    let prepared: Vec<(u64, Prepared)> = decoded
+        .iter()
+        .map(|d| (d.seq, prepare(d.bytes, &keys)))
+        .collect();
+    let mut signer_party = None;
+    let evidence = check_evidence(&bundle.lot, &prepared, policy, as_of, &mut |replay| {
+        signer_party = check_checkpoint_signer(&mut report, replay, &checkpoint);
+        signer_party.clone()
+    });
+    match evidence {
+        Ok(evidence) => {
+            for (seq, id) in &evidence.extra {
+                report.sound = false;
+                report.findings.push(
+                    integrity(format!(
+                        "entry #{seq} is not part of the evidence for lot {}: a bundle holds \
+                         exactly the entries its lot needs",
+                        bundle.lot
+                    ))
+                    .at(*id, *seq),
+                );
+            }
+            report.findings.extend(evidence.findings);
+            report.trace = Some(evidence.trace);
+        }
+        Err(message) => {
+            report.sound = false;
+            report.findings.push(integrity(message));
         }
     }
-    let signer_party = check_checkpoint_signer(&mut report, &replay, &checkpoint);
+    report
+}
 
+/// What the rules say about a lot's evidence (see [`check_evidence`]).
+pub struct Evidence {
+    /// Rule findings that concern the lot's DAG, then origin and due-diligence findings.
+    pub findings: Vec<Finding>,
+    /// The lot's provenance, traced over the evidence alone.
+    pub trace: Trace,
+    /// Entries given that are not part of the lot's evidence ([`Selection`]).
+    pub extra: Vec<(u64, Digest)>,
+}
+
+/// Runs every rule that applies to `lot` over `entries`, given in strictly increasing log
+/// order with the genesis entry first: a sparse replay of the per-event rules, the trace
+/// over the replayed state, the rule findings that concern the DAG (its events and lots),
+/// then origins and due diligence. `before_selection` sees the replay before the entries are
+/// matched against the [`Selection`] and may name one more party whose enrollments belong
+/// (a checkpoint's signer). Shared by offline bundles and `verify --lot` on a ledger.
+pub fn check_evidence(
+    lot: &LotId,
+    entries: &[(u64, Prepared)],
+    policy: &Policy,
+    as_of: Timestamp,
+    before_selection: &mut dyn FnMut(&Replay) -> Option<PartyId>,
+) -> Result<Evidence, String> {
+    let mut findings = Vec::new();
+    let mut replay = Replay::sparse(RuleConfig::default());
+    for (seq, p) in entries {
+        if let Err(e) = replay.push_prepared(*seq, p) {
+            findings.push(integrity(format!("entry #{seq}: {e}")));
+        }
+    }
+    let extra_party = before_selection(&replay);
+    let decoded: Vec<(u64, &Entry, Digest)> = entries
+        .iter()
+        .filter_map(|(seq, p)| {
+            p.decoded
+                .as_ref()
+                .ok()
+                .map(|(entry, id)| (*seq, entry, *id))
+        })
+        .collect();
     let events = BundleEvents(
         decoded
             .iter()
-            .map(|d| (d.id, (d.seq, d.entry.statement.clone())))
+            .map(|(seq, entry, id)| (*id, (*seq, entry.statement.clone())))
             .collect(),
     );
-    let trace = match provenance::trace(&bundle.lot, replay.state(), &events) {
+    let trace = match provenance::trace(lot, replay.state(), &events) {
         Ok(trace) => trace,
         Err(TraceError::UnknownLot(lot)) => {
-            report.findings.push(integrity(format!(
-                "the bundle is for lot {lot}, but none of its entries creates that lot"
-            )));
-            report.sound = false;
-            return report;
+            return Err(format!(
+                "the evidence is for lot {lot}, but none of its entries creates that lot"
+            ));
         }
-        Err(e) => {
-            report
-                .findings
-                .push(integrity(format!("cannot trace lot {}: {e}", bundle.lot)));
-            report.sound = false;
-            return report;
-        }
+        Err(e) => return Err(format!("cannot trace lot {lot}: {e}")),
     };
 
     // Exactly the selected entries, nothing else.
     let mut selection = Selection::new(&trace);
-    if let Some(party) = signer_party {
+    if let Some(party) = extra_party {
         selection.need(party);
     }
-    for d in &decoded {
-        selection.offer(d.seq, d.id, &d.entry.statement.event);
+    for (seq, entry, id) in &decoded {
+        selection.offer(*seq, *id, &entry.statement.event);
     }
     let selected = selection.finish();
-    for d in decoded.iter().filter(|d| !selected.contains(&d.seq)) {
-        report.sound = false;
-        report.findings.push(
-            integrity(format!(
-                "entry #{} is not part of the evidence for lot {}: a bundle holds exactly the \
-                 entries its lot needs",
-                d.seq, bundle.lot
-            ))
-            .at(d.id, d.seq),
-        );
-    }
-
-    // Rule findings that concern the DAG (as `verify --lot` keeps them), then provenance.
-    let lots: HashSet<&LotId> = trace
-        .edges
+    let extra = decoded
         .iter()
-        .map(|e| &e.lot)
-        .chain([&bundle.lot])
+        .filter(|(seq, _, _)| !selected.contains(seq))
+        .map(|(seq, _, id)| (*seq, *id))
         .collect();
-    report.findings.extend(
+
+    // Rule findings that concern the DAG, then provenance.
+    let lots: HashSet<&LotId> = trace.edges.iter().map(|e| &e.lot).chain([lot]).collect();
+    findings.extend(
         replay
             .findings
             .iter()
             .filter(|f| match (&f.event, &f.lot) {
                 (None, _) => true,
-                (Some(id), lot) => {
-                    trace.events.contains_key(id) || lot.as_ref().is_some_and(|l| lots.contains(l))
+                (Some(id), found) => {
+                    trace.events.contains_key(id)
+                        || found.as_ref().is_some_and(|l| lots.contains(l))
                 }
             })
             .cloned(),
@@ -556,13 +589,14 @@ pub fn verify(
     }
     let attestations = |p: &PartyId| Ok(by_party.get(p).cloned().unwrap_or_default());
     match provenance::provenance_findings(&trace, replay.state(), &attestations, policy, as_of) {
-        Ok(found) => report.findings.extend(found),
-        Err(e) => report
-            .findings
-            .push(integrity(format!("cannot check provenance: {e}"))),
+        Ok(found) => findings.extend(found),
+        Err(e) => findings.push(integrity(format!("cannot check provenance: {e}"))),
     }
-    report.trace = Some(trace);
-    report
+    Ok(Evidence {
+        findings,
+        trace,
+        extra,
+    })
 }
 
 /// Checks that the checkpoint's key is an operator key, not revoked, according to the

@@ -30,6 +30,24 @@ pub struct Event {
     pub body: Body,
 }
 
+impl Event {
+    /// Every lot this event names: created, consumed, received, or attested about.
+    pub fn lots_named(&self) -> Vec<&LotId> {
+        let mut lots: Vec<&LotId> = self.body.outputs().iter().map(|o| &o.lot).collect();
+        lots.extend(self.body.consumed().iter().map(|m| &m.lot));
+        match &self.body {
+            Body::Receive(r) => lots.extend(r.lots.iter().map(|i| &i.lot)),
+            Body::Attest(a) => {
+                if let Subject::Lot(l) = &a.subject {
+                    lots.push(l);
+                }
+            }
+            _ => {}
+        }
+        lots
+    }
+}
+
 /// A named reference to an off-ledger document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

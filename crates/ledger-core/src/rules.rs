@@ -288,7 +288,7 @@ fn enroll(
             }
             None => {
                 record.keys.push(KeyRecord {
-                    key: *key,
+                    key: (*key).into(),
                     enrolled_seq: ctx.s.seq,
                     revoked_seq: None,
                 });

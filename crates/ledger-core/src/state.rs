@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Attest, Kind, Role};
 use crate::hash::Digest;
 use crate::id::{Country, LotId, Material, PartyId};
-use crate::keys::PublicKey;
+use crate::keys::{KeyBytes, PublicKey};
 use crate::quantity::{Content, Quantity, Unit};
 use crate::timestamp::Timestamp;
 
@@ -44,8 +44,9 @@ impl PartyRecord {
 /// A key's enrollment and revocation positions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
-    /// The key.
-    pub key: PublicKey,
+    /// The key: checked as a [`PublicKey`](crate::keys::PublicKey) when it was enrolled,
+    /// kept as bytes so reading a party does not decompress every key again.
+    pub key: KeyBytes,
     /// Log position of the enrollment.
     pub enrolled_seq: u64,
     /// Log position of the revocation, if revoked: the key signs nothing from there on.

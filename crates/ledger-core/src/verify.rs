@@ -80,7 +80,8 @@ impl Replay {
             .filter(|p| p.roles.contains(&crate::event::Role::Operator))
             .flat_map(|p| p.keys.iter())
             .filter(|k| k.revoked_seq.is_none())
-            .map(|k| k.key)
+            // Enrolled keys were checked at enrollment, so parsing succeeds.
+            .filter_map(|k| k.key.parse().ok())
             .collect();
         keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         keys
@@ -115,16 +116,16 @@ impl Replay {
     /// Checks and applies the entry stored at position `position`.
     pub fn push(&mut self, position: u64, bytes: &[u8]) -> Result<(), StateError> {
         let prepared = prepare(bytes, &KeyCache::default());
-        self.push_prepared(position, prepared)
+        self.push_prepared(position, &prepared)
     }
 
     /// Checks and applies an entry whose state-free checks [`prepare`] already did (in
     /// parallel, on the hot path).
-    pub fn push_prepared(&mut self, position: u64, prepared: Prepared) -> Result<(), StateError> {
+    pub fn push_prepared(&mut self, position: u64, prepared: &Prepared) -> Result<(), StateError> {
         let expected_prev = std::mem::replace(&mut self.prev, prepared.hash);
         self.next_seq = position + 1;
-        let (entry, id) = match prepared.decoded {
-            Ok(decoded) => decoded,
+        let (entry, id) = match &prepared.decoded {
+            Ok((entry, id)) => (entry, *id),
             Err(e) => {
                 self.findings.push(Finding::new(
                     Rule::EntryMalformed,

@@ -7,13 +7,16 @@
 //! signature is accepted iff `verify_strict` accepts it. Every path that checks a signature
 //! must give the rule's answer for every vector:
 //!
-//! - the single check at `append` and in whole-ledger replay (`PublicKey::from_bytes` /
-//!   `from_hex` / the codec, then `PublicKey::verify`);
-//! - batch verification. `ledger_core::verify` has no batched path yet (`Replay::push`
-//!   takes a precomputed `signature_ok`), so this file pins how `ed25519_dalek::verify_batch`
+//! - key parsing wherever a key enters (`PublicKey::from_bytes` / `from_hex` / JSON / the
+//!   codec), and the single check of an enrolled key (`PublicKey::verify`);
+//! - the statement check at `append` (`KeyBytes::verify`, behind
+//!   `Statement::verify_signature`) and in whole-ledger replay and offline bundles
+//!   (`verify::KeyCache` then `PublicKey::verify`, behind `verify::prepare`);
+//! - batch verification. `ledger_core::verify` has no batched path (it checks each
+//!   signature singly, in parallel), so this file pins how `ed25519_dalek::verify_batch`
 //!   itself differs from the rule and checks [`reference_batched`], the pre-filter + batch +
-//!   fallback scheme a batched path must implement to agree with the rule. When the real
-//!   batched path lands, run the same vectors through it here.
+//!   fallback scheme a batched path must implement to agree with the rule. If a batched path
+//!   lands, run the same vectors through it here.
 
 #![expect(
     clippy::unwrap_used,
@@ -27,7 +30,8 @@ use std::collections::BTreeSet;
 
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
 use ledger_core::codec;
-use ledger_core::keys::{KeyError, PublicKey, Signature};
+use ledger_core::keys::{KeyBytes, KeyError, PublicKey, Signature};
+use ledger_core::verify::KeyCache;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -99,9 +103,24 @@ fn rule(case: &Case) -> bool {
     })
 }
 
-/// The append / replay path: the key as `ledger_core` parses it, then its `verify`.
+/// A checked key's single check: enrolled keys (`enroll` parses them as `PublicKey`).
 fn single_path(case: &Case) -> Result<(), KeyError> {
     PublicKey::from_bytes(&case.key)?.verify(&case.msg, &Signature(case.sig))
+}
+
+/// The statement path at append (`Statement::verify_signature`): the signer as unchecked
+/// `KeyBytes`, checked when the signature is.
+fn statement_path(case: &Case) -> Result<(), KeyError> {
+    KeyBytes(case.key).verify(&case.msg, &Signature(case.sig))
+}
+
+/// The whole-ledger replay path (`verify::prepare`): the signer's key from the shared
+/// `KeyCache`, then the same check as `Statement::verify_signature_with`.
+fn replay_path(cache: &KeyCache, case: &Case) -> Result<(), KeyError> {
+    cache
+        .get(&KeyBytes(case.key))
+        .ok_or(KeyError::InvalidPoint)?
+        .verify(&case.msg, &Signature(case.sig))
 }
 
 #[test]
@@ -138,9 +157,29 @@ fn the_rule_matches_the_vector_flags() {
 }
 
 #[test]
-fn single_check_at_append_and_replay_follows_the_rule() {
+fn append_replay_and_enrolled_key_checks_follow_the_rule() {
     let Some(cases) = load() else { return };
+    let cache = KeyCache::default();
     for case in &cases {
+        assert_eq!(
+            statement_path(case).is_ok(),
+            rule(case),
+            "vector {}: statement path",
+            case.number
+        );
+        // Twice through the cache: the cached answer is the first one.
+        assert_eq!(
+            replay_path(&cache, case).is_ok(),
+            rule(case),
+            "vector {}: replay path",
+            case.number
+        );
+        assert_eq!(
+            replay_path(&cache, case).is_ok(),
+            rule(case),
+            "vector {}: cached",
+            case.number
+        );
         let ours = single_path(case);
         assert_eq!(
             ours.is_ok(),

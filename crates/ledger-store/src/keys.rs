@@ -61,6 +61,10 @@ pub const LOT_ATTESTATION: &[u8] = b"A/";
 pub const MERKLE: &[u8] = b"m/";
 /// Prefix of checkpoints.
 pub const CHECKPOINT: &[u8] = b"c/";
+/// `t/` + lot + `0x00` + seq (big-endian) → empty: the entries that name a lot.
+pub const LOT_EVENT: &[u8] = b"t/";
+/// `n/` + seq (big-endian) → empty: the `enroll` and `revoke` entries.
+pub const PARTY_EVENT: &[u8] = b"n/";
 
 /// Separates an id from what follows it; ids never contain it.
 const SEP: u8 = 0x00;
@@ -141,6 +145,30 @@ pub fn party_attestation(party: &PartyId, seq: u64) -> Vec<u8> {
 /// The prefix of every attestation about `lot`.
 pub fn lot_attestations(lot: &LotId) -> Vec<u8> {
     key(LOT_ATTESTATION, &[lot.as_str().as_bytes(), &[SEP]])
+}
+
+/// The prefix of the entries that name `lot`.
+pub fn lot_events(lot: &LotId) -> Vec<u8> {
+    key(LOT_EVENT, &[lot.as_str().as_bytes(), &[SEP]])
+}
+
+/// The key recording that the entry at `seq` names `lot`.
+pub fn lot_event(lot: &LotId, seq: u64) -> Vec<u8> {
+    key(
+        LOT_EVENT,
+        &[lot.as_str().as_bytes(), &[SEP], &seq.to_be_bytes()],
+    )
+}
+
+/// The key recording that the entry at `seq` is an `enroll` or `revoke`.
+pub fn party_event(seq: u64) -> Vec<u8> {
+    key(PARTY_EVENT, &[&seq.to_be_bytes()])
+}
+
+/// The log position at the end of a `t/` or `n/` key.
+pub fn trailing_seq(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
 }
 
 /// The key of the attestation about `lot` at log position `seq`.

@@ -23,6 +23,8 @@
 //!     head: Head { size: 1, last },
 //!     changes: &Changes::default(),
 //!     merkle_nodes: &[(0, 0, last)],
+//!     lot_events: &[],
+//!     party_events: &[],
 //! })?;
 //! assert_eq!(store.entry(0)?, Some(b"entry 0".to_vec()));
 //! assert_eq!(store.head()?.size, 1);
@@ -75,6 +77,10 @@ pub struct AppendBatch<'a> {
     pub changes: &'a Changes,
     /// Merkle complete-subtree hashes `(level, index, hash)` completed by the batch.
     pub merkle_nodes: &'a [(u8, u64, Digest)],
+    /// `(lot, seq)` for every lot each entry names, for lot-scoped verification.
+    pub lot_events: &'a [(LotId, u64)],
+    /// Positions of the batch's `enroll` and `revoke` entries.
+    pub party_events: &'a [u64],
 }
 
 /// A lazy iterator over `(seq, canonical entry bytes)`, as returned by [`Store::entries`].
@@ -106,6 +112,13 @@ pub trait Store: StateView {
 
     /// The attestations whose subject is `lot`, in log order.
     fn lot_attestations(&self, lot: &LotId) -> Result<Vec<AttestationRecord>, StoreError>;
+
+    /// Positions of the entries that name `lot`, in log order (an index: `verify --lot`
+    /// reads these entries and re-verifies them; whole-ledger `verify` needs no index).
+    fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError>;
+
+    /// Positions of every `enroll` and `revoke` entry, in log order.
+    fn party_events(&self) -> Result<Vec<u64>, StoreError>;
 
     /// Atomically appends a batch (entries, every index change, Merkle nodes and the new
     /// head) and makes it durable before returning `Ok`.

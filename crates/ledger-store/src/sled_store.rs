@@ -225,6 +225,19 @@ impl SledStore {
             .collect()
     }
 
+    /// The log positions at the end of the keys under `prefix`, in order.
+    fn scan_positions(&self, what: &str, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.db
+            .scan_prefix(prefix)
+            .map(|item| {
+                let (key, _) = item.map_err(|e| self.sled_error(e))?;
+                keys::trailing_seq(&key[prefix.len()..])
+                    .filter(|_| key.len() == prefix.len() + 8)
+                    .ok_or_else(|| corrupt_key(what, &key, "not a position".into()))
+            })
+            .collect()
+    }
+
     /// Checks `batch` against the current head and itself, without writing anything.
     fn check_batch(head: &Head, batch: &AppendBatch<'_>) -> Result<(), StoreError> {
         let invalid = |reason: String| Err(StoreError::InvalidBatch { reason });
@@ -313,6 +326,12 @@ impl SledStore {
         for (level, index, hash) in batch.merkle_nodes {
             out.insert(keys::merkle(*level, *index), encode("merkle node", hash)?);
         }
+        for (lot, seq) in batch.lot_events {
+            out.insert(keys::lot_event(lot, *seq), &[]);
+        }
+        for seq in batch.party_events {
+            out.insert(keys::party_event(*seq), &[]);
+        }
         out.insert(keys::HEAD, encode_head(&batch.head)?);
         Ok(out)
     }
@@ -368,6 +387,14 @@ impl Store for SledStore {
 
     fn lot_attestations(&self, lot: &LotId) -> Result<Vec<AttestationRecord>, StoreError> {
         self.scan_decoded("attestation record", &keys::lot_attestations(lot))
+    }
+
+    fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError> {
+        self.scan_positions("lot index", &keys::lot_events(lot))
+    }
+
+    fn party_events(&self) -> Result<Vec<u64>, StoreError> {
+        self.scan_positions("party index", keys::PARTY_EVENT)
     }
 
     fn append(&self, batch: &AppendBatch<'_>) -> Result<(), StoreError> {

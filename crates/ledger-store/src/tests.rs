@@ -66,6 +66,8 @@ fn append_plain(store: &SledStore, count: u64) -> Head {
             head,
             changes: &Changes::default(),
             merkle_nodes: &[],
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap();
     head
@@ -78,7 +80,7 @@ fn party_record(id: &str, key: PublicKey) -> PartyRecord {
         country: Country::parse("CD").unwrap(),
         roles: vec![Role::Miner, Role::Trader],
         keys: vec![KeyRecord {
-            key,
+            key: key.into(),
             enrolled_seq: 0,
             revoked_seq: Some(1),
         }],
@@ -207,6 +209,8 @@ fn every_record_type_round_trips_through_append_and_state_view() {
             head,
             changes: &changes,
             merkle_nodes: &nodes,
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap();
 
@@ -278,6 +282,8 @@ fn later_appends_replace_whole_records() {
                 head,
                 changes: &changes,
                 merkle_nodes: &[],
+                lot_events: &[],
+                party_events: &[],
             })
             .unwrap();
     }
@@ -328,6 +334,8 @@ fn fail_append_at_the_wrong_position_is_refused_and_writes_nothing() {
             head,
             changes: &changes,
             merkle_nodes: &nodes,
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap_err();
     assert!(
@@ -362,6 +370,8 @@ fn fail_replaying_an_acknowledged_append_is_a_conflict() {
             head,
             changes: &Changes::default(),
             merkle_nodes: &[],
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap_err();
     assert!(
@@ -399,6 +409,8 @@ fn fail_self_contradicting_batches_are_refused_and_write_nothing() {
         },
         changes,
         merkle_nodes: &[],
+        lot_events: &[],
+        party_events: &[],
     };
     let cases = [
         ("no entries", batch(&[], 0, &changes)),
@@ -437,6 +449,8 @@ fn fail_a_batch_that_fails_midway_leaves_nothing_behind() {
             head,
             changes: &changes,
             merkle_nodes: &nodes,
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::Encode { .. }), "{err:?}");
@@ -471,6 +485,8 @@ fn concurrent_appends_in_one_process_never_write_one_position_twice() {
                         head,
                         changes: &Changes::default(),
                         merkle_nodes: &[],
+                        lot_events: &[],
+                        party_events: &[],
                     }) {
                         Ok(()) => won += 1,
                         Err(StoreError::Conflict { .. }) => {}
@@ -503,6 +519,8 @@ fn reopening_sees_everything() {
                 head,
                 changes: &changes,
                 merkle_nodes: &nodes,
+                lot_events: &[],
+                party_events: &[],
             })
             .unwrap();
         store
@@ -586,6 +604,8 @@ fn attestations_are_listed_in_log_order_and_only_for_their_subject() {
             head,
             changes: &changes,
             merkle_nodes: &[],
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap();
     let seqs: Vec<u64> = store
@@ -852,6 +872,8 @@ fn fail_a_valid_record_with_trailing_bytes_is_corrupt() {
             },
             changes: &changes,
             merkle_nodes: &[],
+            lot_events: &[],
+            party_events: &[],
         })
         .unwrap();
     let key = keys::lot(&lot_id("LOT-1"));

@@ -154,10 +154,10 @@ fn primitives(entry: &[u8]) -> Result<Primitives> {
 }
 
 /// Runs the benchmark and returns its figures.
-pub fn bench(events: usize, progress: bool) -> Result<BenchReport> {
+pub fn bench(events: usize, keep: Option<&Path>, progress: bool) -> Result<BenchReport> {
     let threads = rayon::current_num_threads();
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let ledger_dir = dir.path().join("ledger");
+    let ledger_dir = keep.map_or_else(|| dir.path().join("ledger"), Path::to_path_buf);
     let say = |s: String| {
         if progress {
             eprintln!("{s}");
@@ -275,6 +275,7 @@ fn verify_child(dir: &Path, entries: usize) -> Result<(f64, f64)> {
         .arg("--ledger")
         .arg(dir)
         .args(["verify", "--json"])
+        .env(crate::io::PEAK_RSS_ENV, "1")
         .output()
         .context("cannot run custody verify")?;
     let per_s = per_second(entries, start);
@@ -287,12 +288,16 @@ fn verify_child(dir: &Path, entries: usize) -> Result<(f64, f64)> {
                 .collect::<String>()
         );
     }
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
-    // Linux reports ru_maxrss in kilobytes.
-    Ok((per_s, usage.max_rss() as f64 / 1024.0))
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kb: f64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(crate::io::PEAK_RSS_PREFIX))
+        .and_then(|v| v.trim().parse().ok())
+        .context("the verify process did not report its peak memory")?;
+    Ok((per_s, kb / 1024.0))
 }
 
-/// Generates and checks `count` inclusion proofs of random entries against the head's root.
+/// Generates and checks `count` inclusion proofs of spread-out entries against the head.
 fn proof_rate(store: &ledger_store::SledStore, count: usize) -> Result<f64> {
     use ledger_core::merkle::{inclusion_proof, root, verify_inclusion};
     use ledger_store::Store;
@@ -301,7 +306,7 @@ fn proof_rate(store: &ledger_store::SledStore, count: usize) -> Result<f64> {
     let root = root(size, &nodes).map_err(|e| anyhow::anyhow!("{e}"))?;
     let start = Instant::now();
     for i in 0..count as u64 {
-        let index = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) % size;
+        let index = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % size;
         let leaf = nodes.node(0, index).map_err(|e| anyhow::anyhow!("{e}"))?;
         let path = inclusion_proof(index, size, &nodes).map_err(|e| anyhow::anyhow!("{e}"))?;
         verify_inclusion(index, size, &leaf, &path, &root)?;
@@ -355,7 +360,11 @@ fn print(r: &BenchReport) {
 /// Runs `custody bench`.
 pub fn run(args: BenchArgs) -> Result<u8> {
     use std::io::IsTerminal;
-    let report = bench(args.events, std::io::stderr().is_terminal())?;
+    let report = bench(
+        args.events,
+        args.dir.as_deref(),
+        std::io::stderr().is_terminal(),
+    )?;
     if args.json {
         print_json(&report)?;
     } else {
