@@ -657,16 +657,10 @@ fn raw_entries(ledger: &Path) -> Result<Vec<Vec<u8>>, String> {
     .unwrap_or_else(|_| Err("reading the store panicked".into()))
 }
 
-/// Whether `custody verify` detects a store that lost the tail of its log.
-///
-/// It does not, yet: sled 0.34 recovers from a damaged log segment by discarding it and
-/// everything after it as if it were a torn write at a crash, and the head record is
-/// rolled back with the entries, so the store is consistent again, just shorter. Nothing
-/// inside the store can tell; only a head or checkpoint kept elsewhere can (see "Durability"
-/// in `docs/architecture.md` and the rollback row of `docs/threat-model.md`). Until the
-/// store or `verify` compares against one, such cases are counted and printed (`rolled_back`)
-/// instead of failing; set this to `true` when they are detected.
-const ROLLBACK_IS_DETECTED: bool = false;
+// sled 0.34 recovers from a damaged log segment by discarding it and everything after it,
+// as if it were a torn write, head record included: the store is consistent again, just
+// shorter. The store detects that against the acknowledged-head file it writes beside
+// sled's after every append, so a pass on a prefix of the log is a violation.
 
 #[derive(Default, Debug)]
 struct DamageTally {
@@ -783,13 +777,11 @@ fn damaged_store_files_never_pass_with_other_content_or_panic() {
                 Ok(entries) if entries == original => tally.passed_unchanged += 1,
                 Ok(entries) if original.starts_with(&entries) => {
                     tally.rolled_back += 1;
-                    if ROLLBACK_IS_DETECTED {
-                        violations.push(format!(
-                            "{context}: verify passed on the first {} of {} entries",
-                            entries.len(),
-                            original.len()
-                        ));
-                    }
+                    violations.push(format!(
+                        "{context}: verify passed on the first {} of {} entries",
+                        entries.len(),
+                        original.len()
+                    ));
                 }
                 Ok(entries) => violations.push(format!(
                     "{context}: verify passed but the log differs from what was appended ({} entries, {} expected)",

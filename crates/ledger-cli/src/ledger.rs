@@ -303,6 +303,7 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
     // Decoding, hashing and signature checks need no state: they run on all cores, a
     // chunk at a time (memory stays bounded); the rules then apply in log order.
     let keys = KeyCache::default();
+    let bar = crate::io::progress(store.head()?.size, "verifying");
     let mut entries = store.entries(0);
     let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
     loop {
@@ -328,6 +329,7 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
             replay.push_prepared(seq, &p)?;
             audit.push(replay.last_hash(), &replay);
         }
+        bar.inc(chunk.len() as u64);
         if let Some(e) = failure {
             replay.findings.push(Finding::new(
                 Rule::EntryMalformed,
@@ -339,6 +341,7 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
             break;
         }
     }
+    bar.finish_and_clear();
     let head = store.head()?;
     if head.size != replay.size() || head.last != replay.last_hash() {
         replay.findings.push(Finding::new(

@@ -152,6 +152,23 @@ pub enum StoreError {
         /// The directory.
         dir: PathBuf,
     },
+    /// The store holds fewer entries than it acknowledged, or a different last entry: sled
+    /// dropped damaged records as if they were a torn write, or the files were replaced by
+    /// an older copy. Detected against the acknowledged-head file written after every append.
+    #[error(
+        "ledger at {} holds {found} entries but {acknowledged} were acknowledged, or its last \
+         entry differs: the store lost or changed acknowledged entries (damaged files or an \
+         old copy)",
+        dir.display()
+    )]
+    RolledBack {
+        /// The ledger directory.
+        dir: PathBuf,
+        /// Entries the store holds.
+        found: u64,
+        /// Entries acknowledged by the last successful append.
+        acknowledged: u64,
+    },
     /// Creating a ledger in a directory that already holds one (or another sled database).
     #[error("{} already holds a ledger", dir.display())]
     AlreadyExists {

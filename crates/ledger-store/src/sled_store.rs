@@ -137,7 +137,65 @@ impl SledStore {
         }
         store.origin()?;
         store.check_head()?;
+        store.check_acknowledged()?;
         Ok(store)
+    }
+
+    /// Compares the store with the head that the last successful append acknowledged, kept
+    /// in a file beside sled's: sled treats a damaged record as a torn write and silently
+    /// drops it and everything after it, which would leave a shorter, consistent log.
+    fn check_acknowledged(&self) -> Result<(), StoreError> {
+        let path = self.dir.join(ACKNOWLEDGED_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let (size, last): (u64, Digest) = codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
+            what: format!("acknowledged head in {}", path.display()),
+            reason: e.to_string(),
+        })?;
+        let head = self.head()?;
+        let rolled_back = || StoreError::RolledBack {
+            dir: self.dir.clone(),
+            found: head.size,
+            acknowledged: size,
+        };
+        if head.size < size {
+            return Err(rolled_back());
+        }
+        // A crash between sled's flush and the file's update leaves the file behind: then the
+        // acknowledged entry must still be there, unchanged.
+        if size > 0 {
+            let entry = self.get(&keys::entry(size - 1))?.ok_or_else(rolled_back)?;
+            if ledger_core::statement::entry_hash(&entry) != last {
+                return Err(rolled_back());
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `head` as acknowledged: written to a temporary file, synced, renamed over the
+    /// old one and the directory synced, so a crash leaves the old or the new record.
+    fn write_acknowledged(&self, head: &Head) -> Result<(), StoreError> {
+        let path = self.dir.join(ACKNOWLEDGED_FILE);
+        let temp = self.dir.join(format!("{ACKNOWLEDGED_FILE}.tmp"));
+        let io_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        let bytes = encode("acknowledged head", &(head.size, head.last))?;
+        let write = || -> io::Result<()> {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()
+        };
+        write().map_err(io_error(&temp))?;
+        std::fs::rename(&temp, &path).map_err(io_error(&path))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io_error(&self.dir))
     }
 
     /// The ledger directory.
@@ -410,7 +468,8 @@ impl Store for SledStore {
             .map_err(|e| self.sled_error(e))?;
         // If the flush fails the batch is applied in memory and may or may not survive a
         // crash: the caller must treat the error as fatal, not retry the same positions.
-        self.flush()
+        self.flush()?;
+        self.write_acknowledged(&batch.head)
     }
 
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
@@ -475,6 +534,9 @@ impl StateView for SledStore {
         Ok(self.get_decoded("event record", &keys::event(id))?)
     }
 }
+
+/// The file beside sled's that records the last acknowledged head (size and entry hash).
+const ACKNOWLEDGED_FILE: &str = "acknowledged-head";
 
 /// sled's page cache. Its default (1 GiB) would let a whole-ledger verify, which reads
 /// every entry once, grow with the ledger; reads here are sequential or index lookups.
