@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             prepare(bytes, &keys)
         };
-        if replay.push_prepared(position, prepared).is_err() {
+        if replay.push_prepared(position, &prepared).is_err() {
             break;
         }
         rest = tail;
