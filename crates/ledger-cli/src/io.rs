@@ -77,8 +77,13 @@ pub fn peak_rss_kb() -> Option<u64> {
 /// A progress bar for `len` steps of long work. It draws on standard error only when that
 /// is a terminal, so piped and scripted runs stay quiet.
 pub fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})") {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})")
+    {
         bar.set_style(style);
     }
     bar.set_message(what);

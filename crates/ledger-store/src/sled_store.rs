@@ -151,10 +151,11 @@ impl SledStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(source) => return Err(StoreError::Io { path, source }),
         };
-        let (size, last): (u64, Digest) = codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
-            what: format!("acknowledged head in {}", path.display()),
-            reason: e.to_string(),
-        })?;
+        let (size, last): (u64, Digest) =
+            codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
+                what: format!("acknowledged head in {}", path.display()),
+                reason: e.to_string(),
+            })?;
         let head = self.head()?;
         let rolled_back = || StoreError::RolledBack {
             dir: self.dir.clone(),
