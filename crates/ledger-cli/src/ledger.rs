@@ -342,6 +342,24 @@ pub fn replay(store: &dyn Store) -> Result<Replay> {
         }
     }
     bar.finish_and_clear();
+    if let Some(acknowledged) = store.acknowledged()? {
+        let last = match acknowledged.size.checked_sub(1) {
+            Some(seq) => store.entry(seq)?.map(|bytes| entry_hash(&bytes)),
+            None => Some(Digest::ZERO),
+        };
+        if replay.size() < acknowledged.size || last != Some(acknowledged.last) {
+            replay.findings.push(Finding::new(
+                Rule::ChainBroken,
+                format!(
+                    "the store holds {} entries, but {} were acknowledged and the last of them \
+                     is missing or changed: acknowledged entries were lost (damaged files or \
+                     an old copy)",
+                    replay.size(),
+                    acknowledged.size
+                ),
+            ));
+        }
+    }
     let head = store.head()?;
     if head.size != replay.size() || head.last != replay.last_hash() {
         replay.findings.push(Finding::new(

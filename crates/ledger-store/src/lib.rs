@@ -120,6 +120,13 @@ pub trait Store: StateView {
     /// Positions of every `enroll` and `revoke` entry, in log order.
     fn party_events(&self) -> Result<Vec<u64>, StoreError>;
 
+    /// The head the last successful append acknowledged, kept outside the database (for
+    /// sled, a file beside its own). sled treats a damaged record as a torn write and
+    /// silently drops it and everything after it, leaving a shorter, consistent log:
+    /// `verify` compares the log with this, and `append` refuses to write on a log that
+    /// holds less than it acknowledged.
+    fn acknowledged(&self) -> Result<Option<Head>, StoreError>;
+
     /// Atomically appends a batch (entries, every index change, Merkle nodes and the new
     /// head) and makes it durable before returning `Ok`.
     ///
@@ -154,7 +161,7 @@ pub enum StoreError {
     },
     /// The store holds fewer entries than it acknowledged, or a different last entry: sled
     /// dropped damaged records as if they were a torn write, or the files were replaced by
-    /// an older copy. Detected against the acknowledged-head file written after every append.
+    /// an older copy. Detected against [`Store::acknowledged`] before every append.
     #[error(
         "ledger at {} holds {found} entries but {acknowledged} were acknowledged, or its last \
          entry differs: the store lost or changed acknowledged entries (damaged files or an \

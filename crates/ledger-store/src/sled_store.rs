@@ -137,39 +137,30 @@ impl SledStore {
         }
         store.origin()?;
         store.check_head()?;
-        store.check_acknowledged()?;
         Ok(store)
     }
 
-    /// Compares the store with the head that the last successful append acknowledged, kept
-    /// in a file beside sled's: sled treats a damaged record as a torn write and silently
-    /// drops it and everything after it, which would leave a shorter, consistent log.
-    fn check_acknowledged(&self) -> Result<(), StoreError> {
-        let path = self.dir.join(ACKNOWLEDGED_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(StoreError::Io { path, source }),
+    /// Refuses to append to a log that holds less than it acknowledged (see
+    /// [`Store::acknowledged`]): writing on would bury the loss.
+    fn check_acknowledged(&self, head: &Head) -> Result<(), StoreError> {
+        let Some(acknowledged) = self.acknowledged()? else {
+            return Ok(());
         };
-        let (size, last): (u64, Digest) =
-            codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
-                what: format!("acknowledged head in {}", path.display()),
-                reason: e.to_string(),
-            })?;
-        let head = self.head()?;
         let rolled_back = || StoreError::RolledBack {
             dir: self.dir.clone(),
             found: head.size,
-            acknowledged: size,
+            acknowledged: acknowledged.size,
         };
-        if head.size < size {
+        if head.size < acknowledged.size {
             return Err(rolled_back());
         }
-        // A crash between sled's flush and the file's update leaves the file behind: then the
-        // acknowledged entry must still be there, unchanged.
-        if size > 0 {
-            let entry = self.get(&keys::entry(size - 1))?.ok_or_else(rolled_back)?;
-            if ledger_core::statement::entry_hash(&entry) != last {
+        // A crash between sled's flush and the file's update leaves the file behind: then
+        // the acknowledged entry must still be there, unchanged.
+        if acknowledged.size > 0 {
+            let entry = self
+                .get(&keys::entry(acknowledged.size - 1))?
+                .ok_or_else(rolled_back)?;
+            if ledger_core::statement::entry_hash(&entry) != acknowledged.last {
                 return Err(rolled_back());
             }
         }
@@ -448,6 +439,21 @@ impl Store for SledStore {
         self.scan_decoded("attestation record", &keys::lot_attestations(lot))
     }
 
+    fn acknowledged(&self) -> Result<Option<Head>, StoreError> {
+        let path = self.dir.join(ACKNOWLEDGED_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StoreError::Io { path, source }),
+        };
+        let (size, last): (u64, Digest) =
+            codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
+                what: format!("acknowledged head in {}", path.display()),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Head { size, last }))
+    }
+
     fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError> {
         self.scan_positions("lot index", &keys::lot_events(lot))
     }
@@ -462,6 +468,7 @@ impl Store for SledStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let head = self.head()?;
+        self.check_acknowledged(&head)?;
         SledStore::check_batch(&head, batch)?;
         let writes = SledStore::build_batch(batch)?;
         self.db
