@@ -1000,3 +1000,38 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn fail_a_log_shorter_than_acknowledged_refuses_appends() {
+    let (dir, store) = new_store();
+    let head = append_plain(&store, 3);
+    assert_eq!(store.acknowledged().unwrap(), Some(head));
+    // As if sled had dropped the last two entries: the acknowledged record says more.
+    let claimed = ledger_core::codec::encode(&(head.size + 2, head.last)).unwrap();
+    std::fs::write(dir.path().join("acknowledged-head"), claimed).unwrap();
+    let err = store
+        .append(&AppendBatch {
+            entries: &[(3, entry_bytes(3))],
+            head: Head {
+                size: 4,
+                last: digest("last 3"),
+            },
+            changes: &Changes::default(),
+            merkle_nodes: &[],
+            lot_events: &[],
+            party_events: &[],
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::RolledBack {
+                found: 3,
+                acknowledged: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.head().unwrap(), head, "nothing was written");
+}
