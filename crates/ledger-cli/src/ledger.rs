@@ -412,39 +412,11 @@ pub fn verify_lot(
         }
         _ => e,
     })?;
-    let mut seqs: BTreeSet<u64> = BTreeSet::from([0]);
-    let mut lots: HashSet<LotId> = HashSet::from([lot.clone()]);
-    for e in dag.events.values() {
-        seqs.insert(e.seq);
-        lots.extend(e.statement.event.lots_named().into_iter().cloned());
-    }
-    for l in &lots {
-        seqs.extend(store.lot_events(l)?);
-    }
-    seqs.extend(store.party_events()?);
-    for party in dag.parties() {
-        seqs.extend(store.attestations(&party)?.iter().map(|a| a.seq));
-    }
     let keys = KeyCache::default();
-    let mut entries = read_prepared(store, &seqs, &keys)?;
-    // Receipts of the shipments read so far (a receipt may name only other lots).
-    let mut receipts = BTreeSet::new();
-    for (_, p) in &entries {
-        if let Ok((entry, id)) = &p.decoded {
-            if matches!(entry.statement.event.body, Body::Ship(_)) {
-                let received = store.shipment(id)?.and_then(|s| s.received_by);
-                if let Some(record) = received.map(|r| store.event(&r)).transpose()?.flatten() {
-                    if !seqs.contains(&record.seq) {
-                        receipts.insert(record.seq);
-                    }
-                }
-            }
-        }
-    }
-    if !receipts.is_empty() {
-        entries.extend(read_prepared(store, &receipts, &keys)?);
-        entries.sort_by_key(|(seq, _)| *seq);
-    }
+    let entries: Vec<(u64, Prepared)> = evidence_entries(store, &dag)?
+        .par_iter()
+        .map(|(seq, bytes)| (*seq, prepare(bytes, &keys)))
+        .collect();
     let mut findings = Vec::new();
     for (seq, p) in &entries {
         let leaf = store.merkle_node(0, *seq)?;
@@ -464,14 +436,52 @@ pub fn verify_lot(
     ))
 }
 
-/// Reads the entries at `seqs` and runs their state-free checks on all cores.
-fn read_prepared(
-    store: &dyn Store,
-    seqs: &BTreeSet<u64>,
-    keys: &KeyCache,
-) -> Result<Vec<(u64, Prepared)>> {
-    let raw = seqs
-        .iter()
+/// Every entry a lot's evidence may need, found through the store's indexes rather than
+/// by scanning the log, in log order: the genesis, the DAG's events, every entry naming a
+/// lot of the DAG, every enrollment and revocation, the attestations about the parties in
+/// the chain, and the receipts of the shipments among them. A superset of what
+/// [`bundle::Selection`] keeps; `verify --lot` and `export-bundle` both start here.
+pub fn evidence_entries(store: &dyn Store, dag: &Trace) -> Result<Vec<(u64, Vec<u8>)>> {
+    let mut seqs: BTreeSet<u64> = BTreeSet::from([0]);
+    let mut lots: HashSet<LotId> = HashSet::from([dag.lot.clone()]);
+    for e in dag.events.values() {
+        seqs.insert(e.seq);
+        lots.extend(e.statement.event.lots_named().into_iter().cloned());
+    }
+    for l in &lots {
+        seqs.extend(store.lot_events(l)?);
+    }
+    seqs.extend(store.party_events()?);
+    for party in dag.parties() {
+        seqs.extend(store.attestations(&party)?.iter().map(|a| a.seq));
+    }
+    let mut entries = read_entries(store, &seqs)?;
+    // Receipts of the shipments read so far (a receipt may name only other lots).
+    let mut receipts = BTreeSet::new();
+    for (seq, bytes) in &entries {
+        let entry = Entry::decode(bytes)
+            .with_context(|| format!("entry #{seq} is damaged; run custody verify"))?;
+        if matches!(entry.statement.event.body, Body::Ship(_)) {
+            let received = store
+                .shipment(&entry.statement.id()?)?
+                .and_then(|s| s.received_by);
+            if let Some(record) = received.map(|r| store.event(&r)).transpose()?.flatten() {
+                if !seqs.contains(&record.seq) {
+                    receipts.insert(record.seq);
+                }
+            }
+        }
+    }
+    if !receipts.is_empty() {
+        entries.extend(read_entries(store, &receipts)?);
+        entries.sort_by_key(|(seq, _)| *seq);
+    }
+    Ok(entries)
+}
+
+/// Reads the entries at `seqs`; an index naming a missing entry is a damaged store.
+fn read_entries(store: &dyn Store, seqs: &BTreeSet<u64>) -> Result<Vec<(u64, Vec<u8>)>> {
+    seqs.iter()
         .map(|seq| {
             let bytes = store.entry(*seq)?.ok_or_else(|| StoreError::Corrupt {
                 what: format!("entry #{seq}"),
@@ -479,11 +489,7 @@ fn read_prepared(
             })?;
             Ok((*seq, bytes))
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(raw
-        .par_iter()
-        .map(|(seq, bytes)| (*seq, prepare(bytes, keys)))
-        .collect())
+        .collect()
 }
 
 /// Traces a lot using the store's indexes (fast; `verify --lot` re-derives them).

@@ -68,14 +68,14 @@ struct Scan {
     operator_keys: Vec<(PartyId, PublicKey)>,
 }
 
-/// Offers the entries `0..size` to a selection for `trace`, in log order.
-fn scan(store: &dyn Store, size: u64, selection: Selection) -> Result<Scan> {
+/// Offers the entries below `size` that the lot's evidence may need (found through the
+/// store's indexes, [`ledger::evidence_entries`]) to a selection for `trace`, in log order.
+fn scan(store: &dyn Store, size: u64, trace: &ledger_core::provenance::Trace) -> Result<Scan> {
     let mut scan = Scan {
-        selection,
+        selection: Selection::new(trace),
         operator_keys: Vec::new(),
     };
-    for item in store.entries(0) {
-        let (seq, bytes) = item?;
+    for (seq, bytes) in ledger::evidence_entries(store, trace)? {
         if seq >= size {
             break;
         }
@@ -144,7 +144,7 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
         }
     };
 
-    let scan = scan(&store, head.size, Selection::new(&trace))?;
+    let scan = scan(&store, head.size, &trace)?;
     let (verifier, signer, checkpoint) = checkpoint_signer(&note, &origin, &scan.operator_keys)?;
     let size = checkpoint.size();
     let nodes = StoreNodes(&store);
