@@ -65,6 +65,9 @@ pub struct Refused {
     pub findings: Vec<(usize, Finding)>,
 }
 
+/// Batches at least this large show a progress bar while their rules are checked.
+const PROGRESS_FROM: usize = 10_000;
+
 /// Reads Merkle nodes from the store.
 pub struct StoreNodes<'a>(pub &'a dyn Store);
 
@@ -106,7 +109,13 @@ pub fn append(
         })
         .collect::<Result<_>>()?;
     let ids: Vec<Digest> = checked.iter().map(|(id, _, _)| *id).collect();
+    // Bulk imports show progress on a terminal; small batches stay silent.
+    let bar = (statements.len() >= PROGRESS_FROM)
+        .then(|| crate::io::progress(statements.len() as u64, "checking"));
     for (i, (statement, (id, structure, signed))) in statements.iter().zip(checked).enumerate() {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
         let seq = head.size + i as u64;
         let mut findings = Vec::new();
         if let Some(e) = structure {
@@ -141,6 +150,9 @@ pub fn append(
                 .filter(|f| f.severity == Severity::Error)
                 .map(|f| (i, f)),
         );
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     if !refused.is_empty() {
         return Ok(Err(Refused { findings: refused }));
