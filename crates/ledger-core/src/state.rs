@@ -44,7 +44,7 @@ impl PartyRecord {
 /// A key's enrollment and revocation positions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyRecord {
-    /// The key: checked as a [`PublicKey`](crate::keys::PublicKey) when it was enrolled,
+    /// The key: checked as a [`PublicKey`] when it was enrolled,
     /// kept as bytes so reading a party does not decompress every key again.
     pub key: KeyBytes,
     /// Log position of the enrollment.
