@@ -152,48 +152,33 @@ fn check_attest(attest: &Attest) -> Result<(), FieldError> {
     if let Some(reference) = &attest.reference {
         check_text("reference", reference, 128)?;
     }
-    match attest.claim {
-        Claim::CapOpened => {
-            ensure(
-                attest.reference.is_some(),
-                || "reference".to_owned(),
-                || "cap-opened needs the plan's reference".to_owned(),
-            )?;
-            ensure(
-                attest.severity.is_some(),
-                || "severity".to_owned(),
-                || "cap-opened needs minor or major".to_owned(),
-            )?;
-        }
-        Claim::CapClosed => {
-            ensure(
-                attest.reference.is_some(),
-                || "reference".to_owned(),
-                || "cap-closed needs the plan's reference".to_owned(),
-            )?;
-            ensure(
-                attest.severity.is_none(),
-                || "severity".to_owned(),
-                || "only cap-opened has a severity".to_owned(),
-            )?;
-        }
-        Claim::OnsiteAudit => {
-            ensure(
-                attest.result.is_some(),
-                || "result".to_owned(),
-                || "onsite-audit needs pass, conditional or fail".to_owned(),
-            )?;
-            ensure(
-                attest.severity.is_none(),
-                || "severity".to_owned(),
-                || "only cap-opened has a severity".to_owned(),
-            )?;
-        }
-        _ => ensure(
+    let claim = attest.claim;
+    if matches!(claim, Claim::CapOpened | Claim::CapClosed) {
+        ensure(
+            attest.reference.is_some(),
+            || "reference".to_owned(),
+            || format!("{} needs the plan's reference", claim.name()),
+        )?;
+    }
+    if claim == Claim::CapOpened {
+        ensure(
+            attest.severity.is_some(),
+            || "severity".to_owned(),
+            || "cap-opened needs minor or major".to_owned(),
+        )?;
+    } else {
+        ensure(
             attest.severity.is_none(),
             || "severity".to_owned(),
             || "only cap-opened has a severity".to_owned(),
-        )?,
+        )?;
+    }
+    if claim == Claim::OnsiteAudit {
+        ensure(
+            attest.result.is_some(),
+            || "result".to_owned(),
+            || "onsite-audit needs pass, conditional or fail".to_owned(),
+        )?;
     }
     Ok(())
 }
