@@ -1,7 +1,7 @@
 //! Every rule code has a `fail_*` fixture in `fixtures/rules/` that produces exactly that
 //! code, and nothing else, where it should:
 //!
-//! - refused by `append` with the code, leaving the ledger unchanged (error rules checked
+//! - refused by `append` with the code, leaving the ledger unchanged byte for byte (error rules checked
 //!   per event);
 //! - reported by `verify` when the same statement is injected through the store API,
 //!   bypassing `append` (the store is not trusted);
@@ -164,11 +164,35 @@ fn error_codes(findings: &[Finding]) -> BTreeSet<String> {
         .collect()
 }
 
-/// What a reader sees of the ledger: every entry and the head.
-fn snapshot(store: &SledStore) -> (Vec<Vec<u8>>, Head) {
+/// Retries `open` while sled still holds the lock of a handle this process just dropped.
+fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    for _ in 0..100 {
+        if let Ok(value) = open() {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    open().unwrap()
+}
+
+/// Every key and value in a sled database.
+type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The ledger byte for byte: every key and value in the sled database, and the
+/// acknowledged-head file beside it. The store must be closed.
+fn raw_dump(ledger: &Path) -> (Records, Option<Vec<u8>>) {
+    let db = retry(|| sled::open(ledger));
+    let records = db
+        .iter()
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect();
+    drop(db);
     (
-        store.entries(0).map(|e| e.unwrap().1).collect(),
-        store.head().unwrap(),
+        records,
+        std::fs::read(ledger.join("acknowledged-head")).ok(),
     )
 }
 
@@ -181,7 +205,8 @@ fn check(path: &Path) -> Result<(), String> {
         .chain(fixture.also.clone())
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let (store, keys) = enrolled_ledger(&dir.path().join("ledger")).map_err(|e| e.to_string())?;
+    let ledger_dir = dir.path().join("ledger");
+    let (mut store, keys) = enrolled_ledger(&ledger_dir).map_err(|e| e.to_string())?;
     let mut ctx = SigningState::new(Some(&store));
     let base = std::fs::read_to_string(fixtures_dir().join("base.jsonl")).unwrap();
     let mut setup: Vec<Value> = base
@@ -205,6 +230,7 @@ fn check(path: &Path) -> Result<(), String> {
         let actor = violation["actor"].as_str().unwrap().to_owned();
         let signer = fixture.sign_as.clone().unwrap_or(actor);
         let mut statement = sign(&store, &keys, &mut ctx, &violation, &signer);
+        drop(ctx);
         if fixture.tamper.as_deref() == Some("signature") {
             statement.signature.0[10] ^= 0x01;
         }
@@ -213,7 +239,13 @@ fn check(path: &Path) -> Result<(), String> {
             Some("entry-garbage" | "entry-seq" | "entry-prev" | "inject")
         );
         if !store_tamper {
-            let before = snapshot(&store);
+            drop(store);
+            let before = raw_dump(&ledger_dir);
+            assert!(
+                !before.0.is_empty() && before.1.is_some(),
+                "nothing to compare"
+            );
+            store = retry(|| SledStore::open(&ledger_dir));
             let outcome = ledger::append(
                 &store,
                 std::slice::from_ref(&statement),
@@ -230,9 +262,11 @@ fn check(path: &Path) -> Result<(), String> {
                             error_codes(&findings)
                         ));
                     }
-                    if snapshot(&store) != before {
-                        return Err("a refused append changed the ledger".into());
+                    drop(store);
+                    if raw_dump(&ledger_dir) != before {
+                        return Err("a refused append changed the ledger's bytes".into());
                     }
+                    store = retry(|| SledStore::open(&ledger_dir));
                 }
                 (Severity::Error, Ok(_)) => return Err("append accepted a violation".into()),
                 (Severity::Warning, Err(refused)) => {
