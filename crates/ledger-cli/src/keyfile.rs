@@ -21,7 +21,7 @@ use ledger_core::keys::{PublicKey, SecretKey};
 use pkcs8::der::pem::LineEnding;
 use pkcs8::der::{Decode, SecretDocument};
 use pkcs8::pkcs5::{self, pbes2};
-use pkcs8::{EncodePrivateKey, EncryptedPrivateKeyInfo, PrivateKeyInfo};
+use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -56,23 +56,8 @@ pub fn public_path(private: &Path) -> PathBuf {
 
 /// Writes a new key pair, the private key unencrypted; refuses to overwrite either file.
 pub fn write_pair(path: &Path, key: &SecretKey) -> Result<()> {
-    let pem = pkcs8_v1(key)?
-        .to_pem(PLAIN_LABEL, LineEnding::LF)
-        .map_err(|e| anyhow!("cannot encode the key: {e}"))?;
+    let pem = key.to_pkcs8_pem()?;
     write_files(path, &pem, key)
-}
-
-/// The key as an RFC 8410 PKCS#8 v1 document (the seed only), the form `openssl genpkey`
-/// writes. ed25519-dalek's own encoder writes v2 with the public key (`[1]`), which
-/// OpenSSL 3.0 cannot read ("wrong tag ... Field=attributes").
-fn pkcs8_v1(key: &SecretKey) -> Result<SecretDocument> {
-    let seed = Zeroizing::new(key.signing_key().to_bytes());
-    let pair = ed25519_dalek::pkcs8::KeypairBytes {
-        secret_key: *seed,
-        public_key: None,
-    };
-    pair.to_pkcs8_der()
-        .map_err(|e| anyhow!("cannot encode the key: {e}"))
 }
 
 /// Writes a new key pair, the private key encrypted under `passphrase`; refuses to overwrite
@@ -117,7 +102,7 @@ fn write_files(path: &Path, private_pem: &str, key: &SecretKey) -> Result<()> {
 
 /// The `ENCRYPTED PRIVATE KEY` PEM of `key` under `passphrase`.
 fn encrypt(key: &SecretKey, passphrase: &[u8]) -> Result<Zeroizing<String>> {
-    let der = pkcs8_v1(key)?;
+    let der = key.to_pkcs8_der()?;
     let info = PrivateKeyInfo::try_from(der.as_bytes())
         .map_err(|e| anyhow!("cannot encode the key: {e}"))?;
     let mut salt = [0u8; 16];

@@ -318,10 +318,26 @@ impl SecretKey {
             })
     }
 
-    /// The PKCS#8 PEM text.
+    /// The key as an RFC 8410 PKCS#8 v1 document (the seed only), the form
+    /// `openssl genpkey -algorithm ed25519` writes. ed25519-dalek's own encoder writes v2
+    /// with the public key attached, which OpenSSL 3.0 cannot read.
+    pub fn to_pkcs8_der(&self) -> Result<ed25519_dalek::pkcs8::SecretDocument, KeyError> {
+        let seed = Zeroizing::new(self.0.to_bytes());
+        ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: *seed,
+            public_key: None,
+        }
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Pem {
+            what: "private key",
+            reason: e.to_string(),
+        })
+    }
+
+    /// The PKCS#8 v1 PEM text (`-----BEGIN PRIVATE KEY-----`), readable by OpenSSL.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, KeyError> {
-        self.0
-            .to_pkcs8_pem(Default::default())
+        self.to_pkcs8_der()?
+            .to_pem("PRIVATE KEY", Default::default()) // LF line endings
             .map_err(|e| KeyError::Pem {
                 what: "private key",
                 reason: e.to_string(),
