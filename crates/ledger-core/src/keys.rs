@@ -3,8 +3,9 @@
 //! The rule: a public key must be a canonical encoding of a point that is not of small
 //! order (checked once, when the key is parsed); a signature is accepted iff
 //! `ed25519-dalek`'s `verify_strict` accepts it (canonical `S`, `R` not of small order,
-//! cofactorless equation). Batch verification in [`crate::verify`] falls back to this
-//! check for every statement of a failing batch, so no path accepts what another refuses.
+//! cofactorless equation). Every path (append, replay, `verify --lot`, bundles) calls
+//! [`PublicKey::verify`]. There is deliberately no batch verification: `verify_batch`
+//! accepts some signatures `verify_strict` refuses (`docs/format.md` §3).
 
 use std::fmt;
 
@@ -98,7 +99,7 @@ impl PublicKey {
         hex::encode(self.as_bytes())
     }
 
-    /// The dalek key, for batch verification.
+    /// The dalek key, for signed-note verifier keys.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.0
     }
