@@ -37,6 +37,21 @@ pub struct Verification {
     pub findings: Vec<Finding>,
 }
 
+impl Verification {
+    /// The number of error findings.
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == ledger_core::finding::Severity::Error)
+            .count()
+    }
+
+    /// The number of warning findings.
+    pub fn warnings(&self) -> usize {
+        self.findings.len() - self.errors()
+    }
+}
+
 /// Looks up the attestations about a party.
 pub type AttestationLookup<'a> = &'a dyn Fn(&PartyId) -> Result<Vec<AttestationRecord>, StateError>;
 

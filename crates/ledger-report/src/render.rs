@@ -62,12 +62,7 @@ pub fn origin_text(o: &OriginRow) -> String {
 /// The first line of the text formats: the verdict, loud when it fails.
 pub fn headline(data: &ReportData) -> String {
     let v = &data.verification;
-    let errors = v
-        .findings
-        .iter()
-        .filter(|f| f.severity == ledger_core::finding::Severity::Error)
-        .count();
-    let warnings = v.findings.len() - errors;
+    let (errors, warnings) = (v.errors(), v.warnings());
     if data.passed() {
         format!(
             "custody report for lot {}: verification PASS ({errors} errors, {warnings} warnings)",

@@ -64,16 +64,8 @@ pub fn render(data: &ReportData) -> String {
             } else {
                 "fail".into()
             },
-            v.findings
-                .iter()
-                .filter(|f| f.severity == ledger_core::finding::Severity::Error)
-                .count()
-                .to_string(),
-            v.findings
-                .iter()
-                .filter(|f| f.severity == ledger_core::finding::Severity::Warning)
-                .count()
-                .to_string(),
+            v.errors().to_string(),
+            v.warnings().to_string(),
             data.as_of.to_string(),
         ]],
     );

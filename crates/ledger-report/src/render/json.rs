@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use ledger_core::event::Body;
-use ledger_core::finding::Severity;
 
 use crate::figures::{ReportData, Stages, metal_name};
 use crate::num::{json_number, kg, percent, ppm};
@@ -77,16 +76,10 @@ pub fn report_value(data: &ReportData) -> Result<Value, ReportError> {
         "created_by": p.created_by,
         "creator": p.creator,
     });
-    let errors = data
-        .verification
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
     let verification = json!({
         "verdict": data.verification.verdict,
-        "errors": errors,
-        "warnings": data.verification.findings.len() - errors,
+        "errors": data.verification.errors(),
+        "warnings": data.verification.warnings(),
         "findings": data.verification.findings,
     });
     let origins = data

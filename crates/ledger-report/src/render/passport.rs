@@ -10,8 +10,6 @@
 
 use serde_json::{Value, json};
 
-use ledger_core::finding::Severity;
-
 use crate::figures::{ReportData, metal_name};
 use crate::num::{json_number, kg, percent};
 use crate::{PASSPORT_SCHEMA, ReportError};
@@ -79,16 +77,10 @@ pub fn render(data: &ReportData) -> Result<String, ReportError> {
         "circularity": ["dismantlingAndRemovalInformation", "sparePartSources", "safetyMeasures", "endOfLifeInformation", "renewableContent"],
         "supplyChainDueDiligence": ["supplyChainDueDiligenceReport", "thirdPartyAussurances", "supplyChainIndicies"],
     });
-    let errors = data
-        .verification
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
     let evidence = json!({
         "verdict": data.verification.verdict,
-        "errors": errors,
-        "warnings": data.verification.findings.len() - errors,
+        "errors": data.verification.errors(),
+        "warnings": data.verification.warnings(),
         "findings": data.verification.findings.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
         "parties": data.parties.iter().map(|p| json!({
             "party": p.party, "name": p.name, "country": p.country, "roles": p.roles,
