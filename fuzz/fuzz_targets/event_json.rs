@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
         return;
     };
-    let Ok(event) = parse_event(value, &NoContext) else {
+    let Ok(event) = parse_event(value, &NoContext, &mut || 0) else {
         return;
     };
     assert!(

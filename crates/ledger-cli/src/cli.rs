@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use ledger_core::id::LotId;
 
 /// Custody: a tamper-evident ledger of battery-material custody, from mine to module.
 #[derive(Debug, Parser)]
@@ -199,7 +200,7 @@ pub struct AppendArgs {
 pub struct VerifyArgs {
     /// Verify this lot's provenance instead of the whole ledger.
     #[arg(long, conflicts_with = "bundle")]
-    pub lot: Option<String>,
+    pub lot: Option<LotId>,
     /// Verify an evidence bundle offline (no ledger needed), e.g. module.bundle.
     #[arg(long)]
     pub bundle: Option<PathBuf>,
@@ -219,7 +220,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// The lot.
-    pub lot: String,
+    pub lot: LotId,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -289,7 +290,7 @@ pub struct ConsistencyArgs {
 #[derive(Debug, Args)]
 pub struct ExportBundleArgs {
     /// The lot.
-    pub lot: String,
+    pub lot: LotId,
     /// Where to write the bundle.
     #[arg(long)]
     pub out: PathBuf,
@@ -306,7 +307,7 @@ pub struct ExportBundleArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The lot.
-    pub lot: String,
+    pub lot: LotId,
     /// The format: json (custody-report/1), csv (RMI EMRT-shaped tables), html (self-contained,
     /// printable), dot (Graphviz), epcis (GS1 EPCIS 2.0 JSON-LD) or passport (Battery Pass sections).
     #[arg(long, default_value = "json", value_parser = ["json", "csv", "html", "dot", "epcis", "passport"])]

@@ -3,8 +3,9 @@
 
 mod append;
 mod bench;
-pub mod bundle;
-pub mod checkpoint;
+mod bundle;
+mod checkpoint;
+mod demo;
 mod init;
 mod keygen;
 mod parties;
@@ -15,16 +16,14 @@ mod sign;
 mod trace;
 mod verify;
 
+use std::path::Path;
+
 use anyhow::Result;
+use ledger::Ledger;
+use ledger_core::policy::Policy;
+use ledger_store::SledStore;
 
 use crate::cli::{Cli, Command};
-
-pub use append::{Outcome, append_statements, print_append};
-pub use init::init_ledger;
-pub use parties::roles;
-pub use sign::sign_text;
-pub use trace::print_trace;
-pub use verify::{code as verdict_code, print_report};
 
 /// Runs `cli` and returns the process exit code.
 pub fn run(cli: Cli) -> Result<u8> {
@@ -43,7 +42,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Proof(args) => proof::run(&dir, args),
         Command::ExportBundle(args) => bundle::export(&dir, args),
         Command::Show(args) => show::run(&dir, args),
-        Command::Demo(args) => crate::demo::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }
@@ -52,4 +51,24 @@ pub fn run(cli: Cli) -> Result<u8> {
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     crate::outln!("{}", serde_json::to_string(value)?);
     Ok(())
+}
+
+/// Opens the ledger in `dir`.
+pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
+    Ok(Ledger::open(SledStore::open(dir)?)?)
+}
+
+/// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise), or the
+/// default policy when no file is given.
+pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
+    let Some(path) = path else {
+        return Ok(Policy::default());
+    };
+    let text = crate::io::read_text(path, 1 << 20)?;
+    let json = path.extension().is_some_and(|e| e == "json");
+    Ok(ledger::parse_policy(
+        &text,
+        json,
+        &path.display().to_string(),
+    )?)
 }

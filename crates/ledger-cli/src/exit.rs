@@ -9,6 +9,14 @@ pub const FAILED: u8 = 1;
 /// A usage or input error: bad arguments, unreadable files, invalid JSON, a locked ledger.
 pub const ERROR: u8 = 2;
 
+/// The exit code for a verdict: success for a pass, failed otherwise.
+pub fn verdict(verdict: ledger_core::finding::Verdict) -> u8 {
+    match verdict {
+        ledger_core::finding::Verdict::Pass => SUCCESS,
+        ledger_core::finding::Verdict::Fail => FAILED,
+    }
+}
+
 /// The process exit code for `code`.
 pub fn code(code: u8) -> ExitCode {
     ExitCode::from(code)

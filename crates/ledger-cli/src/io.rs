@@ -60,13 +60,6 @@ macro_rules! outln {
     };
 }
 
-/// Set in a child's environment to make it report its peak memory on standard error
-/// (`custody bench` measures whole-ledger verify this way, in a fresh process).
-pub const PEAK_RSS_ENV: &str = "CUSTODY_REPORT_PEAK_RSS";
-
-/// The line prefix of that report.
-pub const PEAK_RSS_PREFIX: &str = "custody-peak-rss-kb: ";
-
 /// This process's peak resident memory in kilobytes (Linux `VmHWM`), if known.
 pub fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -74,18 +67,57 @@ pub fn peak_rss_kb() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// A progress bar for `len` steps of long work. It draws on standard error only when that
-/// is a terminal, so piped and scripted runs stay quiet.
-pub fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(len),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})")
-    {
-        bar.set_style(style);
+/// The engine's progress, drawn as a bar on standard error when that is a terminal (piped
+/// and scripted runs stay quiet), for work of at least `min` steps.
+pub struct TerminalProgress {
+    min: u64,
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl TerminalProgress {
+    /// Progress shown for work of at least `min` steps.
+    pub fn from(min: u64) -> TerminalProgress {
+        TerminalProgress {
+            min,
+            bar: std::sync::Mutex::new(None),
+        }
     }
-    bar.set_message(what);
-    bar
+
+    fn bar(&self) -> std::sync::MutexGuard<'_, Option<indicatif::ProgressBar>> {
+        // The bar guards no invariant: a poisoned lock is taken over as is.
+        self.bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl ledger::Progress for TerminalProgress {
+    fn start(&self, what: &'static str, total: u64) {
+        if total < self.min {
+            return;
+        }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(what);
+        *self.bar() = Some(bar);
+    }
+
+    fn advance(&self, steps: u64) {
+        if let Some(bar) = &*self.bar() {
+            bar.inc(steps);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar().take() {
+            bar.finish_and_clear();
+        }
+    }
 }

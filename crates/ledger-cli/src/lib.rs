@@ -1,14 +1,11 @@
 //! The `custody` command-line tool as a library: argument types (`cli`), the commands
-//! (`commands`), the glue between the store and the rules (`ledger`), the demo scenario
-//! and key files. `main.rs` only maps the outcome to an exit code; end-to-end tests and
-//! benchmarks use the same functions the commands do.
+//! (`commands`), terminal output and bounded input (`io`), key files and exit codes. It
+//! holds no ledger logic: every command parses its arguments, calls the engine
+//! ([`ledger::Ledger`]), and prints. `main.rs` maps the outcome to an exit code.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod commands;
-pub mod demo;
 pub mod exit;
 pub mod io;
 pub mod keyfile;
-pub mod ledger;
-pub mod synth;

@@ -18,9 +18,9 @@ fn main() -> ExitCode {
             exit::ERROR
         }
     };
-    if std::env::var_os(io::PEAK_RSS_ENV).is_some() {
+    if std::env::var_os(ledger_scenario::bench::PEAK_RSS_ENV).is_some() {
         if let Some(kb) = io::peak_rss_kb() {
-            eprintln!("{}{kb}", io::PEAK_RSS_PREFIX);
+            eprintln!("{}{kb}", ledger_scenario::bench::PEAK_RSS_PREFIX);
         }
     }
     exit::code(code)

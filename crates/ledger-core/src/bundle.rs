@@ -526,19 +526,19 @@ pub fn check_evidence(
         }
     }
     let extra_party = before_selection(&replay);
-    let decoded: Vec<(u64, &Entry, Digest)> = entries
+    let decoded: Vec<(u64, &Statement, Digest)> = entries
         .iter()
         .filter_map(|(seq, p)| {
             p.decoded
                 .as_ref()
                 .ok()
-                .map(|(entry, id)| (*seq, entry, *id))
+                .map(|e| (*seq, e.statement.statement(), e.statement.id()))
         })
         .collect();
     let events = BundleEvents(
         decoded
             .iter()
-            .map(|(seq, entry, id)| (*id, (*seq, entry.statement.clone())))
+            .map(|(seq, statement, id)| (*id, (*seq, (*statement).clone())))
             .collect(),
     );
     let trace = match provenance::trace(lot, replay.state(), &events) {
@@ -556,8 +556,8 @@ pub fn check_evidence(
     if let Some(party) = extra_party {
         selection.need(party);
     }
-    for (seq, entry, id) in &decoded {
-        selection.offer(*seq, *id, &entry.statement.event);
+    for (seq, statement, id) in &decoded {
+        selection.offer(*seq, *id, &statement.event);
     }
     let selected = selection.finish();
     let extra = decoded
@@ -610,11 +610,16 @@ fn check_checkpoint_signer(
     let key = crate::keys::PublicKey::from_bytes(verifier.verifying_key().as_bytes()).ok()?;
     let state = replay.state();
     let owner = state.key_owner(&key).ok().flatten();
-    let record = owner.as_ref().and_then(|p| state.party(p).ok().flatten());
-    let valid = record.as_ref().is_some_and(|r| {
-        r.roles.contains(&Role::Operator)
-            && r.key(key.as_bytes())
-                .is_some_and(|k| k.revoked_seq.is_none())
+    let valid = owner.as_ref().is_some_and(|party| {
+        crate::rules::authority(
+            state,
+            party,
+            &key.into(),
+            checkpoint.size(),
+            &[Role::Operator],
+            "sign checkpoints",
+        )
+        .is_ok_and(|found| found.is_empty())
     });
     if !valid {
         report.sound = false;

@@ -53,15 +53,20 @@ impl SignContext for NoContext {
     }
 }
 
-/// Parses one JSON event object.
-pub fn parse_event(value: Value, ctx: &dyn SignContext) -> Result<Event, FieldError> {
+/// Parses one JSON event object. An event without a `nonce` gets one from `nonce` (the
+/// caller's randomness: the core has none of its own).
+pub fn parse_event(
+    value: Value,
+    ctx: &dyn SignContext,
+    nonce: &mut dyn FnMut() -> u64,
+) -> Result<Event, FieldError> {
     let Value::Object(mut map) = value else {
         return Err(FieldError::new("(event)", "must be a JSON object"));
     };
     let kind: String = take_required(&mut map, "kind")?;
     let actor: PartyId = take_required(&mut map, "actor")?;
     let time: Timestamp = take_required(&mut map, "time")?;
-    let nonce: Option<u64> = take_optional(&mut map, "nonce")?;
+    let given_nonce: Option<u64> = take_optional(&mut map, "nonce")?;
     let emissions: Option<Number> = take_optional(&mut map, "emissions_kg_co2e")?;
     let documents: Option<Vec<Document>> = take_optional(&mut map, "documents")?;
     let rest = Value::Object(map);
@@ -115,7 +120,7 @@ pub fn parse_event(value: Value, ctx: &dyn SignContext) -> Result<Event, FieldEr
     let event = Event {
         actor,
         time,
-        nonce: nonce.unwrap_or_else(rand::random),
+        nonce: given_nonce.unwrap_or_else(nonce),
         emissions_g_co2e,
         documents: documents.unwrap_or_default(),
         body,

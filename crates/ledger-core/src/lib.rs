@@ -7,6 +7,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bundle;
+pub mod check;
 pub mod codec;
 pub mod event;
 pub mod finding;
@@ -16,6 +17,7 @@ pub mod input;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod plan;
 pub mod policy;
 pub mod provenance;
 pub mod quantity;

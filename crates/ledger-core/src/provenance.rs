@@ -112,7 +112,7 @@ impl Trace {
 }
 
 /// Why a trace could not start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TraceError {
     /// The lot is not in the ledger.

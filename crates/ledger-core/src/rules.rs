@@ -9,6 +9,7 @@
 use crate::event::{Body, Enroll, Event, Kind, LotMove, Receive, Revoke, Role, Ship};
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
+use crate::id::PartyId;
 use crate::keys::KeyBytes;
 use crate::quantity::{Quantity, component_micrograms};
 use crate::state::{
@@ -176,7 +177,6 @@ pub fn apply(
 
 fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(), StateError> {
     let event = ctx.s.event;
-    let kind = event.body.kind();
     if ctx.s.seq == 0 {
         // Genesis: the operator enrolls itself with the key that signs.
         let ok = matches!(&event.body, Body::Enroll(e)
@@ -190,54 +190,67 @@ fn check_authority(state: &Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(),
         }
         return Ok(());
     }
-    let Some(party) = state.party(&event.actor)? else {
-        ctx.report(
+    let kind = event.body.kind();
+    for (rule, message) in authority(
+        state,
+        &event.actor,
+        ctx.s.signer,
+        ctx.s.seq,
+        allowed_roles(kind),
+        kind.name(),
+    )? {
+        ctx.report(rule, message);
+    }
+    Ok(())
+}
+
+/// The authority rule, for an event and for any other operator act (a checkpoint): at log
+/// position `seq`, `actor` must be enrolled, `signer` must be one of its keys and not
+/// revoked, and one of its roles must be in `allowed` for `act` (named in the message).
+/// Returns the findings, empty when the act is allowed.
+pub fn authority(
+    state: &dyn StateView,
+    actor: &PartyId,
+    signer: &KeyBytes,
+    seq: u64,
+    allowed: &[Role],
+    act: &str,
+) -> Result<Vec<(Rule, String)>, StateError> {
+    let mut found = Vec::new();
+    let Some(party) = state.party(actor)? else {
+        found.push((
             Rule::UnknownSigner,
-            format!("{} is not an enrolled party", event.actor),
-        );
-        return Ok(());
+            format!("{actor} is not an enrolled party"),
+        ));
+        return Ok(found);
     };
-    match party.key(ctx.s.signer.as_bytes()) {
-        None => {
-            ctx.report(
-                Rule::UnknownSigner,
-                format!(
-                    "key {} is not enrolled for {}",
-                    short(ctx.s.signer),
-                    event.actor
-                ),
-            );
-        }
+    match party.key(signer.as_bytes()) {
+        None => found.push((
+            Rule::UnknownSigner,
+            format!("key {} is not enrolled for {actor}", short(signer)),
+        )),
         Some(KeyRecord {
             revoked_seq: Some(at),
             ..
-        }) if *at <= ctx.s.seq => {
-            ctx.report(
-                Rule::RevokedKey,
-                format!(
-                    "key {} of {} was revoked at #{at}",
-                    short(ctx.s.signer),
-                    event.actor
-                ),
-            );
-        }
+        }) if *at <= seq => found.push((
+            Rule::RevokedKey,
+            format!("key {} of {actor} was revoked at #{at}", short(signer)),
+        )),
         Some(_) => {}
     }
-    let allowed = allowed_roles(kind);
     if !party.roles.iter().any(|r| allowed.contains(r)) {
         let names: Vec<_> = allowed.iter().map(|r| r.name()).collect();
         let has: Vec<_> = party.roles.iter().map(|r| r.name()).collect();
-        ctx.report(
+        found.push((
             Rule::RoleNotAllowed,
             format!(
-                "{} ({}) may not {kind}; that needs one of: {}",
-                event.actor,
+                "{actor} ({}) may not {act}; that needs one of: {}",
                 has.join(", "),
                 names.join(", ")
             ),
-        );
+        ));
     }
-    Ok(())
+    Ok(found)
 }
 
 fn short(key: &impl std::fmt::Display) -> String {

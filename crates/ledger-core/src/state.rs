@@ -14,10 +14,38 @@ use crate::keys::{KeyBytes, PublicKey};
 use crate::quantity::{Content, Quantity, Unit};
 use crate::timestamp::Timestamp;
 
-/// A failure to read state (for example a store error), as text: the core does no IO.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read ledger state: {0}")]
-pub struct StateError(pub String);
+/// A failure to read state. The core does no IO: the cause is whatever the view's backing
+/// store reported, kept as the error's source so a caller can tell a store that is down
+/// from one that is damaged (`downcast_ref` to the store's own error type).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read ledger state: {source}")]
+pub struct StateError {
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl StateError {
+    /// A state error caused by `source`.
+    pub fn new(
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> StateError {
+        StateError {
+            source: source.into(),
+        }
+    }
+
+    /// The cause, if it is an `E`.
+    pub fn cause<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref::<E>()
+    }
+
+    /// The cause itself if it is an `E`, else this error unchanged.
+    pub fn into_cause<E: std::error::Error + Send + Sync + 'static>(self) -> Result<E, StateError> {
+        self.source
+            .downcast::<E>()
+            .map(|cause| *cause)
+            .map_err(|source| StateError { source })
+    }
+}
 
 /// An enrolled party.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,9 @@
 //! Whole-ledger verification: replays every entry from the first, re-deriving all state
 //! from the entries alone (the store's indexes are not trusted), and reports findings.
 //!
-//! Per entry: it must decode (CUS-INT-001), sit at its position (CUS-INT-002), chain to
-//! the entry before (CUS-INT-003), pass the structural checks, carry a valid signature
-//! (CUS-INT-004), and pass the per-event rules of [`crate::rules`].
+//! Per entry: it must decode (CUS-INT-001), sit at its position (CUS-INT-002) and chain to
+//! the entry before (CUS-INT-003); its statement then goes through the same check as an
+//! append ([`crate::check`]): structure, signature (CUS-INT-004) and the per-event rules.
 //!
 //! A [`Replay::sparse`] replay checks a subset of the log in log order (an evidence
 //! bundle): positions come from the entries, and the chain check is skipped because the
@@ -12,15 +12,15 @@
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
+use crate::check::{self, Checked};
 use crate::codec::CodecError;
-use crate::keys::{KeyBytes, PublicKey};
-
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
-use crate::rules::{self, RuleConfig};
+use crate::keys::{KeyBytes, PublicKey};
+use crate::rules::RuleConfig;
 use crate::state::{Empty, Overlay, StateError, StateView};
 use crate::statement::{Entry, entry_hash};
-use crate::validate::check_event;
+use crate::timestamp::Timestamp;
 
 /// An empty base state for replays.
 fn empty() -> &'static Empty {
@@ -124,8 +124,8 @@ impl Replay {
     pub fn push_prepared(&mut self, position: u64, prepared: &Prepared) -> Result<(), StateError> {
         let expected_prev = std::mem::replace(&mut self.prev, prepared.hash);
         self.next_seq = position + 1;
-        let (entry, id) = match &prepared.decoded {
-            Ok((entry, id)) => (entry, *id),
+        let entry = match &prepared.decoded {
+            Ok(entry) => entry,
             Err(e) => {
                 self.findings.push(Finding::new(
                     Rule::EntryMalformed,
@@ -134,13 +134,17 @@ impl Replay {
                 return Ok(());
             }
         };
+        let statement = entry.statement.statement();
         if matches!(
-            entry.statement.event.body,
+            statement.event.body,
             crate::event::Body::Enroll(_) | crate::event::Body::Revoke(_)
         ) {
             self.party_changes += 1;
         }
-        let at = |f: Finding| f.at(id, position).party(&entry.statement.event.actor);
+        let at = |f: Finding| {
+            f.at(entry.statement.id(), position)
+                .party(&statement.event.actor)
+        };
         if entry.seq != position {
             self.findings.push(at(Finding::new(
                 Rule::SequenceGap,
@@ -153,27 +157,28 @@ impl Replay {
                 format!("entry #{position} links to {} but the previous entry hashes to {expected_prev}", entry.prev),
             )));
         }
-        if let Err(e) = check_event(&entry.statement.event) {
-            self.findings.push(at(Finding::new(
-                Rule::EntryMalformed,
-                format!("event breaks a structural rule: {e}"),
-            )));
-        }
-        if !prepared.signature_ok {
-            self.findings.push(at(Finding::new(
-                Rule::BadSignature,
-                format!("signature by {} does not verify", entry.statement.signer),
-            )));
-        }
-        let subject = rules::Subject {
-            seq: position,
-            id,
-            event: &entry.statement.event,
-            signer: &entry.statement.signer,
-            recorded_at: entry.recorded_at,
-        };
-        rules::apply(&mut self.state, &subject, &self.cfg, &mut self.findings)
+        check::apply(
+            &mut self.state,
+            &entry.statement,
+            position,
+            entry.recorded_at,
+            &self.cfg,
+            &mut self.findings,
+        )
     }
+}
+
+/// A decoded log entry whose statement went through [`Checked::new`].
+#[derive(Debug, Clone)]
+pub struct PreparedEntry {
+    /// The position the entry says it has.
+    pub seq: u64,
+    /// The hash of the entry before it, as the entry says.
+    pub prev: Digest,
+    /// When the operator recorded it.
+    pub recorded_at: Timestamp,
+    /// Its statement, with id, structure and signature checked.
+    pub statement: Checked,
 }
 
 /// An entry after the checks that need no ledger state: decoded, hashed, its event id
@@ -182,10 +187,8 @@ impl Replay {
 pub struct Prepared {
     /// The entry hash (RFC 6962 leaf hash) of the stored bytes.
     pub hash: Digest,
-    /// The entry and its event id, or why the bytes do not decode.
-    pub decoded: Result<(Entry, Digest), CodecError>,
-    /// Whether the signature verifies under the acceptance rule.
-    pub signature_ok: bool,
+    /// The checked entry, or why the bytes do not decode.
+    pub decoded: Result<PreparedEntry, CodecError>,
 }
 
 /// Checked signer keys, so each distinct signer's curve point is decompressed and checked
@@ -218,18 +221,12 @@ impl KeyCache {
 pub fn prepare(bytes: &[u8], keys: &KeyCache) -> Prepared {
     let hash = entry_hash(bytes);
     let decoded = Entry::decode(bytes).and_then(|entry| {
-        let id = entry.statement.id()?;
-        Ok((entry, id))
+        Ok(PreparedEntry {
+            seq: entry.seq,
+            prev: entry.prev,
+            recorded_at: entry.recorded_at,
+            statement: Checked::new(entry.statement, keys)?,
+        })
     });
-    let signature_ok = match &decoded {
-        Ok((entry, id)) => keys
-            .get(&entry.statement.signer)
-            .is_some_and(|key| entry.statement.verify_signature_with(id, &key).is_ok()),
-        Err(_) => false,
-    };
-    Prepared {
-        hash,
-        decoded,
-        signature_ok,
-    }
+    Prepared { hash, decoded }
 }

@@ -49,7 +49,8 @@ fn inputs() -> Vec<(&'static str, String)> {
 }
 
 fn statement_vector(kind: &str, input: &str) -> (Statement, Value) {
-    let event: Event = parse_event(serde_json::from_str(input).unwrap(), &NoContext).unwrap();
+    let event: Event =
+        parse_event(serde_json::from_str(input).unwrap(), &NoContext, &mut || 7).unwrap();
     let bytes = codec::encode(&event).unwrap();
     let statement = Statement::sign(event, &test_key(kind)).unwrap();
     let vector = json!({

@@ -29,7 +29,7 @@ impl SignContext for Known {
 
 fn parse(json: &str) -> Result<Event, String> {
     let value: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    parse_event(value, &Known).map_err(|e| e.to_string())
+    parse_event(value, &Known, &mut || 7).map_err(|e| e.to_string())
 }
 
 const EXTRACT: &str = r#"{"kind": "extract", "actor": "kivu-mining", "time": "2026-03-02T08:15:00Z", "nonce": 7,
@@ -84,7 +84,9 @@ fn without_a_ledger_links_must_be_given() {
         r#"{"kind": "ship", "actor": "acme", "time": "2026-03-05T10:00:00Z", "to": "beta", "lots": [{"lot": "L-KG", "quantity": 1, "unit": "kg"}]}"#,
     )
     .unwrap();
-    let err = parse_event(value, &NoContext).unwrap_err().to_string();
+    let err = parse_event(value, &NoContext, &mut || 7)
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("lots[0].from:"), "{err}");
 }
 

@@ -7,7 +7,9 @@
 //! sequence. Party and lot ids use the alphabet `[A-Za-z0-9._:-]`, so they never contain
 //! `0x00` and can be followed by a `0x00` separator without ambiguity. Every value is
 //! encoded with [`ledger_core::codec`] (bincode, fixed-width little-endian integers), except
-//! log entries, which are stored as the exact canonical bytes the caller hands over.
+//! log entries, which are stored as the exact canonical bytes the caller hands over, and the
+//! index records, whose key says everything. State records are the storage types of
+//! [`crate::records`].
 //!
 //! | key                                      | value                                        |
 //! |------------------------------------------|----------------------------------------------|
@@ -15,14 +17,16 @@
 //! | `meta/origin`                            | log origin, `String`                         |
 //! | `meta/head`                              | `(u64 size, Digest last)`, 40 bytes          |
 //! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
-//! | `v/` + event id (32 bytes)               | `EventRecord`                                |
-//! | `l/` + lot id                            | `LotRecord`                                  |
-//! | `h/` + lot id + `0x00` + party id        | `Holding`                                    |
-//! | `p/` + party id                          | `PartyRecord`                                |
+//! | `v/` + event id (32 bytes)               | `StoredEvent`                                |
+//! | `l/` + lot id                            | `StoredLot`                                  |
+//! | `h/` + lot id + `0x00` + party id        | `StoredHolding`                              |
+//! | `p/` + party id                          | `StoredParty`                                |
 //! | `k/` + public key (32 bytes)             | `PartyId` of the key's owner                 |
-//! | `s/` + ship event id (32 bytes)          | `ShipmentRecord`                             |
-//! | `a/` + party id + `0x00` + seq `u64` BE  | `AttestationRecord` whose subject is a party |
-//! | `A/` + lot id + `0x00` + seq `u64` BE    | `AttestationRecord` whose subject is a lot   |
+//! | `s/` + ship event id (32 bytes)          | `StoredShipment`                             |
+//! | `a/` + party id + `0x00` + seq `u64` BE  | `StoredAttestation` whose subject is a party |
+//! | `A/` + lot id + `0x00` + seq `u64` BE    | `StoredAttestation` whose subject is a lot   |
+//! | `t/` + lot id + `0x00` + seq `u64` BE    | empty: the entry at seq names the lot        |
+//! | `n/` + seq `u64` BE                      | empty: the entry at seq is enroll or revoke  |
 //! | `m/` + level `u8` + index `u64` BE       | Merkle complete-subtree hash, `Digest`       |
 //! | `c/` + tree size `u64` BE                | signed checkpoint note, `String`             |
 //!

@@ -1,31 +1,48 @@
 //! Custody's storage: the narrow [`Store`] trait everything above the store goes through,
 //! and [`SledStore`], its embedded sled backend.
 //!
-//! The trait exists so that a server database can replace sled without touching the rules:
-//! the rules read state through [`ledger_core::state::StateView`] (which every store
-//! implements) and hand back [`ledger_core::state::Changes`]; the store writes those, the log
-//! entries, the Merkle nodes and the new head in one atomic [`Store::append`]. A store never
-//! interprets entry bytes: callers decode and re-verify what they read.
+//! The trait exists so that a server database can replace sled without touching the rules.
+//! Reads of derived state go through [`ledger_core::state::StateView`], which every store
+//! implements. An append is a transaction: [`Store::begin_append`] gives an [`AppendTxn`],
+//! a consistent view of the state that the engine checks statements against, and
+//! [`AppendTxn::commit`] persists the [`AppendPlan`] the core built from them (entries,
+//! every index record, Merkle nodes, new head) all or nothing. A store never interprets
+//! entry bytes: callers decode and re-verify what they read.
 //!
 //! ```
 //! use ledger_core::Digest;
+//! use ledger_core::event::{Body, Event, Revoke};
+//! use ledger_core::id::PartyId;
+//! use ledger_core::keys::SecretKey;
+//! use ledger_core::plan::PlanBuilder;
 //! use ledger_core::state::Changes;
-//! use ledger_store::{AppendBatch, Head, SledStore, Store};
+//! use ledger_core::timestamp::Timestamp;
+//! use ledger_store::{Head, SledStore, Store, TxnNodes};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let store = SledStore::create(dir.path(), "example.org/custody")?;
-//! assert_eq!(store.head()?, Head { size: 0, last: Digest::ZERO });
+//! assert_eq!(store.head()?, Head::EMPTY);
 //!
-//! let last = Digest::of(&[b"entry 0"]);
-//! store.append(&AppendBatch {
-//!     entries: &[(0, b"entry 0".to_vec())],
-//!     head: Head { size: 1, last },
-//!     changes: &Changes::default(),
-//!     merkle_nodes: &[(0, 0, last)],
-//!     lot_events: &[],
-//!     party_events: &[],
-//! })?;
+//! // Whatever the bytes, the plan keeps the entries, leaves and head consistent.
+//! let key = SecretKey::from_seed(&[1; 32]);
+//! let party = PartyId::new("example")?;
+//! let event = Event {
+//!     actor: party.clone(),
+//!     time: Timestamp::from_unix(0)?,
+//!     nonce: 0,
+//!     emissions_g_co2e: None,
+//!     documents: Vec::new(),
+//!     body: Body::Revoke(Revoke { party, key: key.public_key() }),
+//! };
+//! let txn = store.begin_append()?;
+//! let plan = {
+//!     let nodes = TxnNodes(&*txn);
+//!     let mut plan = PlanBuilder::new(txn.head(), &nodes);
+//!     plan.push_entry_bytes(b"entry 0".to_vec(), &event)?;
+//!     plan.finish(Changes::default())?
+//! };
+//! txn.commit(&plan)?;
 //! assert_eq!(store.entry(0)?, Some(b"entry 0".to_vec()));
 //! assert_eq!(store.head()?.size, 1);
 //! # Ok(())
@@ -38,6 +55,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod keys;
+pub mod records;
 mod sled_store;
 
 use std::path::PathBuf;
@@ -45,43 +63,11 @@ use std::path::PathBuf;
 use ledger_core::Digest;
 use ledger_core::codec::CodecError;
 use ledger_core::id::{LotId, PartyId};
-use ledger_core::state::{AttestationRecord, Changes, StateError, StateView};
+use ledger_core::merkle::NodeSource;
+pub use ledger_core::plan::{AppendPlan, Head};
+use ledger_core::state::{AttestationRecord, StateError, StateView};
 
 pub use sled_store::{FORMAT_VERSION, SledStore};
-
-/// The log's size and the hash of its last entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Head {
-    /// Number of entries in the log; the next entry gets this sequence number.
-    pub size: u64,
-    /// Hash of the last entry, [`Digest::ZERO`] when the log is empty.
-    pub last: Digest,
-}
-
-impl Head {
-    /// The head of an empty log.
-    pub const EMPTY: Head = Head {
-        size: 0,
-        last: Digest::ZERO,
-    };
-}
-
-/// Everything one append writes, applied all or nothing.
-#[derive(Debug, Clone, Copy)]
-pub struct AppendBatch<'a> {
-    /// `(seq, canonical entry bytes)`, consecutive from the current head's size.
-    pub entries: &'a [(u64, Vec<u8>)],
-    /// The head after the batch: its size must be the old size plus the number of entries.
-    pub head: Head,
-    /// Index changes made by checking the batch's statements.
-    pub changes: &'a Changes,
-    /// Merkle complete-subtree hashes `(level, index, hash)` completed by the batch.
-    pub merkle_nodes: &'a [(u8, u64, Digest)],
-    /// `(lot, seq)` for every lot each entry names, for lot-scoped verification.
-    pub lot_events: &'a [(LotId, u64)],
-    /// Positions of the batch's `enroll` and `revoke` entries.
-    pub party_events: &'a [u64],
-}
 
 /// A lazy iterator over `(seq, canonical entry bytes)`, as returned by [`Store::entries`].
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + 'a>;
@@ -89,7 +75,8 @@ pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreErr
 /// The storage a ledger needs, and nothing more.
 ///
 /// Reads of derived state come from the [`StateView`] supertrait; everything else is here.
-pub trait Store: StateView {
+/// Implementations are shared between threads (a server reads while it appends).
+pub trait Store: StateView + Send + Sync {
     /// The size of the log and the hash of its last entry ([`Digest::ZERO`] when empty).
     fn head(&self) -> Result<Head, StoreError>;
 
@@ -123,16 +110,15 @@ pub trait Store: StateView {
     /// The head the last successful append acknowledged, kept outside the database (for
     /// sled, a file beside its own). sled treats a damaged record as a torn write and
     /// silently drops it and everything after it, leaving a shorter, consistent log:
-    /// `verify` compares the log with this, and `append` refuses to write on a log that
+    /// `verify` compares the log with this, and an append refuses to start on a log that
     /// holds less than it acknowledged.
     fn acknowledged(&self) -> Result<Option<Head>, StoreError>;
 
-    /// Atomically appends a batch (entries, every index change, Merkle nodes and the new
-    /// head) and makes it durable before returning `Ok`.
+    /// Starts an append: a view of the state, consistent until [`AppendTxn::commit`], in
+    /// which no other append of this store can interleave.
     ///
-    /// Fails with [`StoreError::Conflict`] and writes nothing if the batch does not start at
-    /// the current head, and with [`StoreError::InvalidBatch`] if it is not self-consistent.
-    fn append(&self, batch: &AppendBatch<'_>) -> Result<(), StoreError>;
+    /// Fails with [`StoreError::RolledBack`] if the log holds less than it acknowledged.
+    fn begin_append(&self) -> Result<Box<dyn AppendTxn + '_>, StoreError>;
 
     /// Durably stores the signed checkpoint note for tree size `size`, replacing any earlier
     /// note for that size. Fails with [`StoreError::CheckpointBeyondHead`] if the log is
@@ -141,6 +127,75 @@ pub trait Store: StateView {
 
     /// Every stored checkpoint note, by increasing tree size.
     fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError>;
+}
+
+/// One append in progress: the state to check statements against, and the commit.
+pub trait AppendTxn: StateView {
+    /// The head the append starts at.
+    fn head(&self) -> Head;
+
+    /// A stored Merkle node, as [`Store::merkle_node`].
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
+
+    /// Writes `plan` (everything or nothing) and makes it durable before returning `Ok`.
+    ///
+    /// Fails with [`StoreError::Conflict`] and writes nothing if the plan does not start at
+    /// the current head, and with [`StoreError::InvalidBatch`] if its state changes name log
+    /// positions outside the plan.
+    fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError>;
+}
+
+/// The Merkle nodes of an append in progress, as a [`NodeSource`]: a node that is not
+/// stored is a damaged store.
+pub struct TxnNodes<'a>(pub &'a dyn AppendTxn);
+
+impl NodeSource for TxnNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        self.0
+            .merkle_node(level, index)?
+            .ok_or_else(|| missing_node(level, index))
+    }
+}
+
+/// The Merkle nodes of a store, as a [`NodeSource`]: a node that is not stored is a
+/// damaged store.
+pub struct StoreNodes<'a>(pub &'a dyn Store);
+
+impl NodeSource for StoreNodes<'_> {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        self.0
+            .merkle_node(level, index)?
+            .ok_or_else(|| missing_node(level, index))
+    }
+}
+
+fn missing_node(level: u8, index: u64) -> StoreError {
+    StoreError::Corrupt {
+        what: format!("merkle node at level {level}, index {index}"),
+        reason: "missing".into(),
+    }
+}
+
+/// What kind of failure a [`StoreError`] is, for callers that must decide what to do
+/// (retry, report a damaged ledger, tell the user to fix the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The store cannot be used right now: locked, unreachable, an I/O failure.
+    Unavailable,
+    /// The store holds damaged or inconsistent data.
+    Damaged,
+    /// The head moved: another append came first. Nothing was written.
+    Conflict,
+    /// There is no ledger where one was named.
+    NotFound,
+    /// The request itself is wrong (bad origin, a checkpoint beyond the head, a ledger
+    /// that already exists, a format this build does not read).
+    Invalid,
 }
 
 /// Why a store operation failed.
@@ -256,18 +311,57 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Any other sled failure (IO errors, sled's own corruption reports).
-    #[error("ledger store at {}: {source}", dir.display())]
+    #[error("ledger store at {}: {}", dir.display(), describe_sled(cause))]
     Sled {
         /// The ledger directory.
         dir: PathBuf,
         /// sled's error.
-        source: sled::Error,
+        cause: sled::Error,
     },
+}
+
+impl StoreError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Locked { .. } | StoreError::Io { .. } => ErrorKind::Unavailable,
+            StoreError::Sled { cause, .. } => match cause {
+                sled::Error::Io(_) => ErrorKind::Unavailable,
+                _ => ErrorKind::Damaged,
+            },
+            StoreError::RolledBack { .. } | StoreError::Corrupt { .. } => ErrorKind::Damaged,
+            StoreError::Conflict { .. } => ErrorKind::Conflict,
+            StoreError::NotALedger { .. } => ErrorKind::NotFound,
+            StoreError::AlreadyExists { .. }
+            | StoreError::NotEmpty { .. }
+            | StoreError::BadOrigin { .. }
+            | StoreError::UnsupportedVersion { .. }
+            | StoreError::InvalidBatch { .. }
+            | StoreError::CheckpointBeyondHead { .. }
+            | StoreError::Encode { .. } => ErrorKind::Invalid,
+        }
+    }
+}
+
+/// sled's error in words. Its own `Display` shows Rust debug output for corruption reports
+/// (file offsets and a backtrace); a person needs what happened and what to do.
+fn describe_sled(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => format!("input/output error: {io}"),
+        sled::Error::Corruption { .. } => {
+            "sled found damaged data in its files; run custody verify, and restore the \
+             ledger from a backup if it cannot be opened"
+                .into()
+        }
+        sled::Error::CollectionNotFound(_) => "a sled tree the ledger needs is missing".into(),
+        sled::Error::Unsupported(what) => format!("sled does not support this: {what}"),
+        sled::Error::ReportableBug(what) => format!("sled failed internally: {what}"),
+    }
 }
 
 impl From<StoreError> for StateError {
     fn from(e: StoreError) -> StateError {
-        StateError(e.to_string())
+        StateError::new(e)
     }
 }
 

@@ -2,13 +2,15 @@
 //! checkpoints and the head under the prefixed keys of [`crate::keys`].
 //!
 //! Why it is safe:
-//! - **Atomic, durable appends.** [`Store::append`] builds one `sled::Batch` with the
-//!   entries, every index change, the Merkle nodes and the new head, applies it, then
-//!   flushes (fsync) before returning `Ok`. A crash leaves all of a batch or none of it, and
-//!   an acknowledged append survives a crash.
+//! - **Atomic, durable appends.** [`AppendTxn::commit`] builds one `sled::Batch` with the
+//!   plan's entries, every index record, the Merkle nodes and the new head, applies it, then
+//!   flushes before returning `Ok`. A crash leaves all of a batch or none of it.
 //! - **One writer.** sled takes an exclusive file lock, so a second process cannot open the
-//!   ledger ([`StoreError::Locked`]); within a process a mutex makes the head check and the
-//!   write of an append one step.
+//!   ledger ([`StoreError::Locked`]); within a process, an append transaction holds a mutex
+//!   from [`Store::begin_append`] to its commit, so the state it was checked against is the
+//!   state it is written on.
+//! - **Storage types.** Derived-state records are written as the types of
+//!   [`crate::records`], not as the core's structs.
 //! - **A versioned format.** `meta/format` holds [`FORMAT_VERSION`], checked on open. Before
 //!   changing any key or value encoding, work out what an old build does with new data and a
 //!   new build with old data, then bump the version (and migrate, or refuse clearly).
@@ -20,7 +22,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ledger_core::Digest;
 use ledger_core::codec;
@@ -35,11 +37,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::keys;
-use crate::{AppendBatch, EntryIter, Head, Store, StoreError};
+use crate::records::{
+    StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
+};
+use crate::{AppendPlan, AppendTxn, EntryIter, Head, Store, StoreError};
 
 /// The storage format version this build reads and writes. Stored under `meta/format` as
 /// a 4-byte little-endian `u32`; that record's encoding never changes.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// Version 2: state records are the storage types of [`crate::records`] (version 1 wrote
+/// the core's structs), and the `t/` (lot) and `n/` (party) indexes are part of the format.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Length of an encoded head: `u64` size and 32-byte digest.
 const HEAD_LEN: usize = 8 + 32;
@@ -227,10 +235,10 @@ impl SledStore {
         Ok(())
     }
 
-    fn sled_error(&self, source: sled::Error) -> StoreError {
+    fn sled_error(&self, cause: sled::Error) -> StoreError {
         StoreError::Sled {
             dir: self.dir.clone(),
-            source,
+            cause,
         }
     }
 
@@ -282,36 +290,22 @@ impl SledStore {
             .collect()
     }
 
-    /// Checks `batch` against the current head and itself, without writing anything.
-    fn check_batch(head: &Head, batch: &AppendBatch<'_>) -> Result<(), StoreError> {
+    /// Checks `plan` against the current head, without writing anything. The plan's
+    /// entries, nodes and head are consistent by construction; its state changes come from
+    /// the rules and must name positions inside the plan.
+    fn check_plan(head: &Head, plan: &AppendPlan) -> Result<(), StoreError> {
         let invalid = |reason: String| Err(StoreError::InvalidBatch { reason });
-        let Some((first, _)) = batch.entries.first() else {
-            return invalid("the batch has no entries".into());
-        };
-        if *first != head.size {
+        if plan.start() != *head {
             return Err(StoreError::Conflict {
                 expected: head.size,
-                found: *first,
+                found: plan.start().size,
             });
         }
-        let count = batch.entries.len() as u64;
-        for (expected, (seq, _)) in (head.size..).zip(batch.entries) {
-            if *seq != expected {
-                return invalid(format!(
-                    "entries are not consecutive: found {seq} where {expected} belongs"
-                ));
-            }
-        }
-        let end = head.size.saturating_add(count);
-        if batch.head.size != end {
-            return invalid(format!(
-                "the new head says {} entries but the log would have {end}",
-                batch.head.size
-            ));
-        }
-        let in_batch = |seq: u64| (head.size..end).contains(&seq);
-        for (id, event) in &batch.changes.events {
-            if !in_batch(event.seq) {
+        let end = plan.head().size;
+        let in_plan = |seq: u64| (head.size..end).contains(&seq);
+        let changes = plan.changes();
+        for (id, event) in &changes.events {
+            if !in_plan(event.seq) {
                 return invalid(format!(
                     "event {id} has log position {} outside the batch",
                     event.seq
@@ -319,8 +313,8 @@ impl SledStore {
             }
         }
         let mut seen = HashSet::new();
-        for a in &batch.changes.attestations {
-            if !in_batch(a.seq) {
+        for a in &changes.attestations {
+            if !in_plan(a.seq) {
                 return invalid(format!(
                     "attestation {} has log position {} outside the batch",
                     a.event, a.seq
@@ -336,48 +330,125 @@ impl SledStore {
         Ok(())
     }
 
-    /// One sled batch holding everything `batch` writes.
-    fn build_batch(batch: &AppendBatch<'_>) -> Result<sled::Batch, StoreError> {
+    /// One sled batch holding everything `plan` writes, state records as storage types.
+    fn build_batch(plan: &AppendPlan) -> Result<sled::Batch, StoreError> {
         let mut out = sled::Batch::default();
-        for (seq, bytes) in batch.entries {
+        for (seq, bytes) in plan.entries() {
             out.insert(keys::entry(*seq), bytes.as_slice());
         }
-        let changes = batch.changes;
+        let changes = plan.changes();
         for (id, record) in &changes.parties {
-            out.insert(keys::party(id), encode("party record", record)?);
+            out.insert(
+                keys::party(id),
+                encode("party record", &StoredParty::from(record))?,
+            );
         }
         for (key, owner) in &changes.key_owners {
             out.insert(keys::key_owner(key), encode("key owner", owner)?);
         }
         for (id, record) in &changes.lots {
-            out.insert(keys::lot(id), encode("lot record", record)?);
+            out.insert(
+                keys::lot(id),
+                encode("lot record", &StoredLot::from(record))?,
+            );
         }
         for ((lot, party), holding) in &changes.holdings {
-            out.insert(keys::holding(lot, party), encode("holding", holding)?);
+            out.insert(
+                keys::holding(lot, party),
+                encode("holding", &StoredHolding::from(holding))?,
+            );
         }
         for (id, record) in &changes.shipments {
-            out.insert(keys::shipment(id), encode("shipment record", record)?);
+            out.insert(
+                keys::shipment(id),
+                encode("shipment record", &StoredShipment::from(record))?,
+            );
         }
         for (id, record) in &changes.events {
-            out.insert(keys::event(id), encode("event record", record)?);
+            out.insert(
+                keys::event(id),
+                encode("event record", &StoredEvent::from(record))?,
+            );
         }
         for record in &changes.attestations {
             out.insert(
                 attestation_key(record),
-                encode("attestation record", record)?,
+                encode("attestation record", &StoredAttestation::from(record))?,
             );
         }
-        for (level, index, hash) in batch.merkle_nodes {
+        for (level, index, hash) in plan.merkle_nodes() {
             out.insert(keys::merkle(*level, *index), encode("merkle node", hash)?);
         }
-        for (lot, seq) in batch.lot_events {
+        for (lot, seq) in plan.lot_events() {
             out.insert(keys::lot_event(lot, *seq), &[]);
         }
-        for seq in batch.party_events {
+        for seq in plan.party_events() {
             out.insert(keys::party_event(*seq), &[]);
         }
-        out.insert(keys::HEAD, encode_head(&batch.head)?);
+        out.insert(keys::HEAD, encode_head(&plan.head())?);
         Ok(out)
+    }
+
+    /// Reads and decodes a state record stored as `S`, converted to the core's `T`.
+    fn get_record<S: DeserializeOwned + Into<T>, T>(
+        &self,
+        what: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.get_decoded::<S>(what, key)?.map(Into::into))
+    }
+}
+
+/// An append in progress on a [`SledStore`]: holds the store's append lock until it is
+/// committed or dropped.
+struct SledTxn<'a> {
+    store: &'a SledStore,
+    head: Head,
+    _writer: MutexGuard<'a, ()>,
+}
+
+impl AppendTxn for SledTxn<'_> {
+    fn head(&self) -> Head {
+        self.head
+    }
+
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.store.merkle_node(level, index)
+    }
+
+    fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
+        let store = self.store;
+        SledStore::check_plan(&store.head()?, plan)?;
+        let writes = SledStore::build_batch(plan)?;
+        store
+            .db
+            .apply_batch(writes)
+            .map_err(|e| store.sled_error(e))?;
+        // If the flush fails the batch is applied in memory and may or may not survive a
+        // crash: the caller must treat the error as fatal, not retry the same positions.
+        store.flush()?;
+        store.write_acknowledged(&plan.head())
+    }
+}
+
+impl StateView for SledTxn<'_> {
+    fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
+        self.store.party(id)
+    }
+    fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
+        self.store.key_owner(key)
+    }
+    fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
+        self.store.lot(id)
+    }
+    fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
+        self.store.holding(lot, party)
+    }
+    fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
+        self.store.shipment(id)
+    }
+    fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
+        self.store.event(id)
     }
 }
 
@@ -426,11 +497,15 @@ impl Store for SledStore {
     }
 
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
-        self.scan_decoded("attestation record", &keys::party_attestations(party))
+        let stored: Vec<StoredAttestation> =
+            self.scan_decoded("attestation record", &keys::party_attestations(party))?;
+        Ok(stored.into_iter().map(Into::into).collect())
     }
 
     fn lot_attestations(&self, lot: &LotId) -> Result<Vec<AttestationRecord>, StoreError> {
-        self.scan_decoded("attestation record", &keys::lot_attestations(lot))
+        let stored: Vec<StoredAttestation> =
+            self.scan_decoded("attestation record", &keys::lot_attestations(lot))?;
+        Ok(stored.into_iter().map(Into::into).collect())
     }
 
     fn acknowledged(&self) -> Result<Option<Head>, StoreError> {
@@ -456,22 +531,18 @@ impl Store for SledStore {
         self.scan_positions("party index", keys::PARTY_EVENT)
     }
 
-    fn append(&self, batch: &AppendBatch<'_>) -> Result<(), StoreError> {
-        let _writer = self
+    fn begin_append(&self) -> Result<Box<dyn AppendTxn + '_>, StoreError> {
+        let writer = self
             .append_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let head = self.head()?;
         self.check_acknowledged(&head)?;
-        SledStore::check_batch(&head, batch)?;
-        let writes = SledStore::build_batch(batch)?;
-        self.db
-            .apply_batch(writes)
-            .map_err(|e| self.sled_error(e))?;
-        // If the flush fails the batch is applied in memory and may or may not survive a
-        // crash: the caller must treat the error as fatal, not retry the same positions.
-        self.flush()?;
-        self.write_acknowledged(&batch.head)
+        Ok(Box::new(SledTxn {
+            store: self,
+            head,
+            _writer: writer,
+        }))
     }
 
     fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
@@ -513,7 +584,7 @@ impl Store for SledStore {
 
 impl StateView for SledStore {
     fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
-        Ok(self.get_decoded("party record", &keys::party(id))?)
+        Ok(self.get_record::<StoredParty, _>("party record", &keys::party(id))?)
     }
 
     fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
@@ -521,19 +592,19 @@ impl StateView for SledStore {
     }
 
     fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
-        Ok(self.get_decoded("lot record", &keys::lot(id))?)
+        Ok(self.get_record::<StoredLot, _>("lot record", &keys::lot(id))?)
     }
 
     fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
-        Ok(self.get_decoded("holding", &keys::holding(lot, party))?)
+        Ok(self.get_record::<StoredHolding, _>("holding", &keys::holding(lot, party))?)
     }
 
     fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
-        Ok(self.get_decoded("shipment record", &keys::shipment(id))?)
+        Ok(self.get_record::<StoredShipment, _>("shipment record", &keys::shipment(id))?)
     }
 
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
-        Ok(self.get_decoded("event record", &keys::event(id))?)
+        Ok(self.get_record::<StoredEvent, _>("event record", &keys::event(id))?)
     }
 }
 
@@ -556,7 +627,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             },
             _ => StoreError::Sled {
                 dir: dir.to_path_buf(),
-                source,
+                cause: source,
             },
         })
 }

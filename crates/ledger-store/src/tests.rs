@@ -1,19 +1,30 @@
-//! Tests of the sled backend through the [`Store`] and [`StateView`] traits: round trips,
-//! atomicity, positions, format version, locking and damaged storage.
+//! Tests of the sled backend through the [`Store`], [`AppendTxn`] and [`StateView`] traits:
+//! round trips, atomicity, conflicts, indexes, positions, format version, locking and
+//! damaged storage.
+//!
+//! Appends go through the real path: [`Store::begin_append`], a [`PlanBuilder`] on the
+//! transaction's head and nodes, [`AppendTxn::commit`]. Entry bytes are arbitrary (a store
+//! never interprets them); the plan derives leaves and head from them.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use ledger_core::event::{Attest, CapSeverity, Claim, Kind, Outcome, Role, Subject};
+use ledger_core::event::{
+    Attest, Body, CapSeverity, Claim, Enroll, Event, Kind, LotMove, Outcome, Revoke, Role, Ship,
+    Subject,
+};
 use ledger_core::id::{Component, Country, LotId, Material, PartyId};
 use ledger_core::keys::{PublicKey, SecretKey};
+use ledger_core::merkle::{self, MemoryTree, node_hash};
+use ledger_core::plan::{PlanBuilder, PlanError};
 use ledger_core::quantity::{Quantity, Unit};
 use ledger_core::state::{
     AttestationRecord, Changes, EventRecord, Holding, KeyRecord, LotRecord, PartyRecord,
     ShipmentRecord, StateView,
 };
+use ledger_core::statement::entry_hash;
 use ledger_core::timestamp::Timestamp;
 use proptest::prelude::*;
 
@@ -50,27 +61,110 @@ fn entry_bytes(seq: u64) -> Vec<u8> {
     format!("entry {seq}").into_bytes()
 }
 
-/// Appends `count` entries with no index changes; returns the new head.
+fn two_entries() -> Vec<Vec<u8>> {
+    vec![entry_bytes(0), entry_bytes(1)]
+}
+
+/// An event with `body`; only the body matters to a store (which indexes it names).
+fn event(body: Body) -> Event {
+    Event {
+        actor: party_id("operator"),
+        time: time(1_700_000_000),
+        nonce: 0,
+        emissions_g_co2e: None,
+        documents: Vec::new(),
+        body,
+    }
+}
+
+/// An event that names no lot and is neither an enroll nor a revoke: no index lists it.
+fn plain_event() -> Event {
+    event(Body::Attest(attest(Subject::Party(party_id("kivu")))))
+}
+
+fn enroll_event() -> Event {
+    event(Body::Enroll(Enroll {
+        party: party_id("kivu"),
+        name: "kivu ltd".into(),
+        country: Country::parse("CD").unwrap(),
+        roles: vec![Role::Miner],
+        keys: vec![public_key(7)],
+    }))
+}
+
+fn revoke_event() -> Event {
+    event(Body::Revoke(Revoke {
+        party: party_id("kivu"),
+        key: public_key(7),
+    }))
+}
+
+/// A shipment of each of `lots`: an event naming them.
+fn ship_event(lots: &[&str]) -> Event {
+    event(Body::Ship(Ship {
+        to: party_id("refiner"),
+        lots: lots
+            .iter()
+            .map(|lot| LotMove {
+                lot: lot_id(lot),
+                quantity: Quantity::Grams(1_000),
+                from: digest("extract"),
+            })
+            .collect(),
+    }))
+}
+
+/// The plan appending `entries` (bytes, indexed as their event) on `txn`'s head.
+fn plan(txn: &dyn AppendTxn, entries: &[(Vec<u8>, Event)], changes: Changes) -> AppendPlan {
+    let nodes = TxnNodes(txn);
+    let mut builder = PlanBuilder::new(txn.head(), &nodes);
+    for (bytes, event) in entries {
+        builder.push_entry_bytes(bytes.clone(), event).unwrap();
+    }
+    builder.finish(changes).unwrap()
+}
+
+/// `entries`, each indexed as [`plain_event`].
+fn plain(entries: &[Vec<u8>]) -> Vec<(Vec<u8>, Event)> {
+    entries.iter().map(|b| (b.clone(), plain_event())).collect()
+}
+
+/// Appends `entries` in one transaction (begin, plan, commit); returns the new head.
+fn commit_events(
+    store: &SledStore,
+    entries: &[(Vec<u8>, Event)],
+    changes: Changes,
+) -> Result<Head, StoreError> {
+    let txn = store.begin_append()?;
+    let plan = plan(&*txn, entries, changes);
+    txn.commit(&plan)?;
+    Ok(plan.head())
+}
+
+/// Appends `entries`, indexed nowhere, in one transaction; returns the new head.
+fn commit(store: &SledStore, entries: &[Vec<u8>], changes: Changes) -> Result<Head, StoreError> {
+    commit_events(store, &plain(entries), changes)
+}
+
+/// Appends `count` entries with no state changes; returns the new head.
 fn append_plain(store: &SledStore, count: u64) -> Head {
     let start = store.head().unwrap().size;
-    let entries: Vec<_> = (start..start + count)
-        .map(|s| (s, entry_bytes(s)))
-        .collect();
-    let head = Head {
-        size: start + count,
-        last: digest(&format!("last {}", start + count - 1)),
-    };
-    store
-        .append(&AppendBatch {
-            entries: &entries,
-            head,
-            changes: &Changes::default(),
-            merkle_nodes: &[],
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap();
-    head
+    let entries: Vec<_> = (start..start + count).map(entry_bytes).collect();
+    commit(store, &entries, Changes::default()).unwrap()
+}
+
+/// The error `begin_append` fails with (a transaction is not `Debug`, so no `unwrap_err`).
+fn begin_append_error(store: &SledStore) -> StoreError {
+    match store.begin_append() {
+        Ok(_) => panic!("begin_append succeeded"),
+        Err(e) => e,
+    }
+}
+
+/// A plan built on the current head in a transaction that is then dropped uncommitted.
+fn stale_plan(store: &SledStore, entries: &[Vec<u8>], changes: Changes) -> AppendPlan {
+    let txn = store.begin_append().unwrap();
+    plan(&*txn, &plain(entries), changes)
 }
 
 fn party_record(id: &str, key: PublicKey) -> PartyRecord {
@@ -87,21 +181,25 @@ fn party_record(id: &str, key: PublicKey) -> PartyRecord {
     }
 }
 
+fn attest(subject: Subject) -> Attest {
+    Attest {
+        subject,
+        claim: Claim::CapOpened,
+        result: Some(Outcome::Conditional),
+        score: Some(71),
+        reference: Some("CAP-7".into()),
+        severity: Some(CapSeverity::Major),
+        valid_until: Some(time(1_800_000_000)),
+    }
+}
+
 fn attestation(seq: u64, subject: Subject) -> AttestationRecord {
     AttestationRecord {
         event: digest(&format!("attest {seq}")),
         seq,
         auditor: party_id("auditor"),
         time: time(1_700_000_000 + seq as i64),
-        attest: Attest {
-            subject,
-            claim: Claim::CapOpened,
-            result: Some(Outcome::Conditional),
-            score: Some(71),
-            reference: Some("CAP-7".into()),
-            severity: Some(CapSeverity::Major),
-            valid_until: Some(time(1_800_000_000)),
-        },
+        attest: attest(subject),
     }
 }
 
@@ -158,15 +256,8 @@ fn sample_changes() -> Changes {
     c
 }
 
-fn two_entries() -> Vec<(u64, Vec<u8>)> {
-    vec![(0, entry_bytes(0)), (1, entry_bytes(1))]
-}
-
-/// Asserts that the store shows none of [`sample_changes`] and no entries.
-fn assert_nothing_written(store: &SledStore) {
-    assert_eq!(store.head().unwrap(), Head::EMPTY);
-    assert_eq!(store.entry(0).unwrap(), None);
-    assert_eq!(store.entries(0).count(), 0);
+/// Asserts that the store shows none of [`sample_changes`].
+fn assert_no_sample_changes(store: &SledStore) {
     assert_eq!(store.party(&party_id("kivu")).unwrap(), None);
     assert_eq!(store.key_owner(&public_key(7)).unwrap(), None);
     assert_eq!(store.lot(&lot_id("LOT-1")).unwrap(), None);
@@ -178,7 +269,19 @@ fn assert_nothing_written(store: &SledStore) {
     assert_eq!(store.event(&digest("extract")).unwrap(), None);
     assert!(store.attestations(&party_id("kivu")).unwrap().is_empty());
     assert!(store.lot_attestations(&lot_id("LOT-1")).unwrap().is_empty());
+}
+
+/// Asserts that the store shows none of [`sample_changes`], no entries and no index
+/// records, and has acknowledged nothing.
+fn assert_nothing_written(store: &SledStore) {
+    assert_eq!(store.head().unwrap(), Head::EMPTY);
+    assert_eq!(store.acknowledged().unwrap(), None);
+    assert_eq!(store.entry(0).unwrap(), None);
+    assert_eq!(store.entries(0).count(), 0);
+    assert_no_sample_changes(store);
     assert_eq!(store.merkle_node(0, 0).unwrap(), None);
+    assert!(store.lot_events(&lot_id("LOT-1")).unwrap().is_empty());
+    assert!(store.party_events().unwrap().is_empty());
 }
 
 #[test]
@@ -194,27 +297,17 @@ fn create_gives_an_empty_log_with_its_origin() {
 fn every_record_type_round_trips_through_append_and_state_view() {
     let (_dir, store) = new_store();
     let changes = sample_changes();
-    let head = Head {
-        size: 2,
-        last: digest("entry 1"),
-    };
-    let nodes = [
-        (0, 0, digest("leaf 0")),
-        (0, 1, digest("leaf 1")),
-        (1, 0, digest("node")),
-    ];
-    store
-        .append(&AppendBatch {
-            entries: &two_entries(),
-            head,
-            changes: &changes,
-            merkle_nodes: &nodes,
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap();
+    let head = commit(&store, &two_entries(), changes.clone()).unwrap();
 
+    assert_eq!(
+        head,
+        Head {
+            size: 2,
+            last: entry_hash(&entry_bytes(1))
+        }
+    );
     assert_eq!(store.head().unwrap(), head);
+    assert_eq!(store.acknowledged().unwrap(), Some(head));
     assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
     assert_eq!(store.entry(2).unwrap(), None);
     for (id, record) in &changes.parties {
@@ -243,9 +336,14 @@ fn every_record_type_round_trips_through_append_and_state_view() {
         store.lot_attestations(&lot_id("LOT-1")).unwrap(),
         [changes.attestations[1].clone()]
     );
-    for (level, index, hash) in nodes {
-        assert_eq!(store.merkle_node(level, index).unwrap(), Some(hash));
-    }
+    // The Merkle nodes are the plan's, computed from the entry bytes.
+    let leaves = [entry_hash(&entry_bytes(0)), entry_hash(&entry_bytes(1))];
+    assert_eq!(store.merkle_node(0, 0).unwrap(), Some(leaves[0]));
+    assert_eq!(store.merkle_node(0, 1).unwrap(), Some(leaves[1]));
+    assert_eq!(
+        store.merkle_node(1, 0).unwrap(),
+        Some(node_hash(&leaves[0], &leaves[1]))
+    );
     // Absent records read as None, not as errors.
     assert_eq!(store.party(&party_id("nobody")).unwrap(), None);
     assert_eq!(
@@ -271,23 +369,80 @@ fn later_appends_replace_whole_records() {
                 source: digest("x"),
             },
         );
-        let entries = [(seq, entry_bytes(seq))];
-        let head = Head {
-            size: seq + 1,
-            last: digest(&seq.to_string()),
-        };
-        store
-            .append(&AppendBatch {
-                entries: &entries,
-                head,
-                changes: &changes,
-                merkle_nodes: &[],
-                lot_events: &[],
-                party_events: &[],
-            })
-            .unwrap();
+        commit(&store, &[entry_bytes(seq)], changes).unwrap();
     }
     assert_eq!(store.holding(&lot, &kivu).unwrap().unwrap().balance, 40);
+}
+
+#[test]
+fn a_plan_holds_consecutive_entries_from_its_start_and_ends_at_the_last_hash() {
+    // Replaces the store's old checks for gaps and wrong head sizes: a plan cannot hold them.
+    let (_dir, store) = new_store();
+    let start = append_plain(&store, 3);
+    let txn = store.begin_append().unwrap();
+    assert_eq!(txn.head(), start);
+    // Bytes that do not match their positions: the plan numbers entries itself.
+    let bytes: Vec<_> = (10..14).map(entry_bytes).collect();
+    let plan = plan(&*txn, &plain(&bytes), Changes::default());
+    assert_eq!(plan.start(), start);
+    let seqs: Vec<u64> = plan.entries().iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [3, 4, 5, 6]);
+    let stored: Vec<_> = plan.entries().iter().map(|(_, b)| b.clone()).collect();
+    assert_eq!(stored, bytes);
+    assert_eq!(
+        plan.head(),
+        Head {
+            size: 7,
+            last: entry_hash(&bytes[3])
+        }
+    );
+    txn.commit(&plan).unwrap();
+    assert_eq!(store.head().unwrap(), plan.head());
+    assert_eq!(store.acknowledged().unwrap(), Some(plan.head()));
+    for (seq, bytes) in plan.entries() {
+        assert_eq!(store.entry(*seq).unwrap().as_ref(), Some(bytes));
+    }
+}
+
+#[test]
+fn fail_a_plan_without_entries_is_empty() {
+    // Replaces the store's old "no entries" batch check: an empty plan cannot be built.
+    let (_dir, store) = new_store();
+    {
+        let txn = store.begin_append().unwrap();
+        let nodes = TxnNodes(&*txn);
+        let err = PlanBuilder::new(txn.head(), &nodes)
+            .finish(sample_changes())
+            .unwrap_err();
+        assert!(matches!(err, PlanError::Empty), "{err:?}");
+    }
+    assert_nothing_written(&store);
+}
+
+#[test]
+fn merkle_nodes_extend_the_stored_tree_across_appends() {
+    // Each plan reads the nodes earlier appends stored (through the transaction) and
+    // stores the ones its entries complete: the stored tree is the tree of all entries.
+    let (_dir, store) = new_store();
+    for count in [1, 2, 1, 3, 6] {
+        append_plain(&store, count);
+    }
+    let size = store.head().unwrap().size;
+    assert_eq!(size, 13);
+    let leaves: Vec<Digest> = (0..size).map(|s| entry_hash(&entry_bytes(s))).collect();
+    let tree = MemoryTree::from_leaf_hashes(leaves.iter().copied());
+    assert_eq!(
+        merkle::root(size, &StoreNodes(&store)).unwrap(),
+        tree.root()
+    );
+    let level1 = node_hash(&leaves[0], &leaves[1]);
+    assert_eq!(store.merkle_node(1, 0).unwrap(), Some(level1));
+    assert_eq!(
+        store.merkle_node(2, 0).unwrap(),
+        Some(node_hash(&level1, &node_hash(&leaves[2], &leaves[3])))
+    );
+    // Leaf 12 completes no subtree of 13 leaves.
+    assert_eq!(store.merkle_node(1, 6).unwrap(), None);
 }
 
 #[test]
@@ -319,61 +474,104 @@ fn entries_stream_without_reading_past_what_is_asked() {
 }
 
 #[test]
-fn fail_append_at_the_wrong_position_is_refused_and_writes_nothing() {
+fn entries_naming_a_lot_are_listed_under_it_in_log_order() {
     let (_dir, store) = new_store();
-    let changes = sample_changes();
-    let nodes = [(0, 0, digest("leaf"))];
-    let entries = [(1, entry_bytes(1)), (2, entry_bytes(2))];
-    let head = Head {
-        size: 3,
-        last: digest("2"),
-    };
-    let err = store
-        .append(&AppendBatch {
-            entries: &entries,
-            head,
-            changes: &changes,
-            merkle_nodes: &nodes,
-            lot_events: &[],
-            party_events: &[],
+    // More than 256 entries, so little-endian positions would sort out of order.
+    let entries: Vec<_> = (0..300u64)
+        .map(|seq| {
+            let event = match seq {
+                0 | 3 | 256 | 299 => ship_event(&["LOT-1"]),
+                7 => ship_event(&["LOT-10"]),
+                8 => event(Body::Attest(attest(Subject::Lot(lot_id("LOT-1"))))),
+                9 => ship_event(&["LOT-2", "LOT-1"]),
+                _ => plain_event(),
+            };
+            (entry_bytes(seq), event)
         })
-        .unwrap_err();
+        .collect();
+    commit_events(&store, &entries, Changes::default()).unwrap();
+    // A later append adds to the index.
+    commit_events(
+        &store,
+        &[(entry_bytes(300), ship_event(&["LOT-1"]))],
+        Changes::default(),
+    )
+    .unwrap();
+
+    assert_eq!(
+        store.lot_events(&lot_id("LOT-1")).unwrap(),
+        [0, 3, 8, 9, 256, 299, 300]
+    );
+    assert_eq!(store.lot_events(&lot_id("LOT-2")).unwrap(), [9]);
+    // The separator keeps "LOT-1" from listing the entries of "LOT-10".
+    assert_eq!(store.lot_events(&lot_id("LOT-10")).unwrap(), [7]);
+    assert!(store.lot_events(&lot_id("LOT-3")).unwrap().is_empty());
+    assert!(store.party_events().unwrap().is_empty());
+}
+
+#[test]
+fn enroll_and_revoke_entries_are_listed_as_party_events() {
+    let (_dir, store) = new_store();
+    let entries = [
+        (entry_bytes(0), enroll_event()),
+        (entry_bytes(1), ship_event(&["LOT-1"])),
+        (entry_bytes(2), revoke_event()),
+        (entry_bytes(3), plain_event()),
+    ];
+    commit_events(&store, &entries, Changes::default()).unwrap();
+    commit_events(
+        &store,
+        &[(entry_bytes(4), revoke_event())],
+        Changes::default(),
+    )
+    .unwrap();
+    assert_eq!(store.party_events().unwrap(), [0, 2, 4]);
+    assert_eq!(store.lot_events(&lot_id("LOT-1")).unwrap(), [1]);
+}
+
+#[test]
+fn fail_a_plan_built_before_the_head_moved_is_a_conflict_and_writes_nothing() {
+    // The head moved between the check and the write: another append came first.
+    let (_dir, store) = new_store();
+    let stale = stale_plan(&store, &two_entries(), sample_changes());
+    // Dropping the transaction wrote nothing and released the append lock.
+    assert_nothing_written(&store);
+    let moved = commit(&store, &[b"other".to_vec()], Changes::default()).unwrap();
+
+    let err = store.begin_append().unwrap().commit(&stale).unwrap_err();
     assert!(
         matches!(
             err,
             StoreError::Conflict {
-                expected: 0,
-                found: 1
+                expected: 1,
+                found: 0
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "append refused: it starts at log position 1 but the log has 0 entries"
+        "append refused: it starts at log position 0 but the log has 1 entries"
     );
-    assert_nothing_written(&store);
+    assert_eq!(store.head().unwrap(), moved);
+    assert_eq!(store.acknowledged().unwrap(), Some(moved));
+    assert_eq!(store.entry(0).unwrap(), Some(b"other".to_vec()));
+    assert_eq!(store.entry(1).unwrap(), None);
+    assert_eq!(store.merkle_node(0, 0).unwrap(), Some(entry_hash(b"other")));
+    assert_eq!(store.merkle_node(1, 0).unwrap(), None);
+    assert_no_sample_changes(&store);
 }
 
 #[test]
-fn fail_replaying_an_acknowledged_append_is_a_conflict() {
+fn fail_committing_an_acknowledged_plan_again_is_a_conflict() {
+    // A caller that retries an append which in fact succeeded must not write it twice.
     let (_dir, store) = new_store();
-    append_plain(&store, 2);
-    let entries = [(1, b"other".to_vec())];
-    let head = Head {
-        size: 2,
-        last: digest("other"),
-    };
-    let err = store
-        .append(&AppendBatch {
-            entries: &entries,
-            head,
-            changes: &Changes::default(),
-            merkle_nodes: &[],
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap_err();
+    append_plain(&store, 1);
+    let txn = store.begin_append().unwrap();
+    let plan = plan(&*txn, &plain(&[b"other".to_vec()]), Changes::default());
+    txn.commit(&plan).unwrap();
+
+    let err = store.begin_append().unwrap().commit(&plan).unwrap_err();
     assert!(
         matches!(
             err,
@@ -384,78 +582,85 @@ fn fail_replaying_an_acknowledged_append_is_a_conflict() {
         ),
         "{err:?}"
     );
-    assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
+    assert_eq!(store.head().unwrap(), plan.head());
+    assert_eq!(store.entry(1).unwrap(), Some(b"other".to_vec()));
+    assert_eq!(store.entry(2).unwrap(), None);
 }
 
 #[test]
-fn fail_self_contradicting_batches_are_refused_and_write_nothing() {
+fn fail_state_changes_that_contradict_the_plan_are_refused_and_write_nothing() {
     let (_dir, store) = new_store();
-    let changes = sample_changes();
-    let gap = [(0, entry_bytes(0)), (2, entry_bytes(2))];
-    let good = two_entries();
-    let mut outside = sample_changes();
-    outside
+    let mut attestation_outside = sample_changes();
+    attestation_outside
         .attestations
         .push(attestation(5, Subject::Party(party_id("kivu"))));
+    let mut event_outside = sample_changes();
+    event_outside.events.insert(
+        digest("late"),
+        EventRecord {
+            seq: 2,
+            time: time(1_700_000_000),
+            actor: party_id("kivu"),
+            kind: Kind::Ship,
+            credited: Vec::new(),
+        },
+    );
     let mut twice = sample_changes();
     twice
         .attestations
         .push(attestation(0, Subject::Party(party_id("kivu"))));
-    let batch = |entries, size, changes| AppendBatch {
-        entries,
-        head: Head {
-            size,
-            last: digest("x"),
-        },
-        changes,
-        merkle_nodes: &[],
-        lot_events: &[],
-        party_events: &[],
-    };
     let cases = [
-        ("no entries", batch(&[], 0, &changes)),
-        ("gap", batch(&gap, 3, &changes)),
-        ("head size", batch(&good, 3, &changes)),
-        ("attestation outside", batch(&good, 2, &outside)),
-        ("two attestations under one key", batch(&good, 2, &twice)),
+        (
+            "attestation outside",
+            attestation_outside,
+            "has log position 5 outside the batch",
+        ),
+        (
+            "event outside",
+            event_outside,
+            "has log position 2 outside the batch",
+        ),
+        (
+            "two attestations under one key",
+            twice,
+            "two attestations about one subject at log position 0",
+        ),
     ];
-    for (name, batch) in cases {
-        let err = store.append(&batch).unwrap_err();
+    for (name, changes, reason) in cases {
+        let err = commit(&store, &two_entries(), changes).unwrap_err();
         assert!(
-            matches!(err, StoreError::InvalidBatch { .. }),
+            matches!(&err, StoreError::InvalidBatch { reason: r } if r.contains(reason)),
             "{name}: {err:?}"
         );
         assert_nothing_written(&store);
     }
+
+    // Positions before the plan are outside it too: sample_changes names 0 and 1.
+    let head = append_plain(&store, 2);
+    let err = commit(&store, &[entry_bytes(2), entry_bytes(3)], sample_changes()).unwrap_err();
+    assert!(matches!(err, StoreError::InvalidBatch { .. }), "{err:?}");
+    assert_eq!(store.head().unwrap(), head);
+    assert_eq!(store.entry(2).unwrap(), None);
+    assert_no_sample_changes(&store);
 }
 
 #[test]
 fn fail_a_batch_that_fails_midway_leaves_nothing_behind() {
     // The entries and most records encode fine; one party record exceeds the codec's limit.
-    // None of the batch may become visible.
+    // None of the batch may become visible: entries, records, nodes or index records.
     let (_dir, store) = new_store();
     let mut changes = sample_changes();
     let mut huge = party_record("huge", public_key(9));
     huge.name = "x".repeat(codec_limit() + 1);
     changes.parties.insert(party_id("huge"), huge);
-    let head = Head {
-        size: 2,
-        last: digest("1"),
-    };
-    let nodes = [(0, 0, digest("leaf"))];
-    let err = store
-        .append(&AppendBatch {
-            entries: &two_entries(),
-            head,
-            changes: &changes,
-            merkle_nodes: &nodes,
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap_err();
+    let entries = [
+        (entry_bytes(0), enroll_event()),
+        (entry_bytes(1), ship_event(&["LOT-1"])),
+    ];
+    let err = commit_events(&store, &entries, changes).unwrap_err();
     assert!(matches!(err, StoreError::Encode { .. }), "{err:?}");
     assert_nothing_written(&store);
-    // The store still works afterwards.
+    // The store still works afterwards: the failed commit released the append lock.
     append_plain(&store, 1);
     assert_eq!(store.head().unwrap().size, 1);
 }
@@ -465,70 +670,78 @@ fn codec_limit() -> usize {
 }
 
 #[test]
-fn concurrent_appends_in_one_process_never_write_one_position_twice() {
+fn concurrent_appends_in_one_process_take_turns_and_fill_consecutive_positions() {
+    // A transaction holds the append lock from begin to commit, so no append conflicts
+    // and no position is written twice.
     let (_dir, store) = new_store();
     let store = Arc::new(store);
     let threads: Vec<_> = (0..8)
         .map(|t| {
             let store = Arc::clone(&store);
             std::thread::spawn(move || {
-                let mut won = 0u64;
-                for _ in 0..20 {
-                    let size = store.head().unwrap().size;
-                    let entries = [(size, format!("thread {t}").into_bytes())];
-                    let head = Head {
-                        size: size + 1,
-                        last: digest(&format!("{t}/{size}")),
-                    };
-                    match store.append(&AppendBatch {
-                        entries: &entries,
-                        head,
-                        changes: &Changes::default(),
-                        merkle_nodes: &[],
-                        lot_events: &[],
-                        party_events: &[],
-                    }) {
-                        Ok(()) => won += 1,
-                        Err(StoreError::Conflict { .. }) => {}
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                won
+                (0..20)
+                    .map(|i| {
+                        let txn = store.begin_append().unwrap();
+                        let bytes = format!("thread {t} append {i}").into_bytes();
+                        let plan = plan(&*txn, &plain(&[bytes]), Changes::default());
+                        txn.commit(&plan)
+                            .unwrap_or_else(|e| panic!("thread {t} append {i}: {e}"));
+                        plan.entries()[0].0
+                    })
+                    .collect::<Vec<u64>>()
             })
         })
         .collect();
-    let won: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    assert_eq!(store.head().unwrap().size, won);
-    assert_eq!(store.entries(0).count() as u64, won);
+    let mut positions: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (0..160).collect::<Vec<_>>());
+
+    let entries: Vec<(u64, Vec<u8>)> = store.entries(0).map(Result::unwrap).collect();
+    assert_eq!(entries.len(), 160);
+    let mut distinct: Vec<&[u8]> = entries.iter().map(|(_, b)| b.as_slice()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 160, "an append was written twice or lost");
+    assert_eq!(
+        store.head().unwrap(),
+        Head {
+            size: 160,
+            last: entry_hash(&entries[159].1)
+        }
+    );
+    let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|(_, b)| entry_hash(b)));
+    assert_eq!(
+        merkle::root(160, &StoreNodes(&*store)).unwrap(),
+        tree.root()
+    );
 }
 
 #[test]
 fn reopening_sees_everything() {
     let dir = tempfile::tempdir().unwrap();
     let changes = sample_changes();
-    let head = Head {
-        size: 2,
-        last: digest("entry 1"),
-    };
-    {
+    let head = {
         let store = SledStore::create(dir.path(), "custody.example/log").unwrap();
-        let nodes = [(1, 0, digest("node"))];
-        store
-            .append(&AppendBatch {
-                entries: &two_entries(),
-                head,
-                changes: &changes,
-                merkle_nodes: &nodes,
-                lot_events: &[],
-                party_events: &[],
-            })
-            .unwrap();
+        let head = commit_events(
+            &store,
+            &[
+                (entry_bytes(0), enroll_event()),
+                (entry_bytes(1), ship_event(&["LOT-1"])),
+            ],
+            changes.clone(),
+        )
+        .unwrap();
         store
             .put_checkpoint(2, "custody.example/log\n2\nroot\n")
             .unwrap();
-    }
+        head
+    };
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.head().unwrap(), head);
+    assert_eq!(store.acknowledged().unwrap(), Some(head));
     assert_eq!(store.origin().unwrap(), "custody.example/log");
     assert_eq!(
         store.entries(0).map(|e| e.unwrap().1).collect::<Vec<_>>(),
@@ -539,7 +752,15 @@ fn reopening_sees_everything() {
         changes.parties.get(&party_id("kivu"))
     );
     assert_eq!(store.lot_attestations(&lot_id("LOT-1")).unwrap().len(), 1);
-    assert_eq!(store.merkle_node(1, 0).unwrap(), Some(digest("node")));
+    assert_eq!(
+        store.merkle_node(1, 0).unwrap(),
+        Some(node_hash(
+            &entry_hash(&entry_bytes(0)),
+            &entry_hash(&entry_bytes(1))
+        ))
+    );
+    assert_eq!(store.lot_events(&lot_id("LOT-1")).unwrap(), [1]);
+    assert_eq!(store.party_events().unwrap(), [0]);
     assert_eq!(
         store.checkpoints().unwrap(),
         [(2, "custody.example/log\n2\nroot\n".to_string())]
@@ -581,7 +802,7 @@ fn checkpoints_list_by_tree_size_and_cannot_outrun_the_log() {
 #[test]
 fn attestations_are_listed_in_log_order_and_only_for_their_subject() {
     let (_dir, store) = new_store();
-    let entries: Vec<_> = (0..300).map(|s| (s, entry_bytes(s))).collect();
+    let entries: Vec<_> = (0..300).map(entry_bytes).collect();
     let mut changes = Changes::default();
     for seq in [299u64, 3, 256, 0] {
         changes
@@ -594,20 +815,7 @@ fn attestations_are_listed_in_log_order_and_only_for_their_subject() {
     changes
         .attestations
         .push(attestation(8, Subject::Lot(lot_id("p"))));
-    let head = Head {
-        size: 300,
-        last: digest("299"),
-    };
-    store
-        .append(&AppendBatch {
-            entries: &entries,
-            head,
-            changes: &changes,
-            merkle_nodes: &[],
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap();
+    commit(&store, &entries, changes).unwrap();
     let seqs: Vec<u64> = store
         .attestations(&party_id("p"))
         .unwrap()
@@ -618,7 +826,6 @@ fn attestations_are_listed_in_log_order_and_only_for_their_subject() {
     assert_eq!(store.attestations(&party_id("p2")).unwrap().len(), 1);
     assert_eq!(store.lot_attestations(&lot_id("p")).unwrap()[0].seq, 8);
 }
-
 #[test]
 fn fail_create_refuses_an_existing_ledger_and_foreign_files() {
     let (dir, store) = new_store();
@@ -690,42 +897,54 @@ fn fail_open_refuses_a_sled_database_that_is_not_a_ledger() {
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err:?}");
 }
 
-#[test]
-fn fail_open_names_found_and_supported_format_versions() {
+/// Opens a ledger whose format record says `version`, expecting a refusal naming it.
+fn assert_open_refuses_format_version(version: u32) {
     let (dir, store) = new_store();
     store
         .raw()
-        .insert(keys::FORMAT, &2u32.to_le_bytes())
+        .insert(keys::FORMAT, &version.to_le_bytes())
         .unwrap();
     drop(store);
     let err = SledStore::open(dir.path()).unwrap_err();
     assert!(
         matches!(
             err,
-            StoreError::UnsupportedVersion {
-                found: 2,
-                supported: 1,
-                ..
-            }
+            StoreError::UnsupportedVersion { found, supported: 2, .. } if found == version
         ),
         "{err:?}"
     );
+    assert_eq!(err.kind(), ErrorKind::Invalid);
     assert_eq!(
         err.to_string(),
         format!(
-            "ledger at {} has storage format version 2; this build supports version 1",
+            "ledger at {} has storage format version {version}; this build supports version 2",
             dir.path().display()
         )
     );
 }
 
 #[test]
+fn fail_open_names_found_and_supported_format_versions() {
+    // A ledger written by a newer build.
+    assert_open_refuses_format_version(3);
+}
+
+#[test]
+fn fail_open_refuses_a_version_1_ledger() {
+    // Version 1 stored the core's structs as state records; this build reads only the
+    // storage types of version 2 and must refuse, not misread, an old ledger.
+    assert_open_refuses_format_version(1);
+}
+
+#[test]
 fn the_format_record_is_four_bytes_little_endian() {
-    // Pins the one record whose encoding may never change across versions.
+    // Pins the one record whose encoding may never change across versions, and the
+    // version this build writes.
     let (_dir, store) = new_store();
+    assert_eq!(FORMAT_VERSION, 2);
     assert_eq!(
         store.raw().get(keys::FORMAT).unwrap().unwrap().as_ref(),
-        [1, 0, 0, 0]
+        [2, 0, 0, 0]
     );
 }
 
@@ -842,18 +1061,26 @@ fn fail_damaged_records_read_as_errors_naming_the_key() {
         store.event(&digest("extract")).unwrap_err(),
     ];
     for err in &errors {
+        let text = err.to_string();
         assert!(
-            err.0.contains("corrupt ledger store") && err.0.contains("at key "),
+            text.contains("corrupt ledger store") && text.contains("at key "),
             "{err}"
+        );
+        // The store's own error survives as the cause, so a caller can tell damage apart.
+        assert!(
+            matches!(err.cause::<StoreError>(), Some(StoreError::Corrupt { .. })),
+            "{err:?}"
         );
     }
     assert!(
-        errors[0].0.contains("party record at key p/kivu"),
+        errors[0].to_string().contains("party record at key p/kivu"),
         "{}",
         errors[0]
     );
     assert!(
-        errors[3].0.contains("holding at key h/LOT-1\\x00kivu"),
+        errors[3]
+            .to_string()
+            .contains("holding at key h/LOT-1\\x00kivu"),
         "{}",
         errors[3]
     );
@@ -862,27 +1089,14 @@ fn fail_damaged_records_read_as_errors_naming_the_key() {
 #[test]
 fn fail_a_valid_record_with_trailing_bytes_is_corrupt() {
     let (_dir, store) = new_store();
-    let changes = sample_changes();
-    store
-        .append(&AppendBatch {
-            entries: &two_entries(),
-            head: Head {
-                size: 2,
-                last: digest("1"),
-            },
-            changes: &changes,
-            merkle_nodes: &[],
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap();
+    commit(&store, &two_entries(), sample_changes()).unwrap();
     let key = keys::lot(&lot_id("LOT-1"));
     let mut bytes = store.raw().get(&key).unwrap().unwrap().to_vec();
     bytes.push(0);
     store.raw().insert(&key, bytes).unwrap();
-    let err = store.lot(&lot_id("LOT-1")).unwrap_err();
+    let err = store.lot(&lot_id("LOT-1")).unwrap_err().to_string();
     assert!(
-        err.0.contains("lot record at key l/LOT-1") && err.0.contains("trailing"),
+        err.contains("lot record at key l/LOT-1") && err.contains("trailing"),
         "{err}"
     );
 }
@@ -897,11 +1111,54 @@ fn fail_damaged_store_records_are_corrupt_not_panics() {
         .unwrap();
     raw.insert(keys::checkpoint(1), &[0xff; 12]).unwrap();
     raw.insert(keys::ORIGIN, &[0xff; 3]).unwrap();
+    // Index keys too short or too long to end in a position.
+    let mut short_lot_key = keys::lot_events(&lot_id("LOT-1"));
+    short_lot_key.extend([0u8; 3]);
+    raw.insert(short_lot_key, &[]).unwrap();
+    let mut long_party_key = keys::party_event(0);
+    long_party_key.push(0);
+    raw.insert(long_party_key, &[]).unwrap();
     let corrupt = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Corrupt { .. }));
     assert!(corrupt(store.merkle_node(0, 0).map(drop)));
     assert!(corrupt(store.attestations(&party_id("kivu")).map(drop)));
     assert!(corrupt(store.checkpoints().map(drop)));
     assert!(corrupt(store.origin().map(drop)));
+    assert!(corrupt(store.lot_events(&lot_id("LOT-1")).map(drop)));
+    assert!(corrupt(store.party_events().map(drop)));
+}
+
+#[test]
+fn fail_a_plan_over_a_damaged_or_missing_merkle_node_is_corrupt() {
+    // Appending entry 1 completes the level-1 node over leaves 0 and 1, so the plan reads
+    // the stored leaf 0 through the transaction: damage there must fail the plan.
+    for (name, damage) in [
+        ("damaged", Some(vec![1u8; 31])),
+        ("missing", None::<Vec<u8>>),
+    ] {
+        let (_dir, store) = new_store();
+        let head = append_plain(&store, 1);
+        match damage {
+            Some(bytes) => drop(store.raw().insert(keys::merkle(0, 0), bytes).unwrap()),
+            None => drop(store.raw().remove(keys::merkle(0, 0)).unwrap()),
+        }
+        let txn = store.begin_append().unwrap();
+        let nodes = TxnNodes(&*txn);
+        let mut builder = PlanBuilder::new(txn.head(), &nodes);
+        let err = builder
+            .push_entry_bytes(entry_bytes(1), &plain_event())
+            .unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                PlanError::Tree(merkle::TreeError::Source(StoreError::Corrupt { what, .. }))
+                    if what.contains("merkle node")
+            ),
+            "{name}: {err:?}"
+        );
+        drop(builder);
+        drop(txn);
+        assert_eq!(store.head().unwrap(), head, "{name}");
+    }
 }
 
 #[test]
@@ -997,8 +1254,21 @@ proptest! {
             let _ = store.lot_attestations(&lot);
             let _ = store.merkle_node(0, 0);
             let _ = store.checkpoints();
+            // Index and entry keys that end in arbitrary bytes.
+            for prefix in [keys::lot_events(&lot), keys::PARTY_EVENT.to_vec(), keys::ENTRY.to_vec()] {
+                raw.insert([prefix.as_slice(), &bytes].concat(), &[]).unwrap();
+            }
+            let _ = store.lot_events(&lot);
+            let _ = store.party_events();
+            let _ = store.entries(0).count();
         });
     }
+}
+
+/// Overwrites the acknowledged-head file beside the database, as damage or an old copy would.
+fn write_acknowledged(dir: &tempfile::TempDir, head: Head) {
+    let claimed = ledger_core::codec::encode(&(head.size, head.last)).unwrap();
+    std::fs::write(dir.path().join("acknowledged-head"), claimed).unwrap();
 }
 
 #[test]
@@ -1007,21 +1277,14 @@ fn fail_a_log_shorter_than_acknowledged_refuses_appends() {
     let head = append_plain(&store, 3);
     assert_eq!(store.acknowledged().unwrap(), Some(head));
     // As if sled had dropped the last two entries: the acknowledged record says more.
-    let claimed = ledger_core::codec::encode(&(head.size + 2, head.last)).unwrap();
-    std::fs::write(dir.path().join("acknowledged-head"), claimed).unwrap();
-    let err = store
-        .append(&AppendBatch {
-            entries: &[(3, entry_bytes(3))],
-            head: Head {
-                size: 4,
-                last: digest("last 3"),
-            },
-            changes: &Changes::default(),
-            merkle_nodes: &[],
-            lot_events: &[],
-            party_events: &[],
-        })
-        .unwrap_err();
+    write_acknowledged(
+        &dir,
+        Head {
+            size: head.size + 2,
+            last: head.last,
+        },
+    );
+    let err = begin_append_error(&store);
     assert!(
         matches!(
             err,
@@ -1033,5 +1296,84 @@ fn fail_a_log_shorter_than_acknowledged_refuses_appends() {
         ),
         "{err:?}"
     );
+    assert_eq!(err.kind(), ErrorKind::Damaged);
     assert_eq!(store.head().unwrap(), head, "nothing was written");
+}
+
+#[test]
+fn fail_a_log_whose_last_entry_differs_from_the_acknowledged_one_refuses_appends() {
+    // Same size, different last entry: the files were replaced by another log's copy.
+    let (dir, store) = new_store();
+    let head = append_plain(&store, 3);
+    write_acknowledged(
+        &dir,
+        Head {
+            size: head.size,
+            last: digest("another log"),
+        },
+    );
+    let err = begin_append_error(&store);
+    assert!(
+        matches!(
+            err,
+            StoreError::RolledBack {
+                found: 3,
+                acknowledged: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.head().unwrap(), head, "nothing was written");
+}
+
+#[test]
+fn a_log_longer_than_acknowledged_still_appends() {
+    // The crash window between sled's flush and the acknowledged file's update leaves the
+    // log one append ahead; appending goes on and acknowledges the new head.
+    let (dir, store) = new_store();
+    let first = append_plain(&store, 2);
+    append_plain(&store, 1);
+    write_acknowledged(&dir, first);
+    let head = append_plain(&store, 1);
+    assert_eq!(head.size, 4);
+    assert_eq!(store.acknowledged().unwrap(), Some(head));
+}
+
+#[test]
+fn error_kinds_tell_callers_what_to_do() {
+    let (dir, store) = new_store();
+    let locked = SledStore::open(dir.path()).unwrap_err();
+    let not_a_ledger = SledStore::open(dir.path().join("missing")).unwrap_err();
+    let stale = stale_plan(&store, &[entry_bytes(0)], Changes::default());
+    append_plain(&store, 1);
+    let conflict = store.begin_append().unwrap().commit(&stale).unwrap_err();
+    let beyond_head = store.put_checkpoint(5, "note").unwrap_err();
+    store
+        .raw()
+        .insert(keys::checkpoint(1), &[0xff; 12])
+        .unwrap();
+    let corrupt = store.checkpoints().unwrap_err();
+    let cases = [
+        (locked, ErrorKind::Unavailable),
+        (not_a_ledger, ErrorKind::NotFound),
+        (conflict, ErrorKind::Conflict),
+        (beyond_head, ErrorKind::Invalid),
+        (corrupt, ErrorKind::Damaged),
+    ];
+    for (err, kind) in cases {
+        assert_eq!(err.kind(), kind, "{err:?}");
+    }
+
+    // Through a state read, the store's error and so its kind survive as the cause.
+    store
+        .raw()
+        .insert(keys::lot(&lot_id("LOT-1")), &[0xff; 5])
+        .unwrap();
+    let err = store.lot(&lot_id("LOT-1")).unwrap_err();
+    assert_eq!(
+        err.cause::<StoreError>().map(StoreError::kind),
+        Some(ErrorKind::Damaged),
+        "{err:?}"
+    );
 }

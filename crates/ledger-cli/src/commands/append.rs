@@ -2,70 +2,29 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use ledger_core::statement::{Statement, StatementJson};
+use anyhow::{Result, bail};
+use ledger::{Error, Ledger, Receipt};
+use ledger_core::statement::Statement;
 use ledger_store::Store;
 
 use crate::cli::AppendArgs;
-use crate::commands::print_json;
-use crate::ledger::{self, Receipt, Refused};
+use crate::commands::{open, print_json};
 use crate::{exit, io};
 
-/// Most statements in one batch.
-pub const MAX_BATCH: usize = 1_000_000;
+/// Batches at least this large show a progress bar while their rules are checked.
+const PROGRESS_FROM: u64 = 10_000;
 
-/// Parses statement lines, checking each carried id against the recomputed one.
-pub fn parse_statements(text: &str, origin: &str, out: &mut Vec<Statement>) -> Result<()> {
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        if out.len() >= MAX_BATCH {
-            bail!("more than {MAX_BATCH} statements in one batch");
-        }
-        let parsed: StatementJson = serde_json::from_str(line)
-            .with_context(|| format!("{origin}:{}: not a signed statement", n + 1))?;
-        let statement = Statement {
-            event: parsed.event,
-            signer: parsed.signer,
-            signature: parsed.signature,
-        };
-        let id = statement.id()?;
-        if id != parsed.id {
-            bail!(
-                "{origin}:{}: \"id\" is {} but the event hashes to {id}",
-                n + 1,
-                parsed.id
-            );
-        }
-        out.push(statement);
-    }
-    Ok(())
-}
-
-/// What an append did.
-pub type Outcome = Result<Vec<Receipt>, Refused>;
-
-/// Appends `statements` at the current time.
-pub fn append_statements(store: &dyn Store, statements: Vec<Statement>) -> Result<Outcome> {
-    ledger::append(store, &statements, ledger::now()?)
-}
-
-/// Prints receipts, or why the batch was refused; returns the exit code.
-pub fn print_append(outcome: &Outcome, json: bool) -> Result<u8> {
-    match outcome {
-        Ok(receipts) => {
-            if json {
-                print_json(&serde_json::json!({ "accepted": true, "receipts": receipts }))?;
-            } else {
-                for r in receipts {
-                    crate::outln!("appended #{} {}", r.seq, r.id);
-                }
-            }
-            Ok(exit::SUCCESS)
-        }
-        Err(refused) => {
+/// Appends `statements` now and prints the receipts, or the findings that refused them;
+/// returns the exit code.
+pub fn append_and_print<S: Store>(
+    ledger: &Ledger<S>,
+    statements: Vec<Statement>,
+    json: bool,
+) -> Result<u8> {
+    let progress = io::TerminalProgress::from(PROGRESS_FROM);
+    match ledger.append(statements, ledger::now()?, &progress) {
+        Ok(receipts) => print_receipts(&receipts, json),
+        Err(Error::Refused(refused)) => {
             if json {
                 let findings: Vec<_> = refused
                     .findings
@@ -88,7 +47,19 @@ pub fn print_append(outcome: &Outcome, json: bool) -> Result<u8> {
             }
             Ok(exit::FAILED)
         }
+        Err(e) => Err(e.into()),
     }
+}
+
+fn print_receipts(receipts: &[Receipt], json: bool) -> Result<u8> {
+    if json {
+        print_json(&serde_json::json!({ "accepted": true, "receipts": receipts }))?;
+    } else {
+        for r in receipts {
+            crate::outln!("appended #{} {}", r.seq, r.id);
+        }
+    }
+    Ok(exit::SUCCESS)
 }
 
 /// Runs `custody append`.
@@ -96,12 +67,17 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
     let mut statements = Vec::new();
     for file in &args.files {
         let text = io::read_text(file, io::MAX_INPUT)?;
-        parse_statements(&text, &file.display().to_string(), &mut statements)?;
+        statements.extend(ledger::parse_statements(
+            &text,
+            &file.display().to_string(),
+        )?);
+        if statements.len() > ledger::MAX_BATCH {
+            bail!("more than {} statements in one batch", ledger::MAX_BATCH);
+        }
     }
     if statements.is_empty() {
         bail!("no statements to append");
     }
-    let store = ledger::open(dir)?;
-    let outcome = append_statements(&store, statements)?;
-    print_append(&outcome, args.json)
+    let ledger = open(dir)?;
+    append_and_print(&ledger, statements, args.json)
 }

@@ -1,32 +1,19 @@
 //! `custody export-bundle` and `custody verify --bundle`: one self-contained file of
-//! evidence for a lot, and its offline verification with no ledger present.
-//!
-//! Export picks the entries with the same [`Selection`] the verifier uses to refuse extra
-//! entries, proves each against one signed checkpoint (the latest stored one if it covers
-//! the whole log, else a fresh one signed with the operator key), and verifies the result
-//! before writing it. The format and the checks live in `ledger_core::bundle`.
+//! evidence for a lot (built and checked by the engine), and its offline verification with
+//! no ledger present (`ledger_core::bundle`).
 
 use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use ledger_core::bundle::{
-    self, Bundle, BundleEntry, BundleReport, KeySource, MAX_BUNDLE, Selection,
-};
-use ledger_core::event::{Body, Role};
-use ledger_core::id::{LotId, PartyId};
-use ledger_core::keys::PublicKey;
-use ledger_core::merkle;
-use ledger_core::note::{Checkpoint, NoteVerifier, open_checkpoint};
-use ledger_core::policy::Policy;
-use ledger_core::statement::Entry;
-use ledger_store::Store;
+use ledger::{Report, Scope};
+use ledger_core::bundle::{self, BundleReport, KeySource, MAX_BUNDLE};
+use ledger_core::note::NoteVerifier;
 use serde_json::json;
 
 use crate::cli::{ExportBundleArgs, VerifyArgs};
-use crate::commands::checkpoint::sign_current;
-use crate::commands::{print_json, print_report, verdict_code};
-use crate::ledger::{self, Report, StoreNodes};
+use crate::commands::verify::print_report;
+use crate::commands::{load_policy, open, print_json};
 use crate::{exit, keyfile};
 
 /// Reads a whole file of at most `limit` bytes.
@@ -61,160 +48,43 @@ fn parse_vkey(text: &str) -> Result<NoteVerifier> {
     }
 }
 
-/// What one pass over the log learns for an export.
-struct Scan {
-    selection: Selection,
-    /// Operator parties' keys, as candidates for the checkpoint's signer.
-    operator_keys: Vec<(PartyId, PublicKey)>,
-}
-
-/// Offers the entries below `size` that the lot's evidence may need (found through the
-/// store's indexes, [`ledger::evidence_entries`]) to a selection for `trace`, in log order.
-fn scan(store: &dyn Store, size: u64, trace: &ledger_core::provenance::Trace) -> Result<Scan> {
-    let mut scan = Scan {
-        selection: Selection::new(trace),
-        operator_keys: Vec::new(),
-    };
-    for (seq, bytes) in ledger::evidence_entries(store, trace)? {
-        if seq >= size {
-            break;
-        }
-        let entry = Entry::decode(&bytes)
-            .with_context(|| format!("entry #{seq} is damaged; run custody verify"))?;
-        let id = entry.statement.id()?;
-        let event = &entry.statement.event;
-        if let Body::Enroll(e) = &event.body {
-            if e.roles.contains(&Role::Operator) {
-                scan.operator_keys
-                    .extend(e.keys.iter().map(|k| (e.party.clone(), *k)));
-            }
-        }
-        scan.selection.offer(seq, id, event);
-    }
-    Ok(scan)
-}
-
-/// The operator key (and its party) that signed `note`, among `candidates`.
-fn checkpoint_signer(
-    note: &str,
-    origin: &str,
-    candidates: &[(PartyId, PublicKey)],
-) -> Result<(NoteVerifier, PartyId, Checkpoint)> {
-    for (party, key) in candidates {
-        let Ok(verifier) = NoteVerifier::new(origin, *key.verifying_key()) else {
-            continue;
-        };
-        if let Ok(opened) = open_checkpoint(note.as_bytes(), &verifier, &[], origin) {
-            return Ok((verifier, party.clone(), opened.checkpoint));
-        }
-    }
-    bail!(
-        "the checkpoint does not verify under any operator key of this ledger; run custody verify"
-    )
-}
-
 /// Runs `custody export-bundle`.
 pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
-    let store = ledger::open(dir)?;
-    let lot = LotId::new(args.lot.as_str()).context("lot")?;
-    let head = store.head()?;
-    let origin = store.origin()?;
-    let trace = ledger::trace(&store, &lot)?;
-
-    let latest = store
-        .checkpoints()?
-        .into_iter()
-        .max_by_key(|(size, _)| *size);
-    let (note, fresh) = match latest {
-        Some((size, note)) if size == head.size => (note, false),
-        latest => {
-            let Some(key_path) = &args.operator_key else {
-                let have = latest.map_or("no checkpoint is stored".to_owned(), |(size, _)| {
-                    format!("the latest checkpoint is for size {size}")
-                });
-                bail!(
-                    "{have} but the log has {} entries: give --operator-key (or set \
-                     CUSTODY_OPERATOR_KEY) to sign a fresh checkpoint, or run custody \
-                     checkpoint first",
-                    head.size
-                );
-            };
-            let key = keyfile::read_private(key_path)?;
-            (sign_current(&store, &key)?.1, true)
-        }
-    };
-
-    let scan = scan(&store, head.size, &trace)?;
-    let (verifier, signer, checkpoint) = checkpoint_signer(&note, &origin, &scan.operator_keys)?;
-    let size = checkpoint.size();
-    let nodes = StoreNodes(&store);
-    let stored_root = merkle::root(size, &nodes)
-        .map_err(|e| anyhow::anyhow!("cannot read the store's merkle tree: {e}"))?;
-    if stored_root != *checkpoint.root() {
-        bail!(
-            "the store's merkle tree has root {stored_root} at size {size}, not the checkpoint's \
-             {}; run custody verify",
-            checkpoint.root()
-        );
-    }
-    let mut selection = scan.selection;
-    selection.need(signer);
-    let mut entries = Vec::new();
-    for seq in selection.finish() {
-        let entry = store
-            .entry(seq)?
-            .with_context(|| format!("entry #{seq} is missing from the store"))?;
-        let proof = merkle::inclusion_proof(seq, size, &nodes)
-            .map_err(|e| anyhow::anyhow!("cannot prove entry #{seq}: {e}"))?;
-        entries.push(BundleEntry { entry, proof });
-    }
-    let bundle = Bundle {
-        lot: lot.clone(),
-        checkpoint: note,
-        entries,
-    };
-    let bytes = bundle.encode()?;
-
-    // The file must verify before anyone gets it.
-    let check = bundle::verify(&bundle, Some(&verifier), &Policy::default(), ledger::now()?);
-    if !check.sound {
-        let reasons: Vec<String> = check
-            .findings
-            .iter()
-            .take(5)
-            .map(|f| f.to_string())
-            .collect();
-        bail!(
-            "the bundle for lot {lot} does not verify, nothing was written: {}",
-            reasons.join("; ")
-        );
-    }
-    std::fs::write(&args.out, &bytes)
+    let ledger = open(dir)?;
+    let key = args
+        .operator_key
+        .as_deref()
+        .map(keyfile::read_private)
+        .transpose()?;
+    let exported = ledger.export_bundle(&args.lot, key.as_ref(), ledger::now()?)?;
+    std::fs::write(&args.out, &exported.bytes)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
-
-    let vkey = verifier.vkey();
+    let checkpoint = &exported.checkpoint;
+    let size = checkpoint.size();
+    let entries = exported.bundle.entries.len();
+    let vkey = exported.verifier.vkey();
     if args.json {
         print_json(&json!({
             "file": args.out.display().to_string(),
-            "lot": lot,
-            "entries": bundle.entries.len(),
-            "bytes": bytes.len(),
+            "lot": args.lot,
+            "entries": entries,
+            "bytes": exported.bytes.len(),
             "checkpoint": {"origin": checkpoint.origin(), "size": size, "root": checkpoint.root().to_hex()},
-            "fresh_checkpoint": fresh,
+            "fresh_checkpoint": exported.fresh_checkpoint,
             "vkey": vkey,
         }))?;
     } else {
         crate::outln!(
-            "wrote {}: lot {lot}, {} entries, {} bytes",
+            "wrote {}: lot {}, {entries} entries, {} bytes",
             args.out.display(),
-            bundle.entries.len(),
-            bytes.len()
+            args.lot,
+            exported.bytes.len()
         );
         crate::outln!(
             "checkpoint: {} at size {size}, root {} ({})",
             checkpoint.origin(),
             checkpoint.root(),
-            if fresh {
+            if exported.fresh_checkpoint {
                 "freshly signed and stored"
             } else {
                 "the latest stored one"
@@ -230,13 +100,13 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
 
 /// Runs `custody verify --bundle FILE`: no ledger is opened.
 pub fn verify(path: &Path, args: &VerifyArgs) -> Result<u8> {
-    let policy = ledger::load_policy(args.policy.as_deref())?;
+    let policy = load_policy(args.policy.as_deref())?;
     let vkey = args.vkey.as_deref().map(parse_vkey).transpose()?;
     let bytes = read_bytes(path, MAX_BUNDLE)?;
     let found = bundle::verify_bytes(&bytes, vkey.as_ref(), &policy, ledger::now()?)
         .with_context(|| format!("{} is not a readable evidence bundle", path.display()))?;
     let report = Report::new(
-        "bundle",
+        Scope::Bundle,
         Some(found.lot.clone()),
         found.entries,
         found.findings.clone(),
@@ -251,7 +121,7 @@ pub fn verify(path: &Path, args: &VerifyArgs) -> Result<u8> {
         print_header(path, &found);
         print_report(&report);
     }
-    Ok(verdict_code(&report))
+    Ok(exit::verdict(report.verdict))
 }
 
 fn key_source(source: KeySource) -> &'static str {

@@ -5,13 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use ledger_core::id::LotId;
 use ledger_core::provenance::{SHARE_ONE, Trace};
 use serde_json::{Value, json};
 
 use crate::cli::TraceArgs;
-use crate::commands::print_json;
-use crate::{exit, ledger};
+use crate::commands::{open, print_json};
+use crate::exit;
 
 /// A share as a percentage with two decimals, for people.
 fn percent(share: u128) -> String {
@@ -119,8 +118,7 @@ pub fn trace_json(trace: &Trace) -> Value {
 
 /// Runs `custody trace`.
 pub fn run(dir: &Path, args: TraceArgs) -> Result<u8> {
-    let store = ledger::open(dir)?;
-    let trace = ledger::trace(&store, &LotId::new(args.lot.as_str())?)?;
+    let trace = open(dir)?.trace(&args.lot)?;
     if args.json {
         print_json(&trace_json(&trace))?;
     } else {

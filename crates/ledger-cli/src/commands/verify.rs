@@ -3,13 +3,12 @@
 use std::path::Path;
 
 use anyhow::Result;
+use ledger::Report;
 use ledger_core::finding::Verdict;
-use ledger_core::id::LotId;
 
 use crate::cli::VerifyArgs;
-use crate::commands::print_json;
-use crate::exit;
-use crate::ledger::{self, Report};
+use crate::commands::{load_policy, open, print_json};
+use crate::{exit, io};
 
 /// Prints a report as text: findings, then the verdict line.
 pub fn print_report(report: &Report) {
@@ -32,31 +31,21 @@ pub fn print_report(report: &Report) {
     );
 }
 
-/// The exit code for a verdict.
-pub fn code(report: &Report) -> u8 {
-    match report.verdict {
-        Verdict::Pass => exit::SUCCESS,
-        Verdict::Fail => exit::FAILED,
-    }
-}
-
 /// Runs `custody verify`.
 pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     if let Some(bundle) = &args.bundle {
         return crate::commands::bundle::verify(bundle, &args);
     }
-    let policy = ledger::load_policy(args.policy.as_deref())?;
-    let store = ledger::open(dir)?;
+    let policy = load_policy(args.policy.as_deref())?;
+    let ledger = open(dir)?;
     let report = match &args.lot {
-        Some(lot) => {
-            ledger::verify_lot(&store, &LotId::new(lot.as_str())?, &policy, ledger::now()?)?.0
-        }
-        None => ledger::verify_ledger(&store)?,
+        Some(lot) => ledger.verify_lot(lot, &policy, ledger::now()?)?.report,
+        None => ledger.verify(&io::TerminalProgress::from(0))?,
     };
     if args.json {
         print_json(&report)?;
     } else {
         print_report(&report);
     }
-    Ok(code(&report))
+    Ok(exit::verdict(report.verdict))
 }

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 
-use anyhow::Result;
 use ledger_core::codec;
 use ledger_core::event::{
     Attest, Body, Claim, Enroll, Event, Extract, Feedstock, LotMove, LotOutput, Method, Outcome,
@@ -25,6 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
+use crate::Result;
 use crate::demo::test_key;
 
 /// Ore lots blended into one hydroxide lot.

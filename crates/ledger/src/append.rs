@@ -1,0 +1,268 @@
+//! Appending: statements in, receipts out, in one transaction of the store.
+//!
+//! 1. Every statement goes through the state-free half of the check ([`Checked::new`]: id,
+//!    structure, signature) on all cores.
+//! 2. A store transaction starts; the statements are checked in order against its state plus
+//!    the effects of the statements before them ([`check::apply`], the function replay
+//!    runs too). Any error finding refuses the whole batch and nothing is written.
+//! 3. The core's [`PlanBuilder`] turns the statements into entries, index records, Merkle
+//!    nodes and the new head; the transaction commits that plan all or nothing.
+//! 4. Each statement gets a [`Receipt`] whose inclusion proof comes from the nodes in memory.
+
+use ledger_core::check::{self, Checked};
+use ledger_core::hash::Digest;
+use ledger_core::plan::{AppendPlan, PlanBuilder, PlanError};
+use ledger_core::state::{Overlay, StateView};
+use ledger_core::statement::{Statement, StatementJson};
+use ledger_core::timestamp::Timestamp;
+use ledger_core::verify::KeyCache;
+use ledger_store::{AppendTxn, Store, StoreError, TxnNodes};
+use rayon::prelude::*;
+
+use crate::Ledger;
+use crate::error::{Error, Refused, Result};
+use crate::progress::Progress;
+
+/// Most statements in one batch.
+pub const MAX_BATCH: usize = 1_000_000;
+
+/// Where an accepted statement landed, with the proof that it is in the log (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Receipt {
+    /// Its event id.
+    pub id: Digest,
+    /// Its log position.
+    pub seq: u64,
+    /// Its entry's RFC 6962 leaf hash (the entry hash).
+    pub leaf_hash: Digest,
+    /// The log size right after the batch.
+    pub tree_size: u64,
+    /// The Merkle root at `tree_size`.
+    pub root: Digest,
+    /// The inclusion proof of the leaf at `seq` in the tree of `tree_size`, leaf to root.
+    pub inclusion_path: Vec<Digest>,
+}
+
+/// How an injected entry is damaged (see [`Ledger::inject`]).
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tamper {
+    /// Written as it is.
+    None,
+    /// The entry claims a position 5 past its own.
+    Seq,
+    /// The entry's link to the previous entry is zero.
+    Prev,
+    /// The entry bytes are not an entry at all.
+    Garbage,
+}
+
+/// Whether an append runs the rules (always, except for fault injection in tests).
+#[derive(Clone, Copy)]
+enum Mode {
+    Checked,
+    #[cfg(feature = "fault-injection")]
+    Unchecked(Tamper),
+}
+
+/// Parses signed statements, one JSON object per line (the form `custody sign` prints),
+/// checking each carried id against the recomputed one. `source` names the input in errors
+/// (`file.signed:3: ...`).
+pub fn parse_statements(text: &str, source: &str) -> Result<Vec<Statement>> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if out.len() >= MAX_BATCH {
+            return Err(Error::BadInput(format!(
+                "{source}: more than {MAX_BATCH} statements in one batch"
+            )));
+        }
+        let parsed: StatementJson = serde_json::from_str(line).map_err(|e| {
+            Error::BadInput(format!("{source}:{}: not a signed statement: {e}", n + 1))
+        })?;
+        let statement = Statement {
+            event: parsed.event,
+            signer: parsed.signer,
+            signature: parsed.signature,
+        };
+        let id = statement
+            .id()
+            .map_err(|e| Error::BadInput(format!("{source}:{}: {e}", n + 1)))?;
+        if id != parsed.id {
+            return Err(Error::BadInput(format!(
+                "{source}:{}: \"id\" is {} but the event hashes to {id}",
+                n + 1,
+                parsed.id
+            )));
+        }
+        out.push(statement);
+    }
+    Ok(out)
+}
+
+fn plan_error(e: PlanError<StoreError>) -> Error {
+    match e {
+        PlanError::Tree(ledger_core::merkle::TreeError::Source(store)) => Error::from(store),
+        PlanError::Empty => Error::BadInput("no statements to append".into()),
+        other => Error::damaged(other),
+    }
+}
+
+impl<S: Store> Ledger<S> {
+    /// Checks `statements` against the ledger and appends them as one batch recorded at
+    /// `recorded_at`, or refuses them all ([`Error::Refused`], nothing written). Returns one
+    /// receipt per statement, once the batch is durable.
+    pub fn append(
+        &self,
+        statements: Vec<Statement>,
+        recorded_at: Timestamp,
+        progress: &dyn Progress,
+    ) -> Result<Vec<Receipt>> {
+        self.append_as(statements, recorded_at, progress, Mode::Checked)
+    }
+
+    /// Writes `statement` as the next entry without the rule check, damaged as `tamper`
+    /// says: how tests show that `verify` catches what `append` would refuse, since the
+    /// store is not trusted. Built with the `fault-injection` feature only.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject(
+        &self,
+        statement: Statement,
+        recorded_at: Timestamp,
+        tamper: Tamper,
+    ) -> Result<Receipt> {
+        let mut receipts = self.append_as(
+            vec![statement],
+            recorded_at,
+            &crate::progress::Silent,
+            Mode::Unchecked(tamper),
+        )?;
+        receipts
+            .pop()
+            .ok_or_else(|| Error::damaged("an injected entry got no receipt"))
+    }
+
+    fn append_as(
+        &self,
+        statements: Vec<Statement>,
+        recorded_at: Timestamp,
+        progress: &dyn Progress,
+        mode: Mode,
+    ) -> Result<Vec<Receipt>> {
+        if statements.is_empty() {
+            return Err(Error::BadInput("no statements to append".into()));
+        }
+        if statements.len() > MAX_BATCH {
+            return Err(Error::BadInput(format!(
+                "{} statements in one batch; at most {MAX_BATCH}",
+                statements.len()
+            )));
+        }
+        let keys = KeyCache::default();
+        let checked: Vec<Checked> = statements
+            .into_par_iter()
+            .map(|s| Checked::new(s, &keys))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?;
+        let txn = self.store().begin_append()?;
+        let (plan, receipts) = self.check_and_plan(&*txn, &checked, recorded_at, progress, mode)?;
+        txn.commit(&plan)?;
+        Ok(receipts)
+    }
+
+    /// Runs the rules on `checked` against the transaction's state and builds the plan and
+    /// receipts. Nothing is written.
+    fn check_and_plan(
+        &self,
+        txn: &dyn AppendTxn,
+        checked: &[Checked],
+        recorded_at: Timestamp,
+        progress: &dyn Progress,
+        mode: Mode,
+    ) -> Result<(AppendPlan, Vec<Receipt>)> {
+        let head = txn.head();
+        let state: &dyn StateView = txn;
+        let mut overlay = Overlay::new(state);
+        let mut refused = Refused {
+            findings: Vec::new(),
+        };
+        progress.start("checking", checked.len() as u64);
+        for (i, statement) in checked.iter().enumerate() {
+            let mut findings = Vec::new();
+            check::apply(
+                &mut overlay,
+                statement,
+                head.size + i as u64,
+                recorded_at,
+                self.rules(),
+                &mut findings,
+            )?;
+            if matches!(mode, Mode::Checked) {
+                refused.add(i, findings);
+            }
+            progress.advance(1);
+        }
+        progress.finish();
+        if !refused.findings.is_empty() {
+            return Err(Error::Refused(refused));
+        }
+        let nodes = TxnNodes(txn);
+        let mut plan = PlanBuilder::new(head, &nodes);
+        let mut leaves = Vec::with_capacity(checked.len());
+        for statement in checked {
+            let leaf = match mode {
+                Mode::Checked => plan.push(statement.statement(), recorded_at),
+                #[cfg(feature = "fault-injection")]
+                Mode::Unchecked(tamper) => push_tampered(&mut plan, statement, recorded_at, tamper),
+            }
+            .map_err(plan_error)?;
+            leaves.push(leaf);
+        }
+        let root = plan.root().map_err(plan_error)?;
+        let tree_size = plan.next_seq();
+        let mut receipts = Vec::with_capacity(checked.len());
+        for (i, (statement, leaf_hash)) in checked.iter().zip(leaves).enumerate() {
+            let seq = head.size + i as u64;
+            receipts.push(Receipt {
+                id: statement.id(),
+                seq,
+                leaf_hash,
+                tree_size,
+                root,
+                inclusion_path: plan.inclusion_proof(seq).map_err(plan_error)?,
+            });
+        }
+        let plan = plan.finish(overlay.changes).map_err(plan_error)?;
+        Ok((plan, receipts))
+    }
+}
+
+/// Pushes `statement` into `plan`, damaged as `tamper` says.
+#[cfg(feature = "fault-injection")]
+fn push_tampered(
+    plan: &mut PlanBuilder<'_, TxnNodes<'_>>,
+    statement: &Checked,
+    recorded_at: Timestamp,
+    tamper: Tamper,
+) -> Result<Digest, PlanError<StoreError>> {
+    use ledger_core::statement::Entry;
+    let seq = plan.next_seq();
+    let event = &statement.statement().event;
+    let entry = |seq, prev| Entry {
+        seq,
+        prev,
+        recorded_at,
+        statement: statement.statement().clone(),
+    };
+    let bytes = match tamper {
+        Tamper::None => return plan.push(statement.statement(), recorded_at),
+        Tamper::Seq => entry(seq + 5, plan.last_hash()).encode(),
+        Tamper::Prev => entry(seq, Digest::ZERO).encode(),
+        Tamper::Garbage => Ok(b"this is not a log entry".to_vec()),
+    }
+    .map_err(|source| PlanError::Encode { seq, source })?;
+    plan.push_entry_bytes(bytes, event)
+}
