@@ -31,3 +31,25 @@ pub fn custody_bin() -> PathBuf {
 pub fn custody() -> assert_cmd::Command {
     assert_cmd::Command::new(custody_bin())
 }
+
+/// Standard output of a finished command, as text.
+pub fn stdout(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
+}
+
+/// Standard error of a finished command, as text.
+pub fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// Retries `open` while sled still holds the lock of a handle this process (or a child
+/// that just exited) let go of: sled releases its file lock asynchronously.
+pub fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
+    for _ in 0..100 {
+        if let Ok(value) = open() {
+            return value;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    open().unwrap()
+}

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use custody_tests::{retry, stderr, stdout};
 use ledger_core::statement::{Entry, entry_hash};
 use ledger_core::verify::Replay;
 use ledger_store::{SledStore, Store};
@@ -78,30 +79,11 @@ impl Scratch {
     }
 }
 
-fn stdout(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
-}
-
-fn stderr(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
-}
-
 /// Every entry's canonical bytes and the head, read through the store.
 fn snapshot(ledger: &Path) -> (Vec<Vec<u8>>, u64) {
     let store = retry(|| SledStore::open(ledger));
     let entries = store.entries(0).map(|e| e.unwrap().1).collect();
     (entries, store.head().unwrap().size)
-}
-
-/// Retries `open` while sled still holds the lock of a handle this process just dropped.
-fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
-    for _ in 0..100 {
-        if let Ok(value) = open() {
-            return value;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    open().unwrap()
 }
 
 /// A small ledger: operator, a miner and a refiner, and one extract, ship and receive.

@@ -37,7 +37,7 @@ use tempfile::TempDir;
 // ---------------------------------------------------------------------------------------
 
 fn custody_path() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("custody")
+    custody_tests::custody_bin()
 }
 
 /// `custody --ledger LEDGER ARGS...` run in `cwd`, with no passphrase in the environment

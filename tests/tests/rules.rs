@@ -14,17 +14,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use ledger_cli::demo::{TestKeys, enrolled_ledger};
-use ledger_cli::ledger::{self, SigningState};
+use custody_tests::retry;
+use ledger::{Error, Ledger, SigningContext, Silent, Tamper};
 use ledger_core::finding::{Finding, Rule, Severity, Verdict};
 use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
-use ledger_core::merkle::{NodeSource, PendingNodes};
 use ledger_core::policy::Policy;
-use ledger_core::rules::{self, RuleConfig};
-use ledger_core::state::Overlay;
-use ledger_core::statement::{Entry, Statement, entry_hash};
-use ledger_store::{AppendBatch, Head, SledStore, Store, StoreError};
+use ledger_core::statement::Statement;
+use ledger_scenario::demo::{TestKeys, enrolled_ledger};
+use ledger_store::SledStore;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -64,96 +62,23 @@ fn substitute(value: &mut Value, ids: &[Digest], keys: &TestKeys) {
     }
 }
 
-fn sign(
-    store: &SledStore,
-    keys: &TestKeys,
-    ctx: &mut SigningState<'_>,
-    event: &Value,
-    signer: &str,
-) -> Statement {
+fn sign(keys: &TestKeys, ctx: &mut SigningContext<'_>, event: &Value, signer: &str) -> Statement {
     let key = &keys[signer];
-    let mut out =
-        ledger_cli::commands::sign_text(&event.to_string(), "fixture", ctx, &|_| Ok(key)).unwrap();
-    let _ = store;
+    let mut out = ctx
+        .sign_text(&event.to_string(), "fixture", &|_| Ok(key), &mut || 7)
+        .unwrap();
     assert_eq!(out.len(), 1);
     out.remove(0)
 }
 
-struct StoreNodes<'a>(&'a SledStore);
-
-impl NodeSource for StoreNodes<'_> {
-    type Error = String;
-    fn node(&self, level: u8, index: u64) -> Result<Digest, String> {
-        self.0
-            .merkle_node(level, index)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "missing node".to_owned())
+/// How a fixture's `tamper` damages the injected entry.
+fn tamper(name: Option<&str>) -> Tamper {
+    match name {
+        Some("entry-seq") => Tamper::Seq,
+        Some("entry-prev") => Tamper::Prev,
+        Some("entry-garbage") => Tamper::Garbage,
+        _ => Tamper::None,
     }
-}
-
-/// Writes `statement` as the next entry through the store API, without the rules' verdict,
-/// optionally damaging the entry as `tamper` says.
-fn inject(
-    store: &SledStore,
-    statement: &Statement,
-    tamper: Option<&str>,
-) -> Result<(), StoreError> {
-    let head = store.head()?;
-    let now = ledger::now().unwrap();
-    let id = statement.id().unwrap();
-    let mut overlay = Overlay::new(store);
-    let subject = rules::Subject {
-        seq: head.size,
-        id,
-        event: &statement.event,
-        signer: &statement.signer,
-        recorded_at: now,
-    };
-    rules::apply(
-        &mut overlay,
-        &subject,
-        &RuleConfig::default(),
-        &mut Vec::new(),
-    )
-    .unwrap();
-    let mut entry = Entry {
-        seq: head.size,
-        prev: head.last,
-        recorded_at: now,
-        statement: statement.clone(),
-    };
-    match tamper {
-        Some("entry-seq") => entry.seq += 5,
-        Some("entry-prev") => entry.prev = Digest::ZERO,
-        _ => {}
-    }
-    let bytes = match tamper {
-        Some("entry-garbage") => b"this is not a log entry".to_vec(),
-        _ => entry.encode().unwrap(),
-    };
-    let leaf = entry_hash(&bytes);
-    let base = StoreNodes(store);
-    let mut nodes = PendingNodes::new(&base, head.size);
-    nodes.push(leaf).unwrap();
-    let nodes = nodes.into_nodes();
-    let entries = [(head.size, bytes)];
-    let lot_events: Vec<_> = statement
-        .event
-        .lots_named()
-        .into_iter()
-        .map(|l| (l.clone(), head.size))
-        .collect();
-    store.append(&AppendBatch {
-        entries: &entries,
-        head: Head {
-            size: head.size + 1,
-            last: leaf,
-        },
-        changes: &overlay.changes,
-        merkle_nodes: &nodes,
-        lot_events: &lot_events,
-        party_events: &[],
-    })
 }
 
 fn error_codes(findings: &[Finding]) -> BTreeSet<String> {
@@ -162,17 +87,6 @@ fn error_codes(findings: &[Finding]) -> BTreeSet<String> {
         .filter(|f| f.severity == Severity::Error)
         .map(|f| f.rule.code().to_owned())
         .collect()
-}
-
-/// Retries `open` while sled still holds the lock of a handle this process just dropped.
-fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
-    for _ in 0..100 {
-        if let Ok(value) = open() {
-            return value;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    open().unwrap()
 }
 
 /// Every key and value in a sled database.
@@ -196,6 +110,11 @@ fn raw_dump(ledger: &Path) -> (Records, Option<Vec<u8>>) {
     )
 }
 
+/// Opens the ledger in `dir` again, once this process's last handle has let go of it.
+fn reopen(dir: &Path) -> Ledger<SledStore> {
+    Ledger::open(retry(|| SledStore::open(dir))).unwrap()
+}
+
 fn check(path: &Path) -> Result<(), String> {
     let fixture: Fixture =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).map_err(|e| e.to_string())?;
@@ -206,8 +125,8 @@ fn check(path: &Path) -> Result<(), String> {
         .collect();
     let dir = tempfile::tempdir().unwrap();
     let ledger_dir = dir.path().join("ledger");
-    let (mut store, keys) = enrolled_ledger(&ledger_dir).map_err(|e| e.to_string())?;
-    let mut ctx = SigningState::new(Some(&store));
+    let (mut ledger, keys) = enrolled_ledger(&ledger_dir).map_err(|e| e.to_string())?;
+    let mut ctx = ledger.signing_context();
     let base = std::fs::read_to_string(fixtures_dir().join("base.jsonl")).unwrap();
     let mut setup: Vec<Value> = base
         .lines()
@@ -218,18 +137,17 @@ fn check(path: &Path) -> Result<(), String> {
     for mut event in setup {
         substitute(&mut event, &ids, &keys);
         let actor = event["actor"].as_str().unwrap().to_owned();
-        let statement = sign(&store, &keys, &mut ctx, &event, &actor);
+        let statement = sign(&keys, &mut ctx, &event, &actor);
         ids.push(statement.id().unwrap());
-        let outcome = ledger::append(&store, &[statement], ledger::now().unwrap()).unwrap();
-        if let Err(refused) = outcome {
-            return Err(format!("setup event refused: {:?}", refused.findings));
+        if let Err(e) = ledger.append(vec![statement], ledger::now().unwrap(), &Silent) {
+            return Err(format!("setup event refused: {e}"));
         }
     }
     if let Some(mut violation) = fixture.violation.clone() {
         substitute(&mut violation, &ids, &keys);
         let actor = violation["actor"].as_str().unwrap().to_owned();
         let signer = fixture.sign_as.clone().unwrap_or(actor);
-        let mut statement = sign(&store, &keys, &mut ctx, &violation, &signer);
+        let mut statement = sign(&keys, &mut ctx, &violation, &signer);
         drop(ctx);
         if fixture.tamper.as_deref() == Some("signature") {
             statement.signature.0[10] ^= 0x01;
@@ -239,21 +157,16 @@ fn check(path: &Path) -> Result<(), String> {
             Some("entry-garbage" | "entry-seq" | "entry-prev" | "inject")
         );
         if !store_tamper {
-            drop(store);
+            drop(ledger);
             let before = raw_dump(&ledger_dir);
             assert!(
                 !before.0.is_empty() && before.1.is_some(),
                 "nothing to compare"
             );
-            store = retry(|| SledStore::open(&ledger_dir));
-            let outcome = ledger::append(
-                &store,
-                std::slice::from_ref(&statement),
-                ledger::now().unwrap(),
-            )
-            .unwrap();
+            ledger = reopen(&ledger_dir);
+            let outcome = ledger.append(vec![statement.clone()], ledger::now().unwrap(), &Silent);
             match (rule.severity(), outcome) {
-                (Severity::Error, Err(refused)) => {
+                (Severity::Error, Err(Error::Refused(refused))) => {
                     let findings: Vec<Finding> =
                         refused.findings.into_iter().map(|(_, f)| f).collect();
                     if error_codes(&findings) != expected {
@@ -262,18 +175,19 @@ fn check(path: &Path) -> Result<(), String> {
                             error_codes(&findings)
                         ));
                     }
-                    drop(store);
+                    drop(ledger);
                     if raw_dump(&ledger_dir) != before {
                         return Err("a refused append changed the ledger's bytes".into());
                     }
-                    store = retry(|| SledStore::open(&ledger_dir));
+                    ledger = reopen(&ledger_dir);
                 }
+                (_, Err(e @ Error::Refused(_))) => {
+                    return Err(format!("append refused a warning: {e}"));
+                }
+                (_, Err(e)) => return Err(format!("append failed: {e}")),
                 (Severity::Error, Ok(_)) => return Err("append accepted a violation".into()),
-                (Severity::Warning, Err(refused)) => {
-                    return Err(format!("append refused a warning: {:?}", refused.findings));
-                }
                 (Severity::Warning, Ok(_)) => {
-                    let report = ledger::verify_ledger(&store).map_err(|e| e.to_string())?;
+                    let report = ledger.verify(&Silent).map_err(|e| e.to_string())?;
                     let found = report
                         .findings
                         .iter()
@@ -288,9 +202,15 @@ fn check(path: &Path) -> Result<(), String> {
                 }
             }
         }
-        inject(&store, &statement, fixture.tamper.as_deref()).map_err(|e| e.to_string())?;
+        ledger
+            .inject(
+                statement,
+                ledger::now().unwrap(),
+                tamper(fixture.tamper.as_deref()),
+            )
+            .map_err(|e| e.to_string())?;
         if fixture.lot.is_none() {
-            let report = ledger::verify_ledger(&store).map_err(|e| e.to_string())?;
+            let report = ledger.verify(&Silent).map_err(|e| e.to_string())?;
             if error_codes(&report.findings) != expected {
                 return Err(format!(
                     "verify after injection found {:?}, expected {expected:?}: {:?}",
@@ -309,8 +229,10 @@ fn check(path: &Path) -> Result<(), String> {
     )
     .unwrap();
     let policy = fixture.policy.clone().unwrap_or_default();
-    let (report, _) = ledger::verify_lot(&store, &lot, &policy, ledger::now().unwrap())
-        .map_err(|e| e.to_string())?;
+    let report = ledger
+        .verify_lot(&lot, &policy, ledger::now().unwrap())
+        .map_err(|e| e.to_string())?
+        .report;
     if error_codes(&report.findings) != expected || report.verdict != Verdict::Fail {
         return Err(format!(
             "verify --lot found {:?}, expected {expected:?}: {:?}",

@@ -8,26 +8,21 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use assert_cmd::Command;
+use custody_tests::{retry, stderr, stdout};
 use ledger_core::Digest;
 use ledger_core::bundle::{self, Bundle};
 use ledger_core::finding::Verdict;
-use ledger_core::keys::SecretKey;
 use ledger_core::merkle::{verify_consistency, verify_inclusion};
 use ledger_core::note::{Checkpoint, NoteSigner, sign_checkpoint};
 use ledger_core::policy::Policy;
 use ledger_core::timestamp::Timestamp;
+use ledger_scenario::test_key;
 use ledger_store::{SledStore, Store};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The demo's log origin (`custody demo`).
 const ORIGIN: &str = "demo.custody.example/ledger";
-
-/// The deterministic test key of a demo party: seed = SHA-256("custody test key v1\0" || name).
-fn test_key(name: &str) -> SecretKey {
-    SecretKey::from_seed(&Digest::of(&[b"custody test key v1\0", name.as_bytes()]).0)
-}
 
 /// A scratch directory holding the demo ledger and the demo operator's key file.
 struct Demo {
@@ -37,8 +32,7 @@ struct Demo {
 impl Demo {
     fn new() -> Demo {
         let dir = tempfile::tempdir().unwrap();
-        Command::cargo_bin("custody")
-            .unwrap()
+        custody_tests::custody()
             .env_remove("CUSTODY_LEDGER")
             .args(["demo", "--dir"])
             .arg(dir.path().join("ledger"))
@@ -67,8 +61,7 @@ impl Demo {
     /// this test process drops a handle, so a run that finds the ledger locked is retried.
     fn custody(&self, args: &[&str]) -> assert_cmd::assert::Assert {
         for _ in 0..100 {
-            let assert = Command::cargo_bin("custody")
-                .unwrap()
+            let assert = custody_tests::custody()
                 .current_dir(self.dir.path())
                 .env_remove("CUSTODY_LEDGER")
                 .env_remove("CUSTODY_OPERATOR_KEY")
@@ -98,14 +91,6 @@ impl Demo {
     fn checkpoint(&self) -> Value {
         self.json(&["checkpoint", "--operator-key", &self.key(), "--json"])
     }
-}
-
-fn stdout(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stdout).into_owned()
-}
-
-fn stderr(assert: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
 }
 
 fn digest(value: &Value) -> Digest {
@@ -349,10 +334,13 @@ fn checkpoint_needs_a_valid_operator_key() {
     let out = d
         .custody(&["checkpoint", "--operator-key", miner.to_str().unwrap()])
         .code(2);
-    assert!(stderr(&out).contains("operator role"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("may not act as operator"),
+        "{}",
+        stderr(&out)
+    );
     // The key may also come from the environment.
-    let out = Command::cargo_bin("custody")
-        .unwrap()
+    let out = custody_tests::custody()
         .arg("--ledger")
         .arg(d.ledger())
         .env("CUSTODY_OPERATOR_KEY", d.key())
@@ -460,8 +448,7 @@ fn proofs_and_append_receipts_verify() {
 
 /// `custody verify --bundle FILE ARGS` in `dir`, with no ledger anywhere.
 fn verify_bundle_in(dir: &Path, file: &str, args: &[&str]) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("custody")
-        .unwrap()
+    custody_tests::custody()
         .current_dir(dir)
         .env("CUSTODY_LEDGER", dir.join("no-ledger-here"))
         .args(["verify", "--bundle", file])
@@ -623,19 +610,8 @@ fn every_single_byte_change_of_a_small_bundle_is_rejected() {
     assert!(stderr(&out).contains("bad magic"), "{}", stderr(&out));
 }
 
-/// Retries `open` while sled's lock from an earlier handle or run is still held.
-fn retry_open<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
-    for _ in 0..100 {
-        if let Ok(value) = open() {
-            return value;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    open().unwrap()
-}
-
 fn open_store(ledger: &Path) -> SledStore {
-    retry_open(|| SledStore::open(ledger))
+    retry(|| SledStore::open(ledger))
 }
 
 /// Replaces the stored checkpoint for `size` with `note`.
@@ -703,7 +679,7 @@ fn tampered_checkpoints_and_merkle_nodes_in_the_store_fail_verify() {
 
     // A stored Merkle node that disagrees with the entries: verify fails, and neither a
     // checkpoint nor a proof is served from it.
-    let db = retry_open(|| sled::open(d.ledger()));
+    let db = retry(|| sled::open(d.ledger()));
     // The 64-leaf subtree: the root at the head and every proof for entries 0..64 use it.
     let key = [b"m/".as_slice(), &[6u8], &0u64.to_be_bytes()].concat();
     let original = db.get(&key).unwrap().unwrap().to_vec();
@@ -727,7 +703,7 @@ fn tampered_checkpoints_and_merkle_nodes_in_the_store_fail_verify() {
         "{}",
         stderr(&out)
     );
-    let db = retry_open(|| sled::open(d.ledger()));
+    let db = retry(|| sled::open(d.ledger()));
     db.insert(&key, original).unwrap();
     db.flush().unwrap();
     drop(db);

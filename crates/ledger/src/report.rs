@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// A lot's report figures and the verdict they were computed under.
 #[derive(Debug, Clone)]
 pub struct LotReport {
-    /// Everything the report shows; render it with [`ledger_report::render`].
+    /// Everything the report shows; render it with [`ledger_report::render()`].
     pub data: ReportData,
     /// The lot's verification verdict.
     pub verdict: Verdict,
