@@ -152,6 +152,10 @@ fn check(path: &Path) -> Result<(), String> {
         if fixture.tamper.as_deref() == Some("signature") {
             statement.signature.0[10] ^= 0x01;
         }
+        // Append and injection record the statement at the same time, so the texts of the
+        // findings the one check gives must be the same both ways.
+        let recorded_at = ledger::now().unwrap();
+        let mut refused_with = Vec::new();
         let store_tamper = matches!(
             fixture.tamper.as_deref(),
             Some("entry-garbage" | "entry-seq" | "entry-prev" | "inject")
@@ -164,7 +168,7 @@ fn check(path: &Path) -> Result<(), String> {
                 "nothing to compare"
             );
             ledger = reopen(&ledger_dir);
-            let outcome = ledger.append(vec![statement.clone()], ledger::now().unwrap(), &Silent);
+            let outcome = ledger.append(vec![statement.clone()], recorded_at, &Silent);
             match (rule.severity(), outcome) {
                 (Severity::Error, Err(Error::Refused(refused))) => {
                     let findings: Vec<Finding> =
@@ -175,6 +179,7 @@ fn check(path: &Path) -> Result<(), String> {
                             error_codes(&findings)
                         ));
                     }
+                    refused_with = findings;
                     drop(ledger);
                     if raw_dump(&ledger_dir) != before {
                         return Err("a refused append changed the ledger's bytes".into());
@@ -203,14 +208,19 @@ fn check(path: &Path) -> Result<(), String> {
             }
         }
         ledger
-            .inject(
-                statement,
-                ledger::now().unwrap(),
-                tamper(fixture.tamper.as_deref()),
-            )
+            .inject(statement, recorded_at, tamper(fixture.tamper.as_deref()))
             .map_err(|e| e.to_string())?;
         if fixture.lot.is_none() {
             let report = ledger.verify(&Silent).map_err(|e| e.to_string())?;
+            for refused in &refused_with {
+                if !report.findings.contains(refused) {
+                    return Err(format!(
+                        "append refused with \"{refused}\" but verify does not report the same \
+                         finding: {:?}",
+                        report.findings
+                    ));
+                }
+            }
             if error_codes(&report.findings) != expected {
                 return Err(format!(
                     "verify after injection found {:?}, expected {expected:?}: {:?}",
