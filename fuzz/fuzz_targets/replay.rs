@@ -8,8 +8,9 @@
 //! checks and lets mutated entries reach the rules as if they were signed.
 #![no_main]
 
+use ledger_core::check::Checked;
 use ledger_core::statement::{Entry, entry_hash};
-use ledger_core::verify::{KeyCache, Prepared, Replay, prepare};
+use ledger_core::verify::{KeyCache, Prepared, PreparedEntry, Replay, prepare};
 use libfuzzer_sys::fuzz_target;
 
 /// Entries replayed per input: enough for the demo scenario, bounded so inputs stay fast.
@@ -33,10 +34,13 @@ fuzz_target!(|data: &[u8]| {
             Prepared {
                 hash: entry_hash(bytes),
                 decoded: Entry::decode(bytes).and_then(|entry| {
-                    let id = entry.statement.id()?;
-                    Ok((entry, id))
+                    Ok(PreparedEntry {
+                        seq: entry.seq,
+                        prev: entry.prev,
+                        recorded_at: entry.recorded_at,
+                        statement: Checked::assume_signed(entry.statement)?,
+                    })
                 }),
-                signature_ok: true,
             }
         } else {
             prepare(bytes, &keys)
