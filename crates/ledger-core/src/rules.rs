@@ -14,7 +14,7 @@ use crate::keys::KeyBytes;
 use crate::quantity::{Quantity, component_micrograms};
 use crate::state::{
     AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord,
-    ShipmentRecord, StateError, StateView,
+    ShipmentRecord, StateError, StateKeys, StateView,
 };
 use crate::timestamp::Timestamp;
 
@@ -84,6 +84,51 @@ impl Ctx<'_, '_, '_> {
 
     fn report_lot(&mut self, rule: Rule, lot: &crate::id::LotId, message: String) {
         self.report(rule, message).lot = Some(lot.clone());
+    }
+}
+
+/// Adds to `keys` every state record [`apply`] may read when it checks the statement with
+/// id `id` and `event`: the batch-read hint of [`StateKeys`]. Reading a record not listed
+/// here still works; it only costs a round trip.
+pub fn reads(id: &Digest, event: &Event, keys: &mut StateKeys) {
+    let actor = &event.actor;
+    keys.events.insert(*id);
+    keys.parties.insert(actor.clone());
+    for output in event.body.outputs() {
+        keys.lots.insert(output.lot.clone());
+    }
+    for m in event.body.consumed() {
+        keys.lots.insert(m.lot.clone());
+        keys.holdings.insert((m.lot.clone(), actor.clone()));
+        keys.events.insert(m.from);
+    }
+    match &event.body {
+        Body::Enroll(e) => {
+            keys.parties.insert(e.party.clone());
+            keys.key_owners.extend(e.keys.iter().map(|k| *k.as_bytes()));
+        }
+        Body::Revoke(r) => {
+            keys.parties.insert(r.party.clone());
+        }
+        Body::Ship(s) => {
+            keys.parties.insert(s.to.clone());
+        }
+        Body::Receive(r) => {
+            keys.shipments.insert(r.shipment);
+            for item in &r.lots {
+                keys.lots.insert(item.lot.clone());
+                keys.holdings.insert((item.lot.clone(), actor.clone()));
+            }
+        }
+        Body::Attest(a) => match &a.subject {
+            crate::event::Subject::Party(p) => {
+                keys.parties.insert(p.clone());
+            }
+            crate::event::Subject::Lot(l) => {
+                keys.lots.insert(l.clone());
+            }
+        },
+        Body::Extract(_) | Body::Recycle(_) | Body::Transform(_) => {}
     }
 }
 

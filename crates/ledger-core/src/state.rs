@@ -189,6 +189,25 @@ pub struct Changes {
     pub attestations: Vec<AttestationRecord>,
 }
 
+/// The state records checking some statements may read, so a store behind a network can
+/// fetch them in a few round trips before the rules run ([`crate::rules::reads`] lists them
+/// for one statement). Sets, so a batch asks for each record once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateKeys {
+    /// Party records.
+    pub parties: std::collections::BTreeSet<PartyId>,
+    /// Key owners.
+    pub key_owners: std::collections::BTreeSet<[u8; 32]>,
+    /// Lot records.
+    pub lots: std::collections::BTreeSet<LotId>,
+    /// Holdings, by (lot, party).
+    pub holdings: std::collections::BTreeSet<(LotId, PartyId)>,
+    /// Shipment records, by ship event id.
+    pub shipments: std::collections::BTreeSet<Digest>,
+    /// Event records.
+    pub events: std::collections::BTreeSet<Digest>,
+}
+
 /// A view that reads `changes` first and `base` for the rest.
 pub struct Overlay<'a> {
     base: &'a dyn StateView,

@@ -65,7 +65,7 @@ use ledger_core::codec::CodecError;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::merkle::NodeSource;
 pub use ledger_core::plan::{AppendPlan, Head};
-use ledger_core::state::{AttestationRecord, StateError, StateView};
+use ledger_core::state::{AttestationRecord, StateError, StateKeys, StateView};
 
 pub use sled_store::{FORMAT_VERSION, SledStore};
 
@@ -136,6 +136,15 @@ pub trait AppendTxn: StateView {
 
     /// A stored Merkle node, as [`Store::merkle_node`].
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
+
+    /// Told, before the rules run, every state record checking the batch may read, so a
+    /// store behind a network reads them in a few round trips instead of one per lookup
+    /// and answers the rules' reads from what it fetched. An embedded store, whose reads
+    /// are local, can ignore it (the default).
+    fn prefetch(&mut self, keys: &StateKeys) -> Result<(), StoreError> {
+        let _ = keys;
+        Ok(())
+    }
 
     /// Writes `plan` (everything or nothing) and makes it durable before returning `Ok`.
     ///

@@ -2,8 +2,9 @@
 //!
 //! 1. Every statement goes through the state-free half of the check ([`Checked::new`]: id,
 //!    structure, signature) on all cores.
-//! 2. A store transaction starts; the statements are checked in order against its state plus
-//!    the effects of the statements before them ([`check::apply`], the function replay
+//! 2. A store transaction starts and is told every state record the rules may read
+//!    ([`rules::reads`], so a network store fetches them in bulk); the statements are checked
+//!    in order against its state plus the effects of the statements before them ([`check::apply`], the function replay
 //!    runs too). Any error finding refuses the whole batch and nothing is written.
 //! 3. The core's [`PlanBuilder`] turns the statements into entries, index records, Merkle
 //!    nodes and the new head; the transaction commits that plan all or nothing.
@@ -12,7 +13,8 @@
 use ledger_core::check::{self, Checked};
 use ledger_core::hash::Digest;
 use ledger_core::plan::{AppendPlan, PlanBuilder, PlanError};
-use ledger_core::state::{Overlay, StateView};
+use ledger_core::rules;
+use ledger_core::state::{Overlay, StateKeys, StateView};
 use ledger_core::statement::{Statement, StatementJson};
 use ledger_core::timestamp::Timestamp;
 use ledger_core::verify::KeyCache;
@@ -167,7 +169,12 @@ impl<S: Store> Ledger<S> {
             .map(|s| Checked::new(s, &keys))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?;
-        let txn = self.store().begin_append()?;
+        let mut reads = StateKeys::default();
+        for c in &checked {
+            rules::reads(&c.id(), &c.statement().event, &mut reads);
+        }
+        let mut txn = self.store().begin_append()?;
+        txn.prefetch(&reads)?;
         let (plan, receipts) = self.check_and_plan(&*txn, &checked, recorded_at, progress, mode)?;
         txn.commit(&plan)?;
         Ok(receipts)

@@ -1,15 +1,21 @@
 //! The engine through its library API, with no CLI involved: receipts, refusals, typed
-//! errors, and appends from many threads at once.
+//! errors, appends from many threads at once, and the batch-read hint a network store
+//! relies on.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ledger::{Error, Ledger, Silent};
-use ledger_core::id::LotId;
-use ledger_core::keys::SecretKey;
+use ledger_core::hash::Digest;
+use ledger_core::id::{LotId, PartyId};
+use ledger_core::keys::{PublicKey, SecretKey};
 use ledger_core::merkle::verify_inclusion;
+use ledger_core::state::{
+    AttestationRecord, EventRecord, Holding, LotRecord, PartyRecord, ShipmentRecord, StateError,
+    StateKeys, StateView,
+};
 use ledger_core::statement::Statement;
 use ledger_scenario::demo::{self, TestKeys};
-use ledger_store::{SledStore, Store};
+use ledger_store::{AppendPlan, AppendTxn, EntryIter, Head, SledStore, Store, StoreError};
 
 /// The demo ledger with every party enrolled and the whole scenario appended.
 fn demo_ledger() -> (tempfile::TempDir, Ledger<SledStore>, TestKeys) {
@@ -141,4 +147,177 @@ fn appends_from_many_threads_take_turns_and_all_land() {
     assert_eq!(seqs, (before..before + 20).collect::<Vec<_>>());
     let report = ledger.verify(&Silent).unwrap();
     assert_eq!(report.counts.errors, 0, "{:?}", report.findings);
+}
+
+/// A store that records every state record the rules read through an append transaction,
+/// and the keys the engine told it to prefetch.
+struct Recording {
+    inner: SledStore,
+    told: Mutex<StateKeys>,
+    read: Arc<Mutex<StateKeys>>,
+}
+
+struct RecordingTxn<'a> {
+    inner: Box<dyn AppendTxn + 'a>,
+    told: &'a Mutex<StateKeys>,
+    read: Arc<Mutex<StateKeys>>,
+}
+
+macro_rules! delegate_state {
+    ($t:ty) => {
+        impl StateView for $t {
+            fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.parties.insert(id.clone());
+                });
+                self.inner.party(id)
+            }
+            fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.key_owners.insert(*key.as_bytes());
+                });
+                self.inner.key_owner(key)
+            }
+            fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.lots.insert(id.clone());
+                });
+                self.inner.lot(id)
+            }
+            fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.holdings.insert((lot.clone(), party.clone()));
+                });
+                self.inner.holding(lot, party)
+            }
+            fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.shipments.insert(*id);
+                });
+                self.inner.shipment(id)
+            }
+            fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
+                self.note(|k: &mut StateKeys| {
+                    k.events.insert(*id);
+                });
+                self.inner.event(id)
+            }
+        }
+    };
+}
+
+impl Recording {
+    /// Reads outside an append transaction (traces, signing) are not what is checked.
+    fn note(&self, _: impl FnOnce(&mut StateKeys)) {}
+}
+
+impl RecordingTxn<'_> {
+    fn note(&self, record: impl FnOnce(&mut StateKeys)) {
+        record(&mut self.read.lock().unwrap());
+    }
+}
+
+delegate_state!(Recording);
+delegate_state!(RecordingTxn<'_>);
+
+impl AppendTxn for RecordingTxn<'_> {
+    fn head(&self) -> Head {
+        self.inner.head()
+    }
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.inner.merkle_node(level, index)
+    }
+    fn prefetch(&mut self, keys: &StateKeys) -> Result<(), StoreError> {
+        *self.told.lock().unwrap() = keys.clone();
+        Ok(())
+    }
+    fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
+        self.inner.commit(plan)
+    }
+}
+
+impl Store for Recording {
+    fn head(&self) -> Result<Head, StoreError> {
+        self.inner.head()
+    }
+    fn origin(&self) -> Result<String, StoreError> {
+        self.inner.origin()
+    }
+    fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.entry(seq)
+    }
+    fn entries(&self, start: u64) -> EntryIter<'_> {
+        self.inner.entries(start)
+    }
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.inner.merkle_node(level, index)
+    }
+    fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
+        self.inner.attestations(party)
+    }
+    fn lot_attestations(&self, lot: &LotId) -> Result<Vec<AttestationRecord>, StoreError> {
+        self.inner.lot_attestations(lot)
+    }
+    fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError> {
+        self.inner.lot_events(lot)
+    }
+    fn party_events(&self) -> Result<Vec<u64>, StoreError> {
+        self.inner.party_events()
+    }
+    fn acknowledged(&self) -> Result<Option<Head>, StoreError> {
+        self.inner.acknowledged()
+    }
+    fn begin_append(&self) -> Result<Box<dyn AppendTxn + '_>, StoreError> {
+        Ok(Box::new(RecordingTxn {
+            inner: self.inner.begin_append()?,
+            told: &self.told,
+            read: Arc::clone(&self.read),
+        }))
+    }
+    fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.inner.put_checkpoint(size, note)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, StoreError> {
+        self.inner.checkpoints()
+    }
+}
+
+fn is_subset(read: &StateKeys, told: &StateKeys) -> bool {
+    read.parties.is_subset(&told.parties)
+        && read.key_owners.is_subset(&told.key_owners)
+        && read.lots.is_subset(&told.lots)
+        && read.holdings.is_subset(&told.holdings)
+        && read.shipments.is_subset(&told.shipments)
+        && read.events.is_subset(&told.events)
+}
+
+#[test]
+fn every_state_read_of_an_append_was_announced_for_prefetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Recording {
+        inner: SledStore::create(dir.path().join("ledger"), demo::ORIGIN).unwrap(),
+        told: Mutex::new(StateKeys::default()),
+        read: Arc::new(Mutex::new(StateKeys::default())),
+    };
+    let (ledger, keys) = demo::enroll_parties(store).unwrap();
+    // Each scenario line is one append: every record its check read was announced first.
+    let mut ctx = ledger.signing_context();
+    for (n, line) in demo::SCENARIO.lines().enumerate() {
+        let key_for = |actor: &PartyId| Ok(&keys[actor.as_str()]);
+        let statements = ctx
+            .sign_text(line, "scenario", &key_for, &mut || 7)
+            .unwrap();
+        *ledger.store().read.lock().unwrap() = StateKeys::default();
+        ledger
+            .append(statements, ledger::now().unwrap(), &Silent)
+            .unwrap();
+        let read = ledger.store().read.lock().unwrap().clone();
+        let told = ledger.store().told.lock().unwrap().clone();
+        assert!(!read.events.is_empty(), "line {n}: nothing was read");
+        assert!(
+            is_subset(&read, &told),
+            "line {}: read {read:?} but announced only {told:?}",
+            n + 1
+        );
+    }
 }
