@@ -93,20 +93,15 @@ fn small_ledger() -> (Scratch, String) {
         s.custody(&["keygen", "--out", &format!("{who}.pem")])
             .success();
     }
-    let init = s
-        .custody(&[
-            "init",
-            "--origin",
-            "test.custody.example/log",
-            "--operator-key",
-            "operator.pem",
-        ])
-        .success();
-    assert!(
-        stdout(&init).contains("checkpoint verifier key (publish this): test.custody.example/log+"),
-        "{}",
-        stdout(&init)
-    );
+    // What `init` prints (the verifier key to publish) is snapshot `init` in snapshots.rs.
+    s.custody(&[
+        "init",
+        "--origin",
+        "test.custody.example/log",
+        "--operator-key",
+        "operator.pem",
+    ])
+    .success();
     s.custody(&[
         "enroll",
         "--party",
@@ -159,39 +154,18 @@ fn small_ledger() -> (Scratch, String) {
     (s, ship_id)
 }
 
+/// The walk on freshly generated keys. What each step prints is a contract, checked on the
+/// same six-entry ledger built from test keys in snapshots.rs: the verdict line (`verify`),
+/// the lot's findings without a policy (`verify_lot_json`: CUS-ORI-002 and CUS-DD-001 are
+/// warnings) and its origins (`trace_json`). Here: every step passes, and the entry hash
+/// `show` prints (redacted in the snapshots) is the hash of the entry bytes it prints.
 #[test]
 fn supplier_operator_and_auditor_walk_the_whole_path() {
     let (s, _) = small_ledger();
-    let verify = s.custody(&["verify"]).success();
-    assert!(
-        stdout(&verify).contains("verdict: PASS (ledger; 6 entries checked; 0 errors"),
-        "{}",
-        stdout(&verify)
-    );
-
-    let lot = s
-        .custody(&["verify", "--lot", "KV-ORE-0001", "--json"])
+    s.custody(&["verify"]).success();
+    s.custody(&["verify", "--lot", "KV-ORE-0001", "--json"])
         .success();
-    let report: Value = serde_json::from_slice(&lot.get_output().stdout).unwrap();
-    assert_eq!(report["verdict"], "pass");
-    assert_eq!(report["scope"], "lot");
-    assert_eq!(report["counts"]["errors"], 0);
-    // Without a policy, the missing attestations and the high-risk site are warnings.
-    let rules: Vec<&str> = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
-    assert!(
-        rules.contains(&"CUS-ORI-002") && rules.contains(&"CUS-DD-001"),
-        "{rules:?}"
-    );
-
-    let trace = s.custody(&["trace", "KV-ORE-0001", "--json"]).success();
-    let trace: Value = serde_json::from_slice(&trace.get_output().stdout).unwrap();
-    assert_eq!(trace["origins"][0]["site"], "KV-PIT-2");
-    assert_eq!(trace["origins"][0]["share_ppm"]["Co"], 1_000_000);
+    s.custody(&["trace", "KV-ORE-0001", "--json"]).success();
 
     let show = s.custody(&["show", "--seq", "3", "--json"]).success();
     let show: Value = serde_json::from_slice(&show.get_output().stdout).unwrap();
@@ -206,10 +180,10 @@ fn supplier_operator_and_auditor_walk_the_whole_path() {
 #[test]
 fn init_refuses_an_existing_ledger_and_keygen_writes_private_keys_0600() {
     let (s, _) = small_ledger();
-    let again = s
-        .custody(&["init", "--origin", "x", "--operator-key", "operator.pem"])
+    // The messages are snapshots `init_refuses_an_existing_ledger` and
+    // `sign_refuses_a_readable_private_key` in snapshots.rs.
+    s.custody(&["init", "--origin", "x", "--operator-key", "operator.pem"])
         .code(2);
-    assert!(stderr(&again).contains("error:"), "{}", stderr(&again));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -221,28 +195,8 @@ fn init_refuses_an_existing_ledger_and_keygen_writes_private_keys_0600() {
         std::fs::set_permissions(s.path("miner.pem"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
         s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
-        let refused = s.custody(&["sign", "--key", "miner.pem", "e.json"]).code(2);
-        assert!(
-            stderr(&refused).contains("chmod 600"),
-            "{}",
-            stderr(&refused)
-        );
+        s.custody(&["sign", "--key", "miner.pem", "e.json"]).code(2);
     }
-}
-
-#[test]
-fn sign_names_the_bad_field() {
-    let (s, _) = small_ledger();
-    s.write("bad.json", r#"{"kind": "ship", "actor": "kivu", "time": "2026-03-05T10:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 20.0001}]}"#);
-    let out = s
-        .custody(&["sign", "--key", "miner.pem", "bad.json"])
-        .code(2);
-    assert!(
-        stderr(&out).contains("lots[0].quantity: at most 3 decimals"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).is_empty());
 }
 
 #[test]
@@ -265,15 +219,8 @@ fn append_batch_is_all_or_nothing_and_names_the_rule() {
         "batch.signed",
     ])
     .success();
-    let refused = s.custody(&["append", "batch.signed"]).code(1);
-    let err = stderr(&refused);
-    assert!(err.contains("refused: nothing was appended"), "{err}");
-    assert!(
-        err.contains("statement 3")
-            && err.contains("CUS-BAL-001")
-            && err.contains("double spending"),
-        "{err}"
-    );
+    // The refusal names statement 3 and CUS-BAL-001: snapshot `append_refused_double_spending`.
+    s.custody(&["append", "batch.signed"]).code(1);
     assert_eq!(
         snapshot(&s.ledger()),
         before,
@@ -284,39 +231,8 @@ fn append_batch_is_all_or_nothing_and_names_the_rule() {
     let two: String = signed.lines().take(2).map(|l| format!("{l}\n")).collect();
     s.write("two.signed", &two);
     s.custody(&["append", "two.signed"]).success();
-    let replay = s.custody(&["append", "two.signed"]).code(1);
-    assert!(
-        stderr(&replay).contains("CUS-INT-006"),
-        "{}",
-        stderr(&replay)
-    );
-}
-
-#[test]
-fn a_statement_with_a_wrong_id_or_signature_is_refused() {
-    let (s, _) = small_ledger();
-    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-08T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X-1","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
-    s.custody(&["sign", "--key", "miner.pem", "e.json", "--out", "e.signed"])
-        .success();
-    let line = std::fs::read_to_string(s.path("e.signed")).unwrap();
-    let mut statement: Value = serde_json::from_str(&line).unwrap();
-    // The refiner's key signs for kivu: not enrolled for that actor.
-    s.custody(&[
-        "sign",
-        "--key",
-        "refiner.pem",
-        "e.json",
-        "--out",
-        "wrong.signed",
-    ])
-    .success();
-    let out = s.custody(&["append", "wrong.signed"]).code(1);
-    assert!(stderr(&out).contains("CUS-AUT-001"), "{}", stderr(&out));
-    // A changed quantity no longer matches the id.
-    statement["event"]["body"]["extract"]["outputs"][0]["quantity"]["grams"] = 2000.into();
-    s.write("changed.signed", &statement.to_string());
-    let out = s.custody(&["append", "changed.signed"]).code(2);
-    assert!(stderr(&out).contains("\"id\" is"), "{}", stderr(&out));
+    // Refused as CUS-INT-006 alone: snapshot `append_refused_replay`.
+    s.custody(&["append", "two.signed"]).code(1);
 }
 
 #[test]

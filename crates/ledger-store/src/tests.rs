@@ -739,7 +739,7 @@ fn reopening_sees_everything() {
             .unwrap();
         head
     };
-    let store = SledStore::open(dir.path()).unwrap();
+    let store = open_when_released(dir.path()).unwrap();
     assert_eq!(store.head().unwrap(), head);
     assert_eq!(store.acknowledged().unwrap(), Some(head));
     assert_eq!(store.origin().unwrap(), "custody.example/log");
@@ -838,7 +838,7 @@ fn fail_create_refuses_an_existing_ledger_and_foreign_files() {
     );
     // The refused create changed nothing.
     assert_eq!(
-        SledStore::open(dir.path()).unwrap().origin().unwrap(),
+        open_when_released(dir.path()).unwrap().origin().unwrap(),
         "custody.example/log"
     );
 
@@ -862,8 +862,18 @@ fn fail_create_refuses_an_origin_that_is_not_one_line() {
 fn create_makes_missing_directories() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b/ledger");
-    SledStore::create(&nested, "o").unwrap();
-    assert!(SledStore::open(&nested).is_ok());
+    drop(SledStore::create(&nested, "o").unwrap());
+    assert!(open_when_released(&nested).is_some());
+}
+
+/// Opens the ledger in `dir` once this process's last handle has let go of it: sled's
+/// background flusher holds the file for a moment after a drop.
+fn open_when_released(dir: &std::path::Path) -> Option<SledStore> {
+    (0..100).find_map(|_| {
+        SledStore::open(dir)
+            .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
+            .ok()
+    })
 }
 
 #[test]
@@ -965,12 +975,7 @@ fn a_second_open_in_the_same_process_is_locked_out() {
     let err = SledStore::create(dir.path(), "o").unwrap_err();
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
     drop(store);
-    // sled's background flusher holds the file for a moment after the drop.
-    let reopened = (0..100).find_map(|_| {
-        SledStore::open(dir.path())
-            .map_err(|_| std::thread::sleep(std::time::Duration::from_millis(20)))
-            .ok()
-    });
+    let reopened = open_when_released(dir.path());
     assert!(
         reopened.is_some(),
         "the ledger stayed locked after the store was dropped"
@@ -1031,7 +1036,7 @@ fn a_ledger_open_in_another_process_is_locked() {
 
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    assert!(SledStore::open(dir.path()).is_ok());
+    assert!(open_when_released(dir.path()).is_some());
 }
 
 #[test]
