@@ -50,7 +50,10 @@ impl Event {
 
 /// A named reference to an off-ledger document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"name\" and \"sha256\""
+)]
 pub struct Document {
     /// A short human name (`assay-report-2026-03`), at most 256 bytes.
     pub name: String,

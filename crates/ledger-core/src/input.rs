@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 
 use crate::event::{
@@ -61,7 +61,15 @@ pub fn parse_event(value: Value, ctx: &dyn SignContext) -> Result<Event, FieldEr
     let kind: String = take_required(&mut map, "kind")?;
     let actor: PartyId = take_required(&mut map, "actor")?;
     let time: Timestamp = take_required(&mut map, "time")?;
-    let nonce: Option<u64> = take_optional(&mut map, "nonce")?;
+    let nonce = match take_optional::<Number>(&mut map, "nonce")? {
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
+            FieldError::new(
+                "nonce",
+                format!("expected a whole number from 0 to {}, found {n}", u64::MAX),
+            )
+        })?),
+        None => None,
+    };
     let emissions: Option<Number> = take_optional(&mut map, "emissions_kg_co2e")?;
     let documents: Option<Vec<Document>> = take_optional(&mut map, "documents")?;
     let rest = Value::Object(map);
@@ -180,6 +188,8 @@ fn typed<T: DeserializeOwned>(field: &str, v: Value) -> Result<T, FieldError> {
         let path = track.path().to_string();
         let full = if path == "." {
             field.to_owned()
+        } else if path.starts_with('[') {
+            format!("{field}{path}")
         } else {
             format!("{field}.{path}")
         };
@@ -271,7 +281,10 @@ struct RevokeIn {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"id\", \"country\", \"lat\", \"lon\" and \"method\""
+)]
 struct SiteIn {
     id: SiteId,
     country: String,
@@ -281,7 +294,10 @@ struct SiteIn {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\", \"material\", \"quantity\" and \"unit\""
+)]
 struct OutputIn {
     lot: LotId,
     material: Material,
@@ -382,7 +398,10 @@ struct RecycleIn {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\" and \"quantity\""
+)]
 struct MoveIn {
     lot: LotId,
     quantity: Number,
@@ -450,7 +469,10 @@ struct TransformIn {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\" and \"quantity\""
+)]
 struct ReceivedIn {
     lot: LotId,
     quantity: Number,
@@ -496,7 +518,7 @@ fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "an object with \"party\" or \"lot\"")]
 struct SubjectIn {
     party: Option<PartyId>,
     lot: Option<LotId>,
@@ -508,10 +530,27 @@ struct AttestIn {
     subject: SubjectIn,
     claim: Claim,
     result: Option<Outcome>,
+    #[serde(default, deserialize_with = "score")]
     score: Option<u8>,
     reference: Option<String>,
     severity: Option<CapSeverity>,
     valid_until: Option<Timestamp>,
+}
+
+/// Reads `score` as a whole number, naming the range rather than a Rust integer type.
+fn score<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .and_then(|v| u8::try_from(v).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected a whole number from 0 to 100, found {n}"
+                ))
+            }),
+    }
 }
 
 fn attest(a: AttestIn) -> Result<Body, FieldError> {
