@@ -1,5 +1,6 @@
 //! The published JSON Schema of supplier input (`ledger_core::schema::input_schema`) and the
-//! parser agree: every event of the demo scenario validates against the schema and parses; unknown fields, wrong kinds and other bad
+//! parser agree: every event of the demo scenario and every example in `docs/input.md`
+//! validates against the schema and parses; unknown fields, wrong kinds and other bad
 //! values are refused by both; and what the parser reads leniently, the schema accepts too.
 
 #![expect(
@@ -19,10 +20,11 @@ use ledger_core::id::{LotId, PartyId};
 use ledger_core::input::{NoContext, SignContext, parse_event, parse_events};
 use ledger_core::quantity::Unit;
 use ledger_core::schema::input_schema;
-use ledger_core::statement::event_id;
+use ledger_core::statement::{Statement, StatementJson, event_id};
 use serde_json::Value;
 
 const SCENARIO: &str = include_str!("../../../fixtures/demo/scenario.jsonl");
+const INPUT_DOC: &str = include_str!("../../../docs/input.md");
 
 /// What `custody sign` knows while it signs a file against a ledger: the lots, custody and
 /// open shipments of the events before, as the CLI's signing state learns them.
@@ -168,6 +170,126 @@ fn every_demo_event_validates_and_parses() {
     let validator = validator();
     let ledger = demo_ledger(&validator);
     assert_eq!(ledger.units.len(), 10, "lots created by the scenario");
+}
+
+/// A fenced block of `docs/input.md`: its info string, text and first line.
+struct Block {
+    info: String,
+    text: String,
+    line: usize,
+}
+
+fn blocks(markdown: &str) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Block> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => {
+                open = Some(Block {
+                    info: info.trim().to_owned(),
+                    text: String::new(),
+                    line: i + 1,
+                })
+            }
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some(block), _) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "docs/input.md has an unclosed code block");
+    blocks
+}
+
+/// Every link an event gives.
+fn links(event: &Event) -> Vec<Digest> {
+    let mut links: Vec<Digest> = event.body.consumed().iter().map(|m| m.from).collect();
+    if let Body::Receive(r) = &event.body {
+        links.push(r.shipment);
+    }
+    links
+}
+
+#[test]
+fn every_example_in_docs_input_validates_and_parses() {
+    let validator = validator();
+    let demo = demo_ledger(&validator);
+    let mut examples: Vec<(usize, Event)> = Vec::new();
+    let mut ids: Vec<(Digest, usize)> = Vec::new();
+    let mut checked = (0, 0, 0);
+    for block in blocks(INPUT_DOC) {
+        let at = format!("docs/input.md line {}", block.line);
+        match block.info.as_str() {
+            // Standalone input: every link given, each an earlier example's id.
+            "json" => {
+                for value in values(&block.text) {
+                    let errors = schema_errors(&validator, &value);
+                    assert!(errors.is_empty(), "{at}: {errors:?}");
+                    let event = parse_event(value, &NoContext)
+                        .unwrap_or_else(|e| panic!("{at} does not parse on its own: {e}"));
+                    for link in links(&event) {
+                        assert!(
+                            ids.iter().any(|(id, _)| *id == link),
+                            "{at}: {link} is not the id of an earlier example; the ids of \
+                             the examples above, by line: {:?}",
+                            ids.iter()
+                                .map(|(id, line)| format!("{line}: {id}"))
+                                .collect::<Vec<_>>()
+                        );
+                    }
+                    let id = event_id(&codec::encode(&event).unwrap());
+                    ids.push((id, block.line));
+                    examples.push((block.line, event));
+                    checked.0 += 1;
+                }
+            }
+            // Input signed against the demo ledger, which fills in the links.
+            "json ledger" => {
+                let mut ledger = demo.clone();
+                for value in values(&block.text) {
+                    let errors = schema_errors(&validator, &value);
+                    assert!(errors.is_empty(), "{at}: {errors:?}");
+                    let event = parse_event(value, &ledger)
+                        .unwrap_or_else(|e| panic!("{at} does not parse in the demo ledger: {e}"));
+                    ledger.learn(&event);
+                    checked.1 += 1;
+                }
+            }
+            // A signed statement as `custody sign` prints it: a real signature over the id
+            // of one of the examples.
+            "json output" => {
+                for value in values(&block.text) {
+                    let printed: StatementJson = serde_json::from_value(value)
+                        .unwrap_or_else(|e| panic!("{at} is not a signed statement: {e}"));
+                    let statement = Statement {
+                        event: printed.event,
+                        signer: printed.signer,
+                        signature: printed.signature,
+                    };
+                    let id = statement.id().unwrap();
+                    assert_eq!(id, printed.id, "{at}: the id is not the event's");
+                    statement
+                        .verify_signature(&id)
+                        .unwrap_or_else(|e| panic!("{at}: {e}"));
+                    assert!(
+                        examples.iter().any(|(_, e)| *e == statement.event),
+                        "{at}: the signed event is none of the examples above it"
+                    );
+                    checked.2 += 1;
+                }
+            }
+            "text" | "sh" => {}
+            other => panic!("{at}: code block of unknown kind {other:?}"),
+        }
+    }
+    // One standalone example per kind at least.
+    let mut kinds: Vec<&str> = examples.iter().map(|(_, e)| e.body.kind().name()).collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds.len(), 8, "standalone examples of {kinds:?}");
+    assert!(checked.1 >= 3 && checked.2 == 1, "{checked:?}");
 }
 
 /// Each case: (what it guards, JSON). Both the schema and the parser must refuse it.
