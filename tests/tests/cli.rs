@@ -306,3 +306,25 @@ fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
         );
     }
 }
+
+#[test]
+fn schema_input_prints_the_published_schema_that_demo_events_validate_against() {
+    let out = custody_tests::custody()
+        .args(["schema", "input"])
+        .assert()
+        .success();
+    let schema: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(schema, ledger_core::schema::input_schema());
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo/scenario.jsonl"),
+    )
+    .unwrap();
+    for line in scenario.lines().filter(|l| !l.trim().is_empty()) {
+        let event: Value = serde_json::from_str(line).unwrap();
+        assert!(validator.is_valid(&event), "{line}");
+    }
+    let mut bad: Value = serde_json::from_str(scenario.lines().next().unwrap()).unwrap();
+    bad["colour"] = Value::from("blue");
+    assert!(!validator.is_valid(&bad));
+}

@@ -91,6 +91,19 @@ pub enum Command {
     ///
     /// Example: custody demo --dir /tmp/custody-demo
     Demo(DemoArgs),
+    /// Print a JSON Schema (draft 2020-12) of what suppliers write, to validate events in
+    /// their own tools before signing (`docs/input.md` explains every field).
+    ///
+    /// Example: custody schema input > custody-input.schema.json
+    Schema(SchemaArgs),
+}
+
+/// `custody schema`.
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema: `input` (one supplier event, as `custody sign` reads it).
+    #[arg(value_parser = ["input"])]
+    pub which: String,
 }
 
 /// `custody init`.

@@ -44,6 +44,13 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Show(args) => show::run(&dir, args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Schema(_) => {
+            crate::outln!(
+                "{}",
+                serde_json::to_string_pretty(&ledger_core::schema::input_schema())?
+            );
+            Ok(crate::exit::SUCCESS)
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! bytes (through [`crate::codec`]) and to the normalized JSON that `custody sign` prints;
 //! `docs/format.md` gives the byte layout field by field, in declaration order.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Digest;
@@ -49,10 +50,14 @@ impl Event {
 }
 
 /// A named reference to an off-ledger document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"name\" and \"sha256\""
+)]
 pub struct Document {
     /// A short human name (`assay-report-2026-03`), at most 256 bytes.
+    #[schemars(length(min = 1, max = limits::MAX_TEXT))]
     pub name: String,
     /// SHA-256 of the document's bytes.
     pub sha256: Digest,
@@ -160,7 +165,9 @@ impl Body {
 }
 
 /// A party's role: what kinds of events it may sign.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Extracts ore at mine sites.
@@ -241,7 +248,9 @@ pub struct Revoke {
 }
 
 /// How a mine site is worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Large-scale mechanised mining.
@@ -306,7 +315,9 @@ pub struct Extract {
 }
 
 /// Where recycled material came from, as the EU Battery Regulation distinguishes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Feedstock {
     /// Manufacturing scrap.
@@ -376,7 +387,9 @@ pub enum Subject {
 }
 
 /// The claim an auditor makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Claim {
     /// A self-assessment questionnaire was completed and reviewed.
@@ -385,7 +398,7 @@ pub enum Claim {
     Ssi,
     /// The supplier code of conduct was signed.
     CodeOfConduct,
-    /// An on-site audit (result pass or fail).
+    /// An on-site audit (`result` required: pass, conditional or fail).
     OnsiteAudit,
     /// A certification (for example RMAP conformant, IRMA).
     Certification,
@@ -411,7 +424,7 @@ impl Claim {
 }
 
 /// The outcome of an attested check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Passed.
@@ -423,8 +436,9 @@ pub enum Outcome {
 }
 
 /// The severity of a corrective action plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Severity")]
 pub enum CapSeverity {
     /// Minor non-conformance.
     Minor,

@@ -4,9 +4,11 @@
 //! bytes, so an event id can never be confused with an entry hash or a Merkle node. The
 //! Merkle tree's own `0x00`/`0x01` prefixes (RFC 6962) live in [`crate::merkle`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
@@ -92,6 +94,20 @@ impl<'de> Deserialize<'de> for Digest {
         } else {
             <[u8; 32]>::deserialize(deserializer).map(Digest)
         }
+    }
+}
+
+impl JsonSchema for Digest {
+    fn schema_name() -> Cow<'static, str> {
+        "Hash".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9A-Fa-f]{64}$",
+            "description": "A SHA-256 hash: 64 hex digits (custody prints them in lower case)",
+        })
     }
 }
 

@@ -1,8 +1,10 @@
 //! Identifier newtypes: once constructed they hold only valid values ("parse, don't
 //! validate"), whether they came from supplier JSON or from canonical bytes.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why an identifier was refused.
@@ -62,9 +64,14 @@ fn id_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
 }
 
-/// Declares a string newtype whose every value passed `$check`.
+/// Declares a string newtype whose every value passed `$check`, with its JSON Schema: a
+/// string matching `$pattern` (the same alphabet and length as `$check`), described by
+/// `$description`.
 macro_rules! string_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr, $ok:expr) => {
+    (
+        $(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:expr, $ok:expr,
+        schema: $pattern:literal, $description:literal
+    ) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub struct $name(String);
@@ -114,34 +121,56 @@ macro_rules! string_id {
                 Self::new(s).map_err(serde::de::Error::custom)
             }
         }
+
+        impl JsonSchema for $name {
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!({
+                    "type": "string",
+                    "pattern": $pattern,
+                    "description": $description,
+                })
+            }
+        }
     };
 }
 
 string_id!(
     /// A party (company, site operator, auditor) id: `[A-Za-z0-9._:-]{1,128}`.
-    PartyId, "party id", 128, ID_CHARS, id_char
+    PartyId, "party id", 128, ID_CHARS, id_char,
+    schema: "^[A-Za-z0-9._:-]{1,128}$", "A party id: 1 to 128 of A-Z a-z 0-9 . _ : -"
 );
 string_id!(
     /// A lot id: `[A-Za-z0-9._:-]{1,128}`.
-    LotId, "lot id", 128, ID_CHARS, id_char
+    LotId, "lot id", 128, ID_CHARS, id_char,
+    schema: "^[A-Za-z0-9._:-]{1,128}$", "A lot id: 1 to 128 of A-Z a-z 0-9 . _ : -"
 );
 string_id!(
     /// A mine or facility site id: `[A-Za-z0-9._:-]{1,128}`.
-    SiteId, "site id", 128, ID_CHARS, id_char
+    SiteId, "site id", 128, ID_CHARS, id_char,
+    schema: "^[A-Za-z0-9._:-]{1,128}$", "A mine or facility site id: 1 to 128 of A-Z a-z 0-9 . _ : -"
 );
 string_id!(
     /// A material name such as `cobalt-ore` or `mica-sheet`: `[a-z0-9-]{1,64}`.
     /// `docs/format.md` lists the materials the reports know; others are accepted as written.
-    Material, "material", 64, "a-z 0-9 -", |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+    Material, "material", 64, "a-z 0-9 -", |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-',
+    schema: "^[a-z0-9-]{1,64}$",
+    "What a lot is (cobalt-ore, cobalt-hydroxide, cobalt-sulfate, precursor, cathode, cell, module, mica-ore, mica-sheet, mica-insulator, ...): 1 to 64 of a-z 0-9 -; any such name is accepted"
 );
 string_id!(
     /// A tracked component of a lot's content: a chemical element symbol (`Co`, `Li`, `Ni`)
     /// or a mineral name for non-elemental materials (`mica`): `[A-Za-z][A-Za-z0-9-]{0,31}`.
-    Component, "content component", 32, "A-Z a-z 0-9 -", |c: char| c.is_ascii_alphanumeric() || c == '-'
+    Component, "content component", 32, "A-Z a-z 0-9 -", |c: char| c.is_ascii_alphanumeric() || c == '-',
+    schema: "^[A-Za-z][A-Za-z0-9-]{0,31}$",
+    "A tracked component: an element symbol (Co, Li, Ni) or a mineral name (mica); a letter, then up to 31 of A-Z a-z 0-9 -"
 );
 string_id!(
     /// An ISO 3166-1 alpha-2 country code, upper case (`CD`, `FI`, `IN`).
-    Country, "country code", 2, "A-Z (ISO 3166-1 alpha-2)", |c: char| c.is_ascii_uppercase()
+    Country, "country code", 2, "A-Z (ISO 3166-1 alpha-2)", |c: char| c.is_ascii_uppercase(),
+    schema: "^[A-Z]{2}$", "An ISO 3166-1 alpha-2 country code, upper case (CD, FI, IN)"
 );
 
 impl Country {

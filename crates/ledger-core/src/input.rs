@@ -4,11 +4,16 @@
 //! integers; unknown fields and kinds are refused; every error names its JSON path. Links
 //! and units a supplier leaves out are filled from a [`SignContext`]: the ledger as it
 //! stands, plus the events earlier in the same file.
+//!
+//! `docs/input.md` describes the format for suppliers. The input structs below also derive
+//! its JSON Schema ([`crate::schema::input_schema`]): their doc comments are the schema's
+//! descriptions.
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 
 use crate::event::{
@@ -22,6 +27,7 @@ use crate::keys::PublicKey;
 use crate::quantity::{
     MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled,
 };
+use crate::schema;
 use crate::timestamp::Timestamp;
 use crate::validate::{FieldError, check_event};
 
@@ -66,7 +72,15 @@ pub fn parse_event(
     let kind: String = take_required(&mut map, "kind")?;
     let actor: PartyId = take_required(&mut map, "actor")?;
     let time: Timestamp = take_required(&mut map, "time")?;
-    let given_nonce: Option<u64> = take_optional(&mut map, "nonce")?;
+    let given_nonce = match take_optional::<Number>(&mut map, "nonce")? {
+        Some(n) => Some(n.as_u64().ok_or_else(|| {
+            FieldError::new(
+                "nonce",
+                format!("expected a whole number from 0 to {}, found {n}", u64::MAX),
+            )
+        })?),
+        None => None,
+    };
     let emissions: Option<Number> = take_optional(&mut map, "emissions_kg_co2e")?;
     let documents: Option<Vec<Document>> = take_optional(&mut map, "documents")?;
     let rest = Value::Object(map);
@@ -185,6 +199,8 @@ fn typed<T: DeserializeOwned>(field: &str, v: Value) -> Result<T, FieldError> {
         let path = track.path().to_string();
         let full = if path == "." {
             field.to_owned()
+        } else if path.starts_with('[') {
+            format!("{field}{path}")
         } else {
             format!("{field}.{path}")
         };
@@ -228,13 +244,49 @@ fn key(hex: &str, path: &str) -> Result<PublicKey, FieldError> {
     PublicKey::from_hex(hex).map_err(|e| FieldError::new(path, e.to_string()))
 }
 
-#[derive(Deserialize)]
+/// The fields every event carries. [`parse_event`] takes them out of the object one by one,
+/// so that each error names its field; this struct only describes them for the schema.
+#[derive(JsonSchema)]
+#[expect(dead_code, reason = "describes the common fields for the schema only")]
+pub(crate) struct CommonIn {
+    /// The event kind; the other fields depend on it.
+    kind: String,
+    /// The party that did this and signs it: one of its enrolled keys must sign the event.
+    actor: PartyId,
+    /// When it happened: RFC 3339 in UTC with whole seconds, such as 2026-03-02T08:15:00Z
+    /// (a lowercase t, a space for the T, and fractions that are all zeros are also read),
+    /// from 1970-01-01 to 9999-12-31.
+    time: Timestamp,
+    /// Makes two otherwise identical real-world events distinct: a whole number from 0 to
+    /// 18446744073709551615. Drawn at random when left out.
+    nonce: Option<u64>,
+    /// Process and transport emissions of this step, in kg CO2e: at most 3 decimals (stored
+    /// as whole grams), no exponent, from 0 to 1000000000 (a million tonnes).
+    #[schemars(extend("minimum" = 0, "maximum" = 1_000_000_000))]
+    emissions_kg_co2e: Option<Number>,
+    /// Off-ledger evidence (assay reports, bills of lading, LCA studies), each by name and
+    /// SHA-256; at most 64.
+    #[schemars(extend("maxItems" = limits::MAX_DOCUMENTS))]
+    documents: Option<Vec<Document>>,
+}
+
+/// Admits a party, or adds keys and roles to it; signed by an operator.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EnrollIn {
+pub(crate) struct EnrollIn {
+    /// The party admitted or extended.
     party: PartyId,
+    /// Its legal or trading name: 1 to 256 bytes of UTF-8 without control characters.
+    #[schemars(length(min = 1, max = limits::MAX_TEXT))]
     name: String,
+    /// Where it is registered.
+    #[schemars(with = "Country")]
     country: String,
+    /// What it may do; duplicates are dropped. 1 to 16 names.
+    #[schemars(with = "Vec<Role>", length(min = 1, max = 16))]
     roles: Vec<String>,
+    /// Keys that may sign for it, each once; 1 to 16.
+    #[schemars(with = "Vec<PublicKey>", length(min = 1, max = limits::MAX_KEYS))]
     keys: Vec<String>,
 }
 
@@ -268,39 +320,81 @@ fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
     }))
 }
 
-#[derive(Deserialize)]
+/// Withdraws a key from this log position on; signed by an operator.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RevokeIn {
+pub(crate) struct RevokeIn {
+    /// The party the key belongs to.
     party: PartyId,
+    /// The key that may no longer sign.
+    #[schemars(with = "PublicKey")]
     key: String,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SiteIn {
+/// A mine site.
+#[derive(Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"id\", \"country\", \"lat\", \"lon\" and \"method\""
+)]
+#[schemars(rename = "Site")]
+pub(crate) struct SiteIn {
+    /// The site's id.
     id: SiteId,
+    /// The country the site is in.
+    #[schemars(with = "Country")]
     country: String,
+    /// Latitude in degrees, -90 to 90, at most 6 decimals (stored as millionths of a degree).
+    #[schemars(extend("minimum" = -90, "maximum" = 90))]
     lat: Number,
+    /// Longitude in degrees, -180 to 180, at most 6 decimals (stored as millionths of a
+    /// degree).
+    #[schemars(extend("minimum" = -180, "maximum" = 180))]
     lon: Number,
+    /// How the site is worked.
     method: Method,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OutputIn {
+/// A lot the event creates.
+#[derive(Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\", \"material\", \"quantity\" and \"unit\""
+)]
+#[schemars(rename = "Output", transform = schema::output_rules)]
+pub(crate) struct OutputIn {
+    /// The new lot's id; a lot is created once in the whole ledger.
     lot: LotId,
+    /// What the lot is.
     material: Material,
+    /// How much is created: for kg lots, kilograms with at most 3 decimals (stored as whole
+    /// grams), at most 1000000000; for pcs lots, a whole number of pieces, at most
+    /// 1000000000000. Greater than zero, no exponent.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = MAX_PIECES))]
     quantity: Number,
+    /// How the lot is counted.
     unit: Unit,
+    /// Tracked components per unit of the lot, by component: for kg lots the mass fraction
+    /// (0.031 is 3.1 %; stored as parts per million; the fractions add up to at most 1), for
+    /// pcs lots kilograms per piece (stored as milligrams, at most 1000 kg). Each value
+    /// greater than zero with at most 6 decimals; at most 32 components.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<Component, Number>", transform = schema::content_rules)]
     content: BTreeMap<String, Number>,
+    /// Energy capacity per piece in kWh, for cells and modules (pcs lots only): greater than
+    /// zero, at most 3 decimals (stored as watt-hours), at most 1000000.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000))]
     capacity_kwh: Option<Number>,
 }
 
-#[derive(Deserialize)]
+/// A miner creates lots from a mine site.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ExtractIn {
+pub(crate) struct ExtractIn {
+    /// The mine site the material comes from.
     site: SiteIn,
+    /// The lots extracted: 1 to 1024, each lot once.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     outputs: Vec<OutputIn>,
 }
 
@@ -379,26 +473,48 @@ fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
         .collect()
 }
 
-#[derive(Deserialize)]
+/// A recycler creates lots from recovered material; they count as recycled content.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RecycleIn {
+pub(crate) struct RecycleIn {
+    /// Where the recovered material came from.
     feedstock: Feedstock,
+    /// The recovered lots: 1 to 1024, each lot once.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     outputs: Vec<OutputIn>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MoveIn {
+/// A quantity of a lot taken out of the actor's custody.
+#[derive(Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\" and \"quantity\""
+)]
+#[schemars(rename = "Move", transform = schema::quantity_rules)]
+pub(crate) struct MoveIn {
+    /// The lot.
     lot: LotId,
+    /// How much, in the lot's unit: kilograms with at most 3 decimals (at most 1000000000),
+    /// or whole pieces (at most 1000000000000). Greater than zero, no exponent.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = MAX_PIECES))]
     quantity: Number,
+    /// The lot's unit. `custody sign` reads it from the ledger when left out; without a
+    /// ledger it must be given.
     unit: Option<Unit>,
+    /// Id of the event that last gave the actor custody of the lot (its creation or its
+    /// `receive`). `custody sign` fills it in from the ledger and the events earlier in the
+    /// same file when left out.
     from: Option<Digest>,
 }
 
-#[derive(Deserialize)]
+/// The holder sends quantities of lots to a named receiver.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ShipIn {
+pub(crate) struct ShipIn {
+    /// The receiver; not the actor itself.
     to: PartyId,
+    /// What is shipped: 1 to 1024, each lot once.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     lots: Vec<MoveIn>,
 }
 
@@ -447,25 +563,46 @@ fn moves(
         .collect()
 }
 
-#[derive(Deserialize)]
+/// A refiner or manufacturer consumes inputs it holds and creates output lots.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct TransformIn {
+pub(crate) struct TransformIn {
+    /// Consumed inputs: 1 to 1024, each lot once.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     inputs: Vec<MoveIn>,
+    /// Created lots: 1 to 1024, each lot once, none of them an input.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     outputs: Vec<OutputIn>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReceivedIn {
+/// A quantity of a lot that arrived.
+#[derive(Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an object with \"lot\" and \"quantity\""
+)]
+#[schemars(rename = "ReceivedLot", transform = schema::quantity_rules)]
+pub(crate) struct ReceivedIn {
+    /// The lot.
     lot: LotId,
+    /// How much arrived, in the lot's unit: kilograms with at most 3 decimals (at most
+    /// 1000000000), or whole pieces (at most 1000000000000). Greater than zero, no exponent.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = MAX_PIECES))]
     quantity: Number,
+    /// The lot's unit. `custody sign` reads it from the ledger when left out; without a
+    /// ledger it must be given.
     unit: Option<Unit>,
 }
 
-#[derive(Deserialize)]
+/// The named receiver takes delivery against a shipment.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReceiveIn {
+pub(crate) struct ReceiveIn {
+    /// Id of the `ship` event delivered. `custody sign` fills it in when exactly one shipment
+    /// to the actor, signed earlier in the same run and not yet received, carries all the lots.
     shipment: Option<Digest>,
+    /// What arrived: 1 to 1024, each lot once.
+    #[schemars(length(min = 1, max = limits::MAX_LOTS))]
     lots: Vec<ReceivedIn>,
 }
 
@@ -500,23 +637,57 @@ fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body,
     Ok(Body::Receive(Receive { shipment, lots }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubjectIn {
+/// Who or what an attestation is about: exactly one of `party` and `lot`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, expecting = "an object with \"party\" or \"lot\"")]
+#[schemars(rename = "Subject", transform = schema::exactly_one_of_party_and_lot)]
+pub(crate) struct SubjectIn {
+    /// A party.
     party: Option<PartyId>,
+    /// A lot.
     lot: Option<LotId>,
 }
 
-#[derive(Deserialize)]
+/// An auditor states a claim about a party or a lot.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AttestIn {
+#[schemars(transform = schema::claim_rules)]
+pub(crate) struct AttestIn {
+    /// Who or what the claim is about. An attestation by its own subject counts for nothing.
     subject: SubjectIn,
+    /// What is claimed.
     claim: Claim,
+    /// Pass, conditional or fail, where the claim has an outcome; required for
+    /// `onsite-audit`.
     result: Option<Outcome>,
+    /// A score from 0 to 100, where the claim has one (an SAQ, an SSI score, an audit).
+    #[serde(default, deserialize_with = "score")]
+    #[schemars(range(max = 100))]
     score: Option<u8>,
+    /// A certificate number or corrective action plan id: 1 to 128 bytes of UTF-8 without
+    /// control characters; required for `cap-opened` and `cap-closed`.
+    #[schemars(length(min = 1, max = 128))]
     reference: Option<String>,
+    /// The corrective action plan's severity: required for `cap-opened`, refused otherwise.
     severity: Option<CapSeverity>,
+    /// End of validity, if it expires: not before `time`.
     valid_until: Option<Timestamp>,
+}
+
+/// Reads `score` as a whole number, naming the range rather than a Rust integer type.
+fn score<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .and_then(|v| u8::try_from(v).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "expected a whole number from 0 to 100, found {n}"
+                ))
+            }),
+    }
 }
 
 fn attest(a: AttestIn) -> Result<Body, FieldError> {

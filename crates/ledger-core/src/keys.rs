@@ -7,10 +7,12 @@
 //! [`PublicKey::verify`]. There is deliberately no batch verification: `verify_batch`
 //! accepts some signatures `verify_strict` refuses (`docs/format.md` §3).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
@@ -144,6 +146,21 @@ impl<'de> Deserialize<'de> for PublicKey {
             let bytes = <[u8; 32]>::deserialize(deserializer)?;
             PublicKey::from_bytes(&bytes).map_err(serde::de::Error::custom)
         }
+    }
+}
+
+impl JsonSchema for PublicKey {
+    fn schema_name() -> Cow<'static, str> {
+        "PublicKey".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9A-Fa-f]{64}$",
+            "description": "An ed25519 public key: its 32 bytes as 64 hex digits, the canonical \
+                encoding of a curve point that is not of small order",
+        })
     }
 }
 

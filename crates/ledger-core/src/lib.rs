@@ -22,6 +22,7 @@ pub mod policy;
 pub mod provenance;
 pub mod quantity;
 pub mod rules;
+pub mod schema;
 pub mod state;
 pub mod statement;
 pub mod timestamp;

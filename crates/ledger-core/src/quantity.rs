@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::id::Component;
@@ -19,7 +20,7 @@ pub const MAX_MG_PER_PIECE: u64 = 1_000_000_000;
 pub const PPM: u64 = 1_000_000;
 
 /// How a lot is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     /// By mass; quantities in grams, written in kilograms.

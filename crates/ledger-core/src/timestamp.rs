@@ -1,8 +1,10 @@
 //! Whole-second UTC timestamps. Suppliers write RFC 3339 (`2026-03-02T08:15:00Z`); the
 //! canonical codec stores seconds since the Unix epoch as a signed 64-bit integer.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -109,6 +111,24 @@ impl<'de> Deserialize<'de> for Timestamp {
         } else {
             Timestamp::from_unix(i64::deserialize(deserializer)?).map_err(serde::de::Error::custom)
         }
+    }
+}
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Time".into()
+    }
+
+    /// What [`Timestamp::parse`] reads: RFC 3339 in UTC, ending in `Z`, whole seconds (a
+    /// fraction of zeros is allowed), with `T`, `t` or a space between date and time.
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.0+)?Z$",
+            "description": "A UTC instant in RFC 3339 with whole seconds, such as \
+                2026-03-02T08:15:00Z, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z; \
+                the date must exist",
+        })
     }
 }
 

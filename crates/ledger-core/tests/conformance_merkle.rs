@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::TestResult;
 use ledger_core::Digest;
 use ledger_core::merkle::{
     MemoryTree, MerkleError, NodeSource, digest_from_bytes, empty_root, leaf_hash, root,
     verify_consistency, verify_inclusion,
 };
 use serde::Deserialize;
-
-type TestResult = Result<(), Box<dyn Error>>;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -107,11 +106,15 @@ fn cases(dir: &Path) -> Result<Vec<PathBuf>, Box<dyn Error>> {
     Ok(common::files_with_extension(dir, "json")?)
 }
 
-#[test]
-fn inclusion_vectors_fail_exactly_when_expected() -> TestResult {
-    let Some(vectors) = common::require_vectors() else {
-        return Ok(());
-    };
+common::conformance_main!(
+    inclusion_vectors_fail_exactly_when_expected,
+    consistency_vectors_fail_exactly_when_expected,
+    consistency_from_size_zero_follows_tlog_witness,
+    equal_sizes_with_hashes_of_the_wrong_length_are_refused,
+    reference_tree_hashes_match,
+);
+
+fn inclusion_vectors_fail_exactly_when_expected(vectors: &Path) -> TestResult {
     let base = vectors.join("merkle");
     let files = cases(&base.join("inclusion"))?;
     let mut mismatches = Vec::new();
@@ -148,11 +151,7 @@ fn inclusion_vectors_fail_exactly_when_expected() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn consistency_vectors_fail_exactly_when_expected() -> TestResult {
-    let Some(vectors) = common::require_vectors() else {
-        return Ok(());
-    };
+fn consistency_vectors_fail_exactly_when_expected(vectors: &Path) -> TestResult {
     let base = vectors.join("merkle");
     let files = cases(&base.join("consistency"))?;
     let mut mismatches = Vec::new();
@@ -191,11 +190,7 @@ fn consistency_vectors_fail_exactly_when_expected() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn consistency_from_size_zero_follows_tlog_witness() -> TestResult {
-    let Some(vectors) = common::require_vectors() else {
-        return Ok(());
-    };
+fn consistency_from_size_zero_follows_tlog_witness(vectors: &Path) -> TestResult {
     let dir = vectors.join("merkle/consistency/additional");
     for name in SIZE_ZERO_CASES {
         let case: ConsistencyCase = serde_json::from_str(&common::read_text(&dir.join(name))?)?;
@@ -238,11 +233,7 @@ fn consistency_from_size_zero_follows_tlog_witness() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn equal_sizes_with_hashes_of_the_wrong_length_are_refused() -> TestResult {
-    let Some(vectors) = common::require_vectors() else {
-        return Ok(());
-    };
+fn equal_sizes_with_hashes_of_the_wrong_length_are_refused(vectors: &Path) -> TestResult {
     let base = vectors.join("merkle");
     for name in WRONG_LENGTH_GOOD_CASES {
         let case: ConsistencyCase = serde_json::from_str(&common::read_text(&base.join(name))?)?;
@@ -285,11 +276,7 @@ struct ReferenceNodes {
     levels: Vec<Vec<String>>,
 }
 
-#[test]
-fn reference_tree_hashes_match() -> TestResult {
-    let Some(vectors) = common::require_vectors() else {
-        return Ok(());
-    };
+fn reference_tree_hashes_match(vectors: &Path) -> TestResult {
     let tree: ReferenceTree = serde_json::from_str(&common::read_text(
         &vectors.join("merkle/reference-tree.json"),
     )?)?;

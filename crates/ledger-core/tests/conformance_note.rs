@@ -6,16 +6,24 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::error::Error;
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::TestResult;
 use ed25519_dalek::SigningKey;
 use ledger_core::note::{
     Checkpoint, NoteError, NoteSigner, NoteVerifier, open_checkpoint, open_note, sign_note,
 };
 use serde::Deserialize;
 
-type TestResult = Result<(), Box<dyn Error>>;
+common::conformance_main!(
+    published_verifier_keys_parse_and_round_trip,
+    malformed_verifier_keys_are_refused,
+    notes_open_or_are_rejected_as_expected,
+    checkpoints_are_accepted_or_refused_as_expected,
+    test_signers_reproduce_published_signatures_byte_for_byte,
+);
 
 #[derive(Deserialize)]
 struct Vectors {
@@ -78,15 +86,10 @@ struct MalformedVkey {
     reason: String,
 }
 
-fn load() -> Result<Option<Vectors>, Box<dyn Error>> {
-    let Some(dir) = common::require_vectors() else {
-        return Ok(None);
-    };
+fn load(dir: &Path) -> Result<Vectors, Box<dyn Error>> {
     let path = dir.join("signed-note/vectors.json");
     let text = common::read_text(&path)?;
-    Ok(Some(
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?,
-    ))
+    Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
 }
 
 fn verifiers(vkeys: &[String]) -> Result<Vec<NoteVerifier>, NoteError> {
@@ -112,11 +115,8 @@ fn signing_key(text: &str) -> Result<(String, SigningKey), Box<dyn Error>> {
     ))
 }
 
-#[test]
-fn published_verifier_keys_parse_and_round_trip() -> TestResult {
-    let Some(vectors) = load()? else {
-        return Ok(());
-    };
+fn published_verifier_keys_parse_and_round_trip(dir: &Path) -> TestResult {
+    let vectors = load(dir)?;
     assert_eq!(vectors.keys.len(), 11);
     for key in &vectors.keys {
         let verifier =
@@ -149,11 +149,8 @@ fn published_verifier_keys_parse_and_round_trip() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn malformed_verifier_keys_are_refused() -> TestResult {
-    let Some(vectors) = load()? else {
-        return Ok(());
-    };
+fn malformed_verifier_keys_are_refused(dir: &Path) -> TestResult {
+    let vectors = load(dir)?;
     assert_eq!(vectors.malformed_vkeys.len(), 5);
     for bad in &vectors.malformed_vkeys {
         assert!(
@@ -166,11 +163,8 @@ fn malformed_verifier_keys_are_refused() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn notes_open_or_are_rejected_as_expected() -> TestResult {
-    let Some(vectors) = load()? else {
-        return Ok(());
-    };
+fn notes_open_or_are_rejected_as_expected(dir: &Path) -> TestResult {
+    let vectors = load(dir)?;
     let mut mismatches = Vec::new();
     let mut opened_count = 0;
     for case in &vectors.notes {
@@ -280,11 +274,8 @@ fn variant_name(err: &NoteError) -> String {
         .to_owned()
 }
 
-#[test]
-fn checkpoints_are_accepted_or_refused_as_expected() -> TestResult {
-    let Some(vectors) = load()? else {
-        return Ok(());
-    };
+fn checkpoints_are_accepted_or_refused_as_expected(dir: &Path) -> TestResult {
+    let vectors = load(dir)?;
     let mut mismatches = Vec::new();
     let mut checked = 0;
     for case in &vectors.notes {
@@ -352,11 +343,8 @@ fn checkpoints_are_accepted_or_refused_as_expected() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn test_signers_reproduce_published_signatures_byte_for_byte() -> TestResult {
-    let Some(vectors) = load()? else {
-        return Ok(());
-    };
+fn test_signers_reproduce_published_signatures_byte_for_byte(dir: &Path) -> TestResult {
+    let vectors = load(dir)?;
     let mut keys = BTreeMap::new();
     for key in &vectors.keys {
         if let Some(text) = &key.signer_key {
@@ -419,6 +407,5 @@ fn test_signers_reproduce_published_signatures_byte_for_byte() -> TestResult {
         reproduced_notes >= 5,
         "only {reproduced_notes} notes reproduced"
     );
-    println!("reproduced {reproduced_lines} signature lines and {reproduced_notes} whole notes");
     Ok(())
 }

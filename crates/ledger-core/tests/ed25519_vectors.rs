@@ -27,12 +27,22 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
+use common::TestResult;
 use ed25519_dalek::{Signature as DalekSignature, VerifyingKey};
 use ledger_core::codec;
 use ledger_core::keys::{KeyBytes, KeyError, PublicKey, Signature};
 use ledger_core::verify::KeyCache;
 use serde::Deserialize;
+
+common::conformance_main!(
+    the_rule_matches_the_vector_flags,
+    append_replay_and_enrolled_key_checks_follow_the_rule,
+    every_way_a_key_enters_the_ledger_applies_the_same_key_check,
+    plain_verify_batch_disagrees_with_the_rule_both_ways,
+    a_batched_path_with_point_checks_and_fallback_follows_the_rule,
+);
 
 #[derive(Deserialize)]
 struct Vector {
@@ -57,8 +67,7 @@ impl Case {
     }
 }
 
-fn load() -> Option<Vec<Case>> {
-    let dir = common::require_vectors()?;
+fn load(dir: &Path) -> Vec<Case> {
     let path = dir.join("ed25519").join("ed25519vectors.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -85,7 +94,7 @@ fn load() -> Option<Vec<Case>> {
         "{} should hold the 914 C2SP/CCTV vectors",
         path.display()
     );
-    Some(cases)
+    cases
 }
 
 /// The documented rule, computed straight from ed25519-dalek, independently of
@@ -123,9 +132,8 @@ fn replay_path(cache: &KeyCache, case: &Case) -> Result<(), KeyError> {
         .verify(&case.msg, &Signature(case.sig))
 }
 
-#[test]
-fn the_rule_matches_the_vector_flags() {
-    let Some(cases) = load() else { return };
+fn the_rule_matches_the_vector_flags(dir: &Path) -> TestResult {
+    let cases = load(dir);
     let mut accepted = Vec::new();
     for case in &cases {
         // What the flags say verify_strict-with-checked-keys must do: refuse small-order
@@ -154,11 +162,11 @@ fn the_rule_matches_the_vector_flags() {
     }
     // 35 with mixed-order A and R, 7 with mixed-order A only, and the one plain vector.
     assert_eq!(accepted.len(), 43, "accepted vectors: {accepted:?}");
+    Ok(())
 }
 
-#[test]
-fn append_replay_and_enrolled_key_checks_follow_the_rule() {
-    let Some(cases) = load() else { return };
+fn append_replay_and_enrolled_key_checks_follow_the_rule(dir: &Path) -> TestResult {
+    let cases = load(dir);
     let cache = KeyCache::default();
     for case in &cases {
         assert_eq!(
@@ -200,11 +208,11 @@ fn append_replay_and_enrolled_key_checks_follow_the_rule() {
             );
         }
     }
+    Ok(())
 }
 
-#[test]
-fn every_way_a_key_enters_the_ledger_applies_the_same_key_check() {
-    let Some(cases) = load() else { return };
+fn every_way_a_key_enters_the_ledger_applies_the_same_key_check(dir: &Path) -> TestResult {
+    let cases = load(dir);
     for case in &cases {
         let from_bytes = PublicKey::from_bytes(&case.key).ok();
         let from_hex = PublicKey::from_hex(&hex::encode(case.key)).ok();
@@ -223,6 +231,7 @@ fn every_way_a_key_enters_the_ledger_applies_the_same_key_check() {
         assert_eq!(from_json, from_bytes, "vector {}: JSON", case.number);
         assert_eq!(from_codec, from_bytes, "vector {}: codec", case.number);
     }
+    Ok(())
 }
 
 /// What plain `ed25519_dalek::verify_batch` says about one vector on its own, for keys
@@ -233,9 +242,8 @@ fn dalek_batch_alone(case: &Case) -> Option<bool> {
     Some(ed25519_dalek::verify_batch(&[&case.msg[..]], &[sig], &[*key.verifying_key()]).is_ok())
 }
 
-#[test]
-fn plain_verify_batch_disagrees_with_the_rule_both_ways() {
-    let Some(cases) = load() else { return };
+fn plain_verify_batch_disagrees_with_the_rule_both_ways(dir: &Path) -> TestResult {
+    let cases = load(dir);
     let mut batch_only = Vec::new();
     let mut strict_only = Vec::new();
     for case in &cases {
@@ -248,14 +256,6 @@ fn plain_verify_batch_disagrees_with_the_rule_both_ways() {
             _ => {}
         }
     }
-    println!(
-        "verify_batch alone accepts {} vectors verify_strict refuses: {batch_only:?}",
-        batch_only.len()
-    );
-    println!(
-        "verify_batch alone refuses {} vectors verify_strict accepts: {strict_only:?}",
-        strict_only.len()
-    );
     // Batch verification is cofactorless with deterministic 128-bit weights `z` and checks
     // no points. It accepts small-order and non-canonical R, and a torsion component
     // whenever its weight happens to kill it...
@@ -281,8 +281,11 @@ fn plain_verify_batch_disagrees_with_the_rule_both_ways() {
     // Pinned: a change means dalek's batch equation changed; re-check the batched path.
     assert_eq!(
         (batch_only.len(), strict_only.len()),
-        (BATCH_ONLY, STRICT_ONLY)
+        (BATCH_ONLY, STRICT_ONLY),
+        "verify_batch alone accepts {batch_only:?}, which verify_strict refuses, and refuses \
+         {strict_only:?}, which it accepts"
     );
+    Ok(())
 }
 
 /// Vectors plain `verify_batch` accepts alone and the rule refuses.
@@ -338,9 +341,8 @@ fn reference_batched(cases: &[&Case]) -> Vec<bool> {
     results
 }
 
-#[test]
-fn a_batched_path_with_point_checks_and_fallback_follows_the_rule() {
-    let Some(cases) = load() else { return };
+fn a_batched_path_with_point_checks_and_fallback_follows_the_rule(dir: &Path) -> TestResult {
+    let cases = load(dir);
     let all: Vec<&Case> = cases.iter().collect();
     // Each vector alone, then in batches of 64 that mix refused and accepted vectors.
     for case in &all {
@@ -358,4 +360,5 @@ fn a_batched_path_with_point_checks_and_fallback_follows_the_rule() {
     // And a batch of only the accepted ones, which must pass as one batch.
     let accepted: Vec<&Case> = all.iter().copied().filter(|c| rule(c)).collect();
     assert_eq!(reference_batched(&accepted), vec![true; accepted.len()]);
+    Ok(())
 }

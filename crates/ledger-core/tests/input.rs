@@ -336,3 +336,89 @@ fn every_bad_value_is_refused_naming_its_field() {
         failures.join("\n")
     );
 }
+
+/// Each case: (what it guards, JSON, the whole error). A value of the wrong JSON type is
+/// named by its field and by what the field expects, never by a Rust type (`struct SiteIn`,
+/// `u8`) or serde's bare "invalid number".
+const WRONG_TYPES: &[(&str, &str, &str)] = &[
+    (
+        "a site that is not an object",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":"KV-PIT-2","outputs":[]}"#,
+        r#"site: invalid type: string "KV-PIT-2", expected an object with "id", "country", "lat", "lon" and "method""#,
+    ),
+    (
+        "an output that is not an object",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":["X"]}"#,
+        r#"outputs[0]: invalid type: string "X", expected an object with "lot", "material", "quantity" and "unit""#,
+    ),
+    (
+        "a shipped lot that is not an object",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":["L-KG"]}"#,
+        r#"lots[0]: invalid type: string "L-KG", expected an object with "lot" and "quantity""#,
+    ),
+    (
+        "a transform input that is not an object",
+        r#"{"kind":"transform","actor":"acme","time":"2026-01-01T00:00:00Z","inputs":[5],"outputs":[]}"#,
+        r#"inputs[0]: invalid type: number, expected an object with "lot" and "quantity""#,
+    ),
+    (
+        "a received lot that is not an object",
+        r#"{"kind":"receive","actor":"acme","time":"2026-01-01T00:00:00Z","lots":[true]}"#,
+        r#"lots[0]: invalid type: boolean `true`, expected an object with "lot" and "quantity""#,
+    ),
+    (
+        "a subject that is a bare id",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":"kivu-mining","claim":"saq"}"#,
+        r#"subject: invalid type: string "kivu-mining", expected an object with "party" or "lot""#,
+    ),
+    (
+        "a document that is not an object, named as documents[0]",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","documents":["assay.pdf"]}"#,
+        r#"documents[0]: invalid type: string "assay.pdf", expected an object with "name" and "sha256""#,
+    ),
+    (
+        "a document's field, named as documents[0].sha256",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","documents":[{"name":"assay","sha256":"abcd"}]}"#,
+        r#"documents[0].sha256: expected 64 hex characters, found "abcd""#,
+    ),
+    (
+        "a score beyond a byte",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"ssi","score":300}"#,
+        "score: expected a whole number from 0 to 100, found 300",
+    ),
+    (
+        "a fractional score",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"ssi","score":82.5}"#,
+        "score: expected a whole number from 0 to 100, found 82.5",
+    ),
+    (
+        "a negative nonce",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","nonce":-1}"#,
+        "nonce: expected a whole number from 0 to 18446744073709551615, found -1",
+    ),
+    (
+        "a nonce beyond 64 bits",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","nonce":18446744073709551616}"#,
+        "nonce: expected a whole number from 0 to 18446744073709551615, found 18446744073709551616",
+    ),
+    (
+        "a nonce as a string",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","nonce":"7"}"#,
+        r#"nonce: invalid type: string "7", expected a JSON number"#,
+    ),
+];
+
+#[test]
+fn wrong_types_are_named_by_field_and_expectation_not_by_rust_type() {
+    let mut failures = Vec::new();
+    for (what, json, expected) in WRONG_TYPES {
+        match parse(json) {
+            Ok(event) => failures.push(format!("{what}: accepted as {event:?}")),
+            Err(err) if err != *expected => failures.push(format!(
+                "{what}:\n  expected `{expected}`\n  got      `{err}`"
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -6,13 +6,38 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "test code outside #[test] fns: a panic is a failing test"
+    reason = "test code (a libtest-mimic harness, no #[test] fns): a panic is a failing test"
 )]
 
 mod common;
 
+use std::path::Path;
+use std::process::ExitCode;
+
+use common::{Need, Suite, TestResult};
 use ledger_report::eventhash::{hash_id, prehashes};
 use ledger_report::ldjson::Json;
+
+/// The reference event hash generator, for the comparison with GS1's examples.
+const HASH_GENERATOR: Need = Need::Python {
+    module: "epcis_event_hash_generator",
+    install: "pip install epcis-event-hash-generator==1.9.3, see .ci/requirements.txt",
+};
+
+fn main() -> ExitCode {
+    let mut suite = Suite::new();
+    suite.test(
+        "reference_examples_reproduce_prehashes_and_hashes_line_by_line",
+        &[],
+        reference_examples_reproduce_prehashes_and_hashes_line_by_line,
+    );
+    suite.test(
+        "gs1_examples_hash_as_the_reference_generator_hashes_them",
+        &[HASH_GENERATOR],
+        gs1_examples_hash_as_the_reference_generator_hashes_them,
+    );
+    suite.run()
+}
 
 fn lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
@@ -23,11 +48,7 @@ fn lines(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn reference_examples_reproduce_prehashes_and_hashes_line_by_line() {
-    let Some(vectors) = common::vectors() else {
-        return common::skip("shared/vectors not found above CARGO_MANIFEST_DIR");
-    };
+fn reference_examples_reproduce_prehashes_and_hashes_line_by_line(vectors: &Path) -> TestResult {
     let examples = common::files(&vectors.join("epcis/hash-examples"), ".jsonld");
     assert_eq!(examples.len(), 4, "the four published examples");
     let mut events = 0;
@@ -58,18 +79,10 @@ fn reference_examples_reproduce_prehashes_and_hashes_line_by_line() {
         }
     }
     assert_eq!(events, 16);
+    Ok(())
 }
 
-#[test]
-fn gs1_examples_hash_as_the_reference_generator_hashes_them() {
-    let Some(vectors) = common::vectors() else {
-        return common::skip("shared/vectors not found above CARGO_MANIFEST_DIR");
-    };
-    if !common::python_has("epcis_event_hash_generator") {
-        return common::skip(
-            "python3 package epcis-event-hash-generator is not installed (pip install epcis-event-hash-generator==1.9.3)",
-        );
-    }
+fn gs1_examples_hash_as_the_reference_generator_hashes_them(vectors: &Path) -> TestResult {
     let examples = common::files(&vectors.join("epcis/JSON"), ".jsonld");
     assert_eq!(examples.len(), 10);
     let mut compared = 0;
@@ -89,4 +102,5 @@ fn gs1_examples_hash_as_the_reference_generator_hashes_them() {
         compared += 1;
     }
     assert_eq!(compared, 9);
+    Ok(())
 }

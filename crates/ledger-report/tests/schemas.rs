@@ -7,22 +7,37 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    reason = "test code outside #[test] fns: a panic is a failing test"
+    reason = "test code (a libtest-mimic harness, no #[test] fns): a panic is a failing test"
 )]
 
 mod common;
 
+use std::path::Path;
+use std::process::ExitCode;
+
+use common::{Suite, TestResult};
 use serde_json::Value;
+
+fn main() -> ExitCode {
+    let mut suite = Suite::new();
+    suite.test(
+        "gs1_epcis_examples_validate_and_mutations_do_not",
+        &[],
+        gs1_epcis_examples_validate_and_mutations_do_not,
+    );
+    suite.test(
+        "battery_pass_sample_payloads_validate_except_the_invalid_one",
+        &[],
+        battery_pass_sample_payloads_validate_except_the_invalid_one,
+    );
+    suite.run()
+}
 
 fn read(path: &std::path::Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-#[test]
-fn gs1_epcis_examples_validate_and_mutations_do_not() {
-    let Some(vectors) = common::vectors() else {
-        return common::skip("shared/vectors not found above CARGO_MANIFEST_DIR");
-    };
+fn gs1_epcis_examples_validate_and_mutations_do_not(vectors: &Path) -> TestResult {
     let schema = read(&vectors.join("epcis/EPCIS-JSON-Schema.json"));
     let validator = common::validator(&schema, jsonschema::Draft::Draft7);
     let mut examples = common::files(&vectors.join("epcis/JSON"), ".jsonld");
@@ -66,13 +81,10 @@ fn gs1_epcis_examples_validate_and_mutations_do_not() {
             "the validator must reject: {what}"
         );
     }
+    Ok(())
 }
 
-#[test]
-fn battery_pass_sample_payloads_validate_except_the_invalid_one() {
-    let Some(vectors) = common::vectors() else {
-        return common::skip("shared/vectors not found above CARGO_MANIFEST_DIR");
-    };
+fn battery_pass_sample_payloads_validate_except_the_invalid_one(vectors: &Path) -> TestResult {
     let bp = vectors.join("batterypass");
     let cases = [
         (
@@ -102,4 +114,5 @@ fn battery_pass_sample_payloads_validate_except_the_invalid_one() {
         let errors = common::errors(&validator, &read(&bp.join(format!("{stem}{payload}"))));
         assert_eq!(errors.is_empty(), valid, "{stem}: {errors:?}");
     }
+    Ok(())
 }
