@@ -1,6 +1,8 @@
 //! The engine through its library API, with no CLI involved: receipts, refusals, typed
 //! errors, appends from many threads at once, and the batch-read hint a network store
 //! relies on.
+// Helpers outside `#[test]` functions unwrap too: a panic here is a failing test.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
 
