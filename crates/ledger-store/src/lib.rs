@@ -118,6 +118,9 @@ pub trait Store: StateView + Send + Sync {
     /// which no other append of this store can interleave.
     ///
     /// Fails with [`StoreError::RolledBack`] if the log holds less than it acknowledged.
+    /// The transaction holds the store's append lock until it is committed or dropped:
+    /// starting another append or storing a checkpoint on the same thread meanwhile waits
+    /// forever, and the transaction stays on the thread that began it.
     fn begin_append(&self) -> Result<Box<dyn AppendTxn + '_>, StoreError>;
 
     /// Durably stores the signed checkpoint note for tree size `size`, replacing any earlier
@@ -280,8 +283,8 @@ pub enum StoreError {
         /// Where the append started.
         found: u64,
     },
-    /// An append batch that contradicts itself (gaps in its entries, a head that does not
-    /// match them, two attestations under one key). Nothing was written.
+    /// A plan whose state changes contradict it (a record at a log position outside the
+    /// plan, two attestations under one key). Nothing was written.
     #[error("append refused: {reason}")]
     InvalidBatch {
         /// What is wrong with the batch.
