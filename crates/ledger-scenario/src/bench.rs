@@ -14,7 +14,7 @@ use ledger_core::hash::Digest;
 use ledger_core::merkle::NodeSource;
 use ledger_core::policy::Policy;
 use ledger_core::statement::{Entry, Statement};
-use ledger_store::{SledStore, Store, StoreNodes};
+use ledger_store::{Nodes, SledStore, Store};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -307,7 +307,7 @@ fn verify_child(custody: &Path, dir: &Path, entries: usize) -> Result<(f64, f64)
 fn proof_rate(store: &SledStore, count: usize) -> Result<f64> {
     use ledger_core::merkle::{inclusion_proof, root, verify_inclusion};
     let size = store.head()?.size;
-    let nodes = StoreNodes(store);
+    let nodes = Nodes(store);
     let root = root(size, &nodes).map_err(failed)?;
     let start = Instant::now();
     for i in 0..count as u64 {

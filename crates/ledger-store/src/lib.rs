@@ -17,7 +17,7 @@
 //! use ledger_core::plan::PlanBuilder;
 //! use ledger_core::state::Changes;
 //! use ledger_core::timestamp::Timestamp;
-//! use ledger_store::{Head, SledStore, Store, TxnNodes};
+//! use ledger_store::{Head, Nodes, SledStore, Store};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
@@ -37,7 +37,7 @@
 //! };
 //! let txn = store.begin_append()?;
 //! let plan = {
-//!     let nodes = TxnNodes(&*txn);
+//!     let nodes = Nodes(&*txn);
 //!     let mut plan = PlanBuilder::new(txn.head(), &nodes);
 //!     plan.push_entry_bytes(b"entry 0".to_vec(), &event)?;
 //!     plan.finish(Changes::default())?
@@ -76,7 +76,7 @@ pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreErr
 ///
 /// Reads of derived state come from the [`StateView`] supertrait; everything else is here.
 /// Implementations are shared between threads (a server reads while it appends).
-pub trait Store: StateView + Send + Sync {
+pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// The size of the log and the hash of its last entry ([`Digest::ZERO`] when empty).
     fn head(&self) -> Result<Head, StoreError>;
 
@@ -89,10 +89,6 @@ pub trait Store: StateView + Send + Sync {
     /// The entries from `start` on, in order, as raw bytes, read lazily (never the whole log
     /// at once). Entries appended while iterating may or may not be seen.
     fn entries(&self, start: u64) -> EntryIter<'_>;
-
-    /// A stored Merkle complete-subtree hash: level `level`, index `index` covers leaves
-    /// `[index * 2^level, (index + 1) * 2^level)`.
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
 
     /// The attestations whose subject is `party`, in log order.
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError>;
@@ -133,19 +129,17 @@ pub trait Store: StateView + Send + Sync {
 }
 
 /// One append in progress: the state to check statements against, and the commit.
-pub trait AppendTxn: StateView {
+pub trait AppendTxn: StateView + MerkleNodes {
     /// The head the append starts at.
     fn head(&self) -> Head;
 
-    /// A stored Merkle node, as [`Store::merkle_node`].
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
-
-    /// Told, before the rules run, every state record checking the batch may read, so a
-    /// store behind a network reads them in a few round trips instead of one per lookup
-    /// and answers the rules' reads from what it fetched. An embedded store, whose reads
-    /// are local, can ignore it (the default).
-    fn prefetch(&mut self, keys: &StateKeys) -> Result<(), StoreError> {
-        let _ = keys;
+    /// Called before the rules run with a function listing every state record checking
+    /// the batch may read, so a store behind a network reads them in a few round trips
+    /// instead of one per lookup and answers the rules' reads from what it fetched. An
+    /// embedded store, whose reads are local, ignores it (the default) and so never pays
+    /// for computing the list.
+    fn prefetch(&mut self, wanted: &dyn Fn() -> StateKeys) -> Result<(), StoreError> {
+        let _ = wanted;
         Ok(())
     }
 
@@ -157,25 +151,19 @@ pub trait AppendTxn: StateView {
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError>;
 }
 
-/// The Merkle nodes of an append in progress, as a [`NodeSource`]: a node that is not
-/// stored is a damaged store.
-pub struct TxnNodes<'a>(pub &'a dyn AppendTxn);
-
-impl NodeSource for TxnNodes<'_> {
-    type Error = StoreError;
-
-    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
-        self.0
-            .merkle_node(level, index)?
-            .ok_or_else(|| missing_node(level, index))
-    }
+/// Where the stored Merkle complete-subtree hashes are read: a store, or an append in
+/// progress (which reads them inside its transaction).
+pub trait MerkleNodes {
+    /// The hash at level `level`, index `index`, covering leaves
+    /// `[index * 2^level, (index + 1) * 2^level)`, if stored.
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
 }
 
-/// The Merkle nodes of a store, as a [`NodeSource`]: a node that is not stored is a
-/// damaged store.
-pub struct StoreNodes<'a>(pub &'a dyn Store);
+/// Stored Merkle nodes as a [`NodeSource`] for roots and proofs: a node that is not stored
+/// is a damaged store.
+pub struct Nodes<'a>(pub &'a dyn MerkleNodes);
 
-impl NodeSource for StoreNodes<'_> {
+impl NodeSource for Nodes<'_> {
     type Error = StoreError;
 
     fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {

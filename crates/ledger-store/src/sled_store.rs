@@ -40,7 +40,7 @@ use crate::keys;
 use crate::records::{
     StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
 };
-use crate::{AppendPlan, AppendTxn, EntryIter, Head, Store, StoreError};
+use crate::{AppendPlan, AppendTxn, EntryIter, Head, MerkleNodes, Store, StoreError};
 
 /// The storage format version this build reads and writes. Stored under `meta/format` as
 /// a 4-byte little-endian `u32`; that record's encoding never changes.
@@ -412,10 +412,6 @@ impl AppendTxn for SledTxn<'_> {
         self.head
     }
 
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
-        self.store.merkle_node(level, index)
-    }
-
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
         let store = self.store;
         SledStore::check_plan(&store.head()?, plan)?;
@@ -428,6 +424,12 @@ impl AppendTxn for SledTxn<'_> {
         // crash: the caller must treat the error as fatal, not retry the same positions.
         store.flush()?;
         store.write_acknowledged(&plan.head())
+    }
+}
+
+impl MerkleNodes for SledTxn<'_> {
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.store.merkle_node(level, index)
     }
 }
 
@@ -490,10 +492,6 @@ impl Store for SledStore {
             })?;
             Ok((seq, value.to_vec()))
         }))
-    }
-
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
-        self.get_decoded("merkle node", &keys::merkle(level, index))
     }
 
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
@@ -579,6 +577,12 @@ impl Store for SledStore {
                 Ok((size, decode("checkpoint note", &key, &value)?))
             })
             .collect()
+    }
+}
+
+impl MerkleNodes for SledStore {
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.get_decoded("merkle node", &keys::merkle(level, index))
     }
 }
 

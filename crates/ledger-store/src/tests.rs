@@ -116,7 +116,7 @@ fn ship_event(lots: &[&str]) -> Event {
 
 /// The plan appending `entries` (bytes, indexed as their event) on `txn`'s head.
 fn plan(txn: &dyn AppendTxn, entries: &[(Vec<u8>, Event)], changes: Changes) -> AppendPlan {
-    let nodes = TxnNodes(txn);
+    let nodes = Nodes(txn);
     let mut builder = PlanBuilder::new(txn.head(), &nodes);
     for (bytes, event) in entries {
         builder.push_entry_bytes(bytes.clone(), event).unwrap();
@@ -410,7 +410,7 @@ fn fail_a_plan_without_entries_is_empty() {
     let (_dir, store) = new_store();
     {
         let txn = store.begin_append().unwrap();
-        let nodes = TxnNodes(&*txn);
+        let nodes = Nodes(&*txn);
         let err = PlanBuilder::new(txn.head(), &nodes)
             .finish(sample_changes())
             .unwrap_err();
@@ -431,10 +431,7 @@ fn merkle_nodes_extend_the_stored_tree_across_appends() {
     assert_eq!(size, 13);
     let leaves: Vec<Digest> = (0..size).map(|s| entry_hash(&entry_bytes(s))).collect();
     let tree = MemoryTree::from_leaf_hashes(leaves.iter().copied());
-    assert_eq!(
-        merkle::root(size, &StoreNodes(&store)).unwrap(),
-        tree.root()
-    );
+    assert_eq!(merkle::root(size, &Nodes(&store)).unwrap(), tree.root());
     let level1 = node_hash(&leaves[0], &leaves[1]);
     assert_eq!(store.merkle_node(1, 0).unwrap(), Some(level1));
     assert_eq!(
@@ -713,10 +710,7 @@ fn concurrent_appends_in_one_process_take_turns_and_fill_consecutive_positions()
         }
     );
     let tree = MemoryTree::from_leaf_hashes(entries.iter().map(|(_, b)| entry_hash(b)));
-    assert_eq!(
-        merkle::root(160, &StoreNodes(&*store)).unwrap(),
-        tree.root()
-    );
+    assert_eq!(merkle::root(160, &Nodes(&*store)).unwrap(), tree.root());
 }
 
 #[test]
@@ -1147,7 +1141,7 @@ fn fail_a_plan_over_a_damaged_or_missing_merkle_node_is_corrupt() {
             None => drop(store.raw().remove(keys::merkle(0, 0)).unwrap()),
         }
         let txn = store.begin_append().unwrap();
-        let nodes = TxnNodes(&*txn);
+        let nodes = Nodes(&*txn);
         let mut builder = PlanBuilder::new(txn.head(), &nodes);
         let err = builder
             .push_entry_bytes(entry_bytes(1), &plain_event())

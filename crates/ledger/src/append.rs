@@ -18,7 +18,7 @@ use ledger_core::state::{Overlay, StateKeys, StateView};
 use ledger_core::statement::{Statement, StatementJson};
 use ledger_core::timestamp::Timestamp;
 use ledger_core::verify::KeyCache;
-use ledger_store::{AppendTxn, Store, StoreError, TxnNodes};
+use ledger_store::{AppendTxn, Nodes, Store, StoreError};
 use rayon::prelude::*;
 
 use crate::Ledger;
@@ -169,12 +169,14 @@ impl<S: Store> Ledger<S> {
             .map(|s| Checked::new(s, &keys))
             .collect::<Result<_, _>>()
             .map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?;
-        let mut reads = StateKeys::default();
-        for c in &checked {
-            rules::reads(&c.id(), &c.statement().event, &mut reads);
-        }
         let mut txn = self.store().begin_append()?;
-        txn.prefetch(&reads)?;
+        txn.prefetch(&|| {
+            let mut reads = StateKeys::default();
+            for c in &checked {
+                rules::reads(&c.id(), &c.statement().event, &mut reads);
+            }
+            reads
+        })?;
         let (plan, receipts) = self.check_and_plan(&*txn, &checked, recorded_at, progress, mode)?;
         txn.commit(&plan)?;
         Ok(receipts)
@@ -216,7 +218,7 @@ impl<S: Store> Ledger<S> {
         if !refused.findings.is_empty() {
             return Err(Error::Refused(refused));
         }
-        let nodes = TxnNodes(txn);
+        let nodes = Nodes(txn);
         let mut plan = PlanBuilder::new(head, &nodes);
         let mut leaves = Vec::with_capacity(checked.len());
         for statement in checked {
@@ -250,7 +252,7 @@ impl<S: Store> Ledger<S> {
 /// Pushes `statement` into `plan`, damaged as `tamper` says.
 #[cfg(feature = "fault-injection")]
 fn push_tampered(
-    plan: &mut PlanBuilder<'_, TxnNodes<'_>>,
+    plan: &mut PlanBuilder<'_, Nodes<'_>>,
     statement: &Checked,
     recorded_at: Timestamp,
     tamper: Tamper,

@@ -14,12 +14,11 @@ use ledger_core::merkle;
 use ledger_core::note::{Checkpoint, NoteVerifier, open_checkpoint};
 use ledger_core::policy::Policy;
 use ledger_core::provenance::Trace;
-use ledger_core::statement::Entry;
 use ledger_core::timestamp::Timestamp;
-use ledger_store::{Store, StoreNodes};
+use ledger_store::{Nodes, Store};
 
-use crate::Ledger;
 use crate::error::{Error, Result};
+use crate::{Ledger, decode_entry};
 
 /// An exported bundle, with what an auditor needs to check it.
 #[derive(Debug, Clone)]
@@ -74,12 +73,7 @@ impl<S: Store> Ledger<S> {
             if seq >= size {
                 break;
             }
-            let entry = Entry::decode(&bytes)
-                .map_err(|e| Error::damaged(format!("entry #{seq} is damaged: {e}")))?;
-            let id = entry
-                .statement
-                .id()
-                .map_err(|e| Error::damaged(format!("entry #{seq}: {e}")))?;
+            let (entry, id) = decode_entry(seq, &bytes)?;
             let event = &entry.statement.event;
             if let Body::Enroll(e) = &event.body {
                 if e.roles.contains(&Role::Operator) {
@@ -126,7 +120,7 @@ impl<S: Store> Ledger<S> {
         let (verifier, signer, checkpoint) =
             checkpoint_signer(&note, self.origin(), &scan.operator_keys)?;
         let size = checkpoint.size();
-        let nodes = StoreNodes(store);
+        let nodes = Nodes(store);
         let stored_root = merkle::root(size, &nodes)
             .map_err(|e| Error::damaged(format!("cannot read the store's merkle tree: {e}")))?;
         if stored_root != *checkpoint.root() {

@@ -15,7 +15,7 @@ use ledger_core::merkle::{self, Frontier};
 use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint};
 use ledger_core::rules;
 use ledger_core::statement::entry_hash;
-use ledger_store::{Store, StoreNodes};
+use ledger_store::{Nodes, Store};
 
 use crate::Ledger;
 use crate::error::{Error, Result};
@@ -93,7 +93,7 @@ impl<S: Store> Ledger<S> {
         self.check_operator(&key.public_key())?;
         let store = self.store();
         let head = store.head()?;
-        let stored = merkle::root(head.size, &StoreNodes(store))
+        let stored = merkle::root(head.size, &Nodes(store))
             .map_err(|e| Error::damaged(format!("cannot read the store's merkle tree: {e}")))?;
         let recomputed = self.entries_root(head.size)?;
         if stored != recomputed {

@@ -234,12 +234,7 @@ impl<S: Store> Ledger<S> {
             .store
             .entry(seq)?
             .ok_or_else(|| Error::NotFound(format!("there is no entry #{seq}")))?;
-        let entry = Entry::decode(&bytes)
-            .map_err(|e| Error::damaged(format!("entry #{seq} is damaged: {e}")))?;
-        let id = entry
-            .statement
-            .id()
-            .map_err(|e| Error::damaged(format!("entry #{seq}: {e}")))?;
+        let (entry, id) = decode_entry(seq, &bytes)?;
         Ok(StoredEntry {
             hash: entry_hash(&bytes),
             entry,
@@ -256,6 +251,18 @@ impl<S: Store> Ledger<S> {
             .ok_or_else(|| Error::NotFound(format!("event {id} is not in the ledger")))?
             .seq)
     }
+}
+
+/// Decodes the stored entry at `seq` and computes its event id; bytes that do not decode
+/// are a damaged store.
+pub(crate) fn decode_entry(seq: u64, bytes: &[u8]) -> Result<(Entry, Digest)> {
+    let entry = Entry::decode(bytes)
+        .map_err(|e| Error::damaged(format!("entry #{seq} is damaged: {e}")))?;
+    let id = entry
+        .statement
+        .id()
+        .map_err(|e| Error::damaged(format!("entry #{seq}: {e}")))?;
+    Ok((entry, id))
 }
 
 fn sign(event: Event, key: &SecretKey) -> Result<Statement> {

@@ -5,7 +5,7 @@
 use ledger_core::hash::Digest;
 use ledger_core::merkle::{self, verify_consistency, verify_inclusion};
 use ledger_core::statement::entry_hash;
-use ledger_store::{Store, StoreNodes};
+use ledger_store::{Nodes, Store};
 
 use crate::Ledger;
 use crate::error::{Error, Result};
@@ -43,7 +43,7 @@ pub struct ConsistencyProof {
 impl<S: Store> Ledger<S> {
     /// The Merkle root of the first `size` entries, from the stored nodes.
     pub fn root(&self, size: u64) -> Result<Digest> {
-        merkle::root(size, &StoreNodes(self.store())).map_err(|e| {
+        merkle::root(size, &Nodes(self.store())).map_err(|e| {
             Error::damaged(format!("cannot compute the root of tree size {size}: {e}"))
         })
     }
@@ -69,7 +69,7 @@ impl<S: Store> Ledger<S> {
             .ok_or_else(|| Error::NotFound(format!("there is no entry #{seq}")))?;
         let leaf_hash = entry_hash(&bytes);
         let root = self.root(size)?;
-        let path = merkle::inclusion_proof(seq, size, &StoreNodes(self.store()))
+        let path = merkle::inclusion_proof(seq, size, &Nodes(self.store()))
             .map_err(|e| Error::damaged(format!("cannot build the proof: {e}")))?;
         verify_inclusion(seq, size, &leaf_hash, &path, &root).map_err(|e| {
             Error::damaged(format!(
@@ -103,7 +103,7 @@ impl<S: Store> Ledger<S> {
         }
         let first_root = self.root(from)?;
         let second_root = self.root(to)?;
-        let path = merkle::consistency_proof(from, to, &StoreNodes(self.store()))
+        let path = merkle::consistency_proof(from, to, &Nodes(self.store()))
             .map_err(|e| Error::damaged(format!("cannot build the proof: {e}")))?;
         verify_consistency(from, to, &path, &first_root, &second_root).map_err(|e| {
             Error::damaged(format!(

@@ -9,7 +9,7 @@ use ledger_core::merkle;
 use ledger_core::statement::entry_hash;
 use ledger_core::transparency::LogAudit;
 use ledger_core::verify::{KeyCache, Replay, prepare};
-use ledger_store::{Store, StoreNodes};
+use ledger_store::{Nodes, Store};
 use rayon::prelude::*;
 
 use crate::Ledger;
@@ -168,7 +168,7 @@ impl<S: Store> Ledger<S> {
                 ),
             ));
         }
-        let stored_root = merkle::root(audit.size(), &StoreNodes(store)).map_err(|e| e.to_string());
+        let stored_root = merkle::root(audit.size(), &Nodes(store)).map_err(|e| e.to_string());
         replay.findings.extend(audit.finish(stored_root));
         Ok(replay)
     }

@@ -17,7 +17,9 @@ use ledger_core::state::{
 };
 use ledger_core::statement::Statement;
 use ledger_scenario::demo::{self, TestKeys};
-use ledger_store::{AppendPlan, AppendTxn, EntryIter, Head, SledStore, Store, StoreError};
+use ledger_store::{
+    AppendPlan, AppendTxn, EntryIter, Head, MerkleNodes, SledStore, Store, StoreError,
+};
 
 /// The demo ledger with every party enrolled and the whole scenario appended.
 fn demo_ledger() -> (tempfile::TempDir, Ledger<SledStore>, TestKeys) {
@@ -222,15 +224,24 @@ impl RecordingTxn<'_> {
 delegate_state!(Recording);
 delegate_state!(RecordingTxn<'_>);
 
+impl MerkleNodes for RecordingTxn<'_> {
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.inner.merkle_node(level, index)
+    }
+}
+
+impl MerkleNodes for Recording {
+    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+        self.inner.merkle_node(level, index)
+    }
+}
+
 impl AppendTxn for RecordingTxn<'_> {
     fn head(&self) -> Head {
         self.inner.head()
     }
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
-        self.inner.merkle_node(level, index)
-    }
-    fn prefetch(&mut self, keys: &StateKeys) -> Result<(), StoreError> {
-        *self.told.lock().unwrap() = keys.clone();
+    fn prefetch(&mut self, wanted: &dyn Fn() -> StateKeys) -> Result<(), StoreError> {
+        *self.told.lock().unwrap() = wanted();
         Ok(())
     }
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
@@ -250,9 +261,6 @@ impl Store for Recording {
     }
     fn entries(&self, start: u64) -> EntryIter<'_> {
         self.inner.entries(start)
-    }
-    fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
-        self.inner.merkle_node(level, index)
     }
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
         self.inner.attestations(party)
