@@ -236,17 +236,43 @@ fn append_batch_is_all_or_nothing_and_names_the_rule() {
 }
 
 #[test]
-fn a_second_writer_gets_a_clear_error() {
+fn a_second_process_waits_for_the_ledger_then_says_it_is_in_use() {
     let (s, _) = small_ledger();
     let held = retry(|| SledStore::open(s.ledger()));
-    let out = s.custody_once(&["verify"]).code(2);
-    assert!(
-        stderr(&out).contains("in use by another process"),
+    // Waiting is bounded (CUSTODY_LOCK_WAIT seconds) and said once.
+    let start = std::time::Instant::now();
+    let out = custody_tests::custody()
+        .current_dir(s.dir.path())
+        .env("CUSTODY_LOCK_WAIT", "1")
+        .arg("--ledger")
+        .arg(s.ledger())
+        .arg("verify")
+        .assert()
+        .code(2);
+    assert!(start.elapsed() >= std::time::Duration::from_secs(1));
+    let err = stderr(&out);
+    assert!(err.contains("waiting for the ledger at"), "{err}");
+    assert!(err.contains("in use by another process"), "{err}");
+    // A writer that lets go while another command waits: the waiting one goes on.
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(held);
+    });
+    let out = std::process::Command::new(custody_tests::custody_bin())
+        .current_dir(s.dir.path())
+        .env("CUSTODY_LOCK_WAIT", "20")
+        .arg("--ledger")
+        .arg(s.ledger())
+        .arg("verify")
+        .output()
+        .unwrap();
+    release.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
         "{}",
-        stderr(&out)
+        String::from_utf8_lossy(&out.stderr)
     );
-    drop(held);
-    s.custody(&["verify"]).success();
 }
 
 #[test]

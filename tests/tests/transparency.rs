@@ -709,3 +709,77 @@ fn tampered_checkpoints_and_merkle_nodes_in_the_store_fail_verify() {
     drop(db);
     d.custody(&["verify"]).success();
 }
+
+/// Copies a ledger directory as an operator restoring a backup would.
+fn copy_ledger(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Enrolls one more party in `d`'s ledger and returns the checkpoint note signed after it.
+fn grow_and_checkpoint(d: &Demo) -> String {
+    let key = d.path("late.pem");
+    if !key.exists() {
+        d.custody(&["keygen", "--out", key.to_str().unwrap()])
+            .success();
+    }
+    let public = d.path("late.pem.pub");
+    d.custody(&[
+        "enroll",
+        "--party",
+        "late-trader",
+        "--name",
+        "Late Trader",
+        "--country",
+        "ZM",
+        "--role",
+        "trader",
+        "--key",
+        public.to_str().unwrap(),
+        "--operator-key",
+        &d.key(),
+    ])
+    .success();
+    let out = d
+        .custody(&["checkpoint", "--operator-key", &d.key()])
+        .success();
+    stdout(&out)
+}
+
+#[test]
+fn fail_a_rolled_back_or_forked_ledger_fails_against_a_checkpoint_the_auditor_holds() {
+    let d = Demo::new();
+    let backup = d.path("backup");
+    copy_ledger(&d.ledger(), &backup);
+    let held = d.path("held.checkpoint");
+    std::fs::write(&held, grow_and_checkpoint(&d)).unwrap();
+    let held = held.to_str().unwrap().to_owned();
+    // The honest ledger passes against what the auditor holds.
+    let out = d.custody(&["verify", "--checkpoint", &held]).success();
+    assert!(stdout(&out).contains("verdict: PASS"), "{}", stdout(&out));
+
+    // Restored wholesale from the older copy, acknowledged-head and all: only the held
+    // checkpoint shows that entries are gone.
+    std::fs::remove_dir_all(d.ledger()).unwrap();
+    copy_ledger(&backup, &d.ledger());
+    d.custody(&["verify"]).success();
+    let out = d.custody(&["verify", "--checkpoint", &held]).code(1);
+    assert!(stdout(&out).contains("rolled back"), "{}", stdout(&out));
+
+    // A fork: another ledger of the same origin and operator key, grown to the same size.
+    let fork = Demo::new();
+    std::fs::copy(d.path("late.pem"), fork.path("late.pem")).unwrap();
+    std::fs::copy(d.path("late.pem.pub"), fork.path("late.pem.pub")).unwrap();
+    grow_and_checkpoint(&fork);
+    let out = fork.custody(&["verify", "--checkpoint", &held]).code(1);
+    assert!(
+        stdout(&out).contains("the operator signed a log that is not this one"),
+        "{}",
+        stdout(&out)
+    );
+}

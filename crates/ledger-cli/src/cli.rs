@@ -224,6 +224,10 @@ pub struct VerifyArgs {
     /// A due-diligence policy file (TOML or JSON).
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// A signed checkpoint you kept from earlier (C2SP text, as `custody checkpoint`
+    /// prints it): the ledger must be consistent with it and at least as large. Repeatable.
+    #[arg(long, conflicts_with_all = ["lot", "bundle"])]
+    pub checkpoint: Vec<PathBuf>,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,

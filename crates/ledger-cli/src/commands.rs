@@ -21,7 +21,9 @@ use std::path::Path;
 use anyhow::Result;
 use ledger::Ledger;
 use ledger_core::policy::Policy;
-use ledger_store::SledStore;
+use std::time::{Duration, Instant};
+
+use ledger_store::{SledStore, StoreError};
 
 use crate::cli::{Cli, Command};
 
@@ -60,9 +62,42 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     Ok(())
 }
 
-/// Opens the ledger in `dir`.
+/// How long a command waits for a ledger another process holds, unless
+/// `CUSTODY_LOCK_WAIT` (seconds) says otherwise.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Opens the ledger in `dir`. While another custody process holds it, waits (saying so
+/// once on standard error) up to `CUSTODY_LOCK_WAIT` seconds, 30 by default.
 pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
-    Ok(Ledger::open(SledStore::open(dir)?)?)
+    let wait = std::env::var("CUSTODY_LOCK_WAIT")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .map_or(LOCK_WAIT, Duration::from_secs);
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match SledStore::open(dir) {
+            Err(StoreError::Locked { .. }) if start.elapsed() < wait => {
+                if !told {
+                    eprintln!(
+                        "waiting for the ledger at {}: another custody process has it open \
+                         (up to {} s; CUSTODY_LOCK_WAIT sets how long)",
+                        dir.display(),
+                        wait.as_secs()
+                    );
+                    told = true;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            opened => return Ok(Ledger::open(opened?)?),
+        }
+    }
+}
+
+/// Makes everything the command wrote durable and ends its use of the ledger, so that an
+/// I/O error at close is an error here rather than a panic in sled's own close.
+pub fn close(ledger: Ledger<SledStore>) -> Result<()> {
+    Ok(ledger.into_store().close_at_exit()?)
 }
 
 /// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise), or the

@@ -34,6 +34,50 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
     })
 }
 
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old file or the whole new
+/// one, never a part: written to `path.tmp` beside it, fsynced, renamed over `path`, and
+/// the directory fsynced. A failure removes the temporary file and leaves `path` as it was.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = std::path::PathBuf::from(temp);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&temp);
+        return Err(anyhow::anyhow!(
+            "cannot write {}: {}",
+            path.display(),
+            ledger_store::describe_io(&e)
+        ));
+    }
+    std::fs::rename(&temp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        anyhow::anyhow!(
+            "cannot write {}: {}",
+            path.display(),
+            ledger_store::describe_io(&e)
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot sync {}: {}",
+                dir.display(),
+                ledger_store::describe_io(&e)
+            )
+        })
+}
+
 /// Writes one line to standard output. A closed pipe (`custody show --json | head -c 10`)
 /// ends the process quietly with success instead of a panic; another write error ends it
 /// with the input/output error code.

@@ -68,36 +68,88 @@ pub fn write_pair_encrypted(path: &Path, key: &SecretKey, passphrase: &[u8]) -> 
     write_files(path, &pem, key)
 }
 
-/// Creates `path` (0600) with `private_pem` and `path.pub` with the public key.
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The temporary files a key pair is written to before it is renamed into place.
+const TEMP: &str = ".keygen-tmp";
+
+/// Creates `path` (0600) with `private_pem` and `path.pub` with the public key, all or
+/// nothing: both are written to temporary files beside them and fsynced, then the public
+/// key is renamed into place and the private key last, and the directory is fsynced. A run
+/// killed on the way leaves at most temporary files and a `.pub` whose private key is still
+/// temporary; the next run recognises those and starts over. Refuses to overwrite a private
+/// key, and a public key file that no interrupted run left.
 fn write_files(path: &Path, private_pem: &str, key: &SecretKey) -> Result<()> {
     let public = public_path(path);
-    // Checked first so that a taken `.pub` does not leave an orphan private key behind;
-    // `create_new` below still refuses a file that appears in between.
-    if public.exists() {
+    let private_temp = with_suffix(path, TEMP);
+    let public_temp = with_suffix(&public, TEMP);
+    if path.exists() {
+        bail!("private key file {} already exists", path.display());
+    }
+    let interrupted = private_temp.exists();
+    if public.exists() && !interrupted {
         bail!("public key file {} already exists", public.display());
     }
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+    for leftover in [&private_temp, &public_temp] {
+        match fs::remove_file(leftover) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("cannot remove {}: {e}", leftover.display()),
+        }
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create private key file {}", path.display()))?;
-    file.write_all(private_pem.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&public)
-        .with_context(|| format!("cannot create public key file {}", public.display()))?;
-    file.write_all(key.public_key().to_pem()?.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", public.display()))?;
-    Ok(())
+    let write = |target: &Path, bytes: &[u8], mode: u32| -> Result<()> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(mode);
+        }
+        let _ = mode;
+        let mut file = options
+            .open(target)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", target.display()))
+    };
+    let written = write(&private_temp, private_pem.as_bytes(), 0o600)
+        .and_then(|()| write(&public_temp, key.public_key().to_pem()?.as_bytes(), 0o644))
+        .and_then(|()| {
+            fs::rename(&public_temp, &public)
+                .with_context(|| format!("cannot create {}", public.display()))
+        })
+        .and_then(|()| {
+            fs::rename(&private_temp, path)
+                .with_context(|| format!("cannot create {}", path.display()))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&private_temp);
+        let _ = fs::remove_file(&public_temp);
+        if !path.exists() {
+            let _ = fs::remove_file(&public);
+        }
+        return Err(e);
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}
+
+/// Removes a key pair this run created (after a later step failed), ignoring files that
+/// are already gone.
+pub fn remove_pair(path: &Path) {
+    let _ = fs::remove_file(path);
+    let _ = fs::remove_file(public_path(path));
 }
 
 /// The `ENCRYPTED PRIVATE KEY` PEM of `key` under `passphrase`.

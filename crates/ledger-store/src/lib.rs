@@ -302,13 +302,13 @@ pub enum StoreError {
         /// The codec's reason.
         source: CodecError,
     },
-    /// Listing or creating the ledger directory failed.
-    #[error("cannot access {}: {source}", path.display())]
+    /// Reading, writing or syncing a file or directory of the ledger failed.
+    #[error("cannot use {}: {}", path.display(), describe_io(error))]
     Io {
         /// The path.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Any other sled failure (IO errors, sled's own corruption reports).
     #[error("ledger store at {}: {}", dir.display(), describe_sled(cause))]
@@ -343,11 +343,31 @@ impl StoreError {
     }
 }
 
+/// An I/O error in words, with what to do for the failures a person can fix.
+pub fn describe_io(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => format!(
+            "permission denied ({e}): the user running custody must be able to read and \
+             write the ledger directory and its files; check their owner and mode"
+        ),
+        K::StorageFull => format!(
+            "the disk is full ({e}): free space and run the command again; nothing that was \
+             not acknowledged was kept"
+        ),
+        K::ReadOnlyFilesystem => {
+            format!("the file system is read-only ({e}): the ledger needs a writable directory")
+        }
+        K::QuotaExceeded => format!("the disk quota is exceeded ({e}): free space or raise it"),
+        _ => format!("input/output error: {e}"),
+    }
+}
+
 /// sled's error in words. Its own `Display` shows Rust debug output for corruption reports
 /// (file offsets and a backtrace); a person needs what happened and what to do.
 fn describe_sled(e: &sled::Error) -> String {
     match e {
-        sled::Error::Io(io) => format!("input/output error: {io}"),
+        sled::Error::Io(io) => describe_io(io),
         sled::Error::Corruption { .. } => {
             "sled found damaged data in its files; run custody verify, and restore the \
              ledger from a backup if it cannot be opened"

@@ -59,6 +59,9 @@ const SLED_DB_FILE: &str = "db";
 pub struct SledStore {
     dir: PathBuf,
     db: sled::Db,
+    /// Custody's own lock on the directory, taken before sled opens its files, so that
+    /// leftovers of an interrupted run can be cleared while no other process uses them.
+    _lock: std::fs::File,
     /// Held across an append's head check and write, so two appends in one process cannot
     /// both pass the check. It guards no data: a poisoned lock is taken over as is.
     append_lock: Mutex<()>,
@@ -87,19 +90,33 @@ impl SledStore {
             });
         }
         match std::fs::read_dir(&dir) {
-            Ok(mut listing) => {
-                let is_empty = listing.next().is_none();
-                if !is_empty && !dir.join(SLED_DB_FILE).is_file() {
+            Ok(listing) => {
+                let foreign = listing
+                    .filter_map(Result::ok)
+                    .any(|e| e.file_name() != LOCK_FILE);
+                if foreign && !dir.join(SLED_DB_FILE).is_file() {
                     return Err(StoreError::NotEmpty { dir });
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(StoreError::Io { path: dir, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+                    path: dir.clone(),
+                    error: source,
+                })?;
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: dir,
+                    error: source,
+                });
+            }
         }
+        let lock = take_lock(&dir)?;
         let db = open_sled(&dir)?;
         let store = SledStore {
             dir,
             db,
+            _lock: lock,
             append_lock: Mutex::new(()),
         };
         // Checked under sled's lock, so two concurrent creates cannot both succeed.
@@ -123,13 +140,26 @@ impl SledStore {
     /// Never creates files: a directory without a ledger gives [`StoreError::NotALedger`].
     pub fn open(dir: impl AsRef<Path>) -> Result<SledStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        if !dir.join(SLED_DB_FILE).is_file() {
-            return Err(StoreError::NotALedger { dir });
+        match std::fs::metadata(dir.join(SLED_DB_FILE)) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(StoreError::NotALedger { dir }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotALedger { dir });
+            }
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: dir,
+                    error: source,
+                });
+            }
         }
+        let lock = take_lock(&dir)?;
+        clear_leftovers(&dir)?;
         let db = open_sled(&dir)?;
         let store = SledStore {
             dir,
             db,
+            _lock: lock,
             append_lock: Mutex::new(()),
         };
         let Some(format) = store.get(keys::FORMAT)? else {
@@ -173,10 +203,13 @@ impl SledStore {
     /// old one and the directory synced, so a crash leaves the old or the new record.
     fn write_acknowledged(&self, head: &Head) -> Result<(), StoreError> {
         let path = self.dir.join(ACKNOWLEDGED_FILE);
-        let temp = self.dir.join(format!("{ACKNOWLEDGED_FILE}.tmp"));
+        let temp = self.dir.join(ACKNOWLEDGED_TEMP);
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
+            move |source| StoreError::Io {
+                path,
+                error: source,
+            }
         };
         let bytes = encode("acknowledged head", &(head.size, head.last))?;
         let write = || -> io::Result<()> {
@@ -242,8 +275,34 @@ impl SledStore {
         }
     }
 
+    /// Makes everything written so far durable: sled's flush writes its buffers (its
+    /// `sync_file_range` does not make them durable on every file system), then the `db`
+    /// file and the directory are fsynced here. Any failure is an error, never ignored.
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(drop).map_err(|e| self.sled_error(e))
+        self.db.flush().map_err(|e| self.sled_error(e))?;
+        let io = |path: PathBuf| {
+            move |source| StoreError::Io {
+                path,
+                error: source,
+            }
+        };
+        let db = self.dir.join(SLED_DB_FILE);
+        std::fs::File::open(&db)
+            .and_then(|f| f.sync_all())
+            .map_err(io(db))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Ends this process's use of the store without running sled's own close, which
+    /// panics on an I/O error (sled 0.34.7 `Log::drop` unwraps an fsync): everything is
+    /// made durable here first and a failure is an error. sled's files and lock are
+    /// released when the process exits, so this is for a process about to exit (the CLI);
+    /// the same process cannot open the ledger again.
+    pub fn close_at_exit(self) -> Result<(), StoreError> {
+        self.flush()?;
+        let SledStore { db, .. } = self;
+        std::mem::forget(db);
+        Ok(())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
@@ -511,7 +570,12 @@ impl Store for SledStore {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(StoreError::Io { path, source }),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path,
+                    error: source,
+                });
+            }
         };
         let (size, last): (u64, Digest) =
             codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
@@ -615,15 +679,86 @@ impl StateView for SledStore {
 /// The file beside sled's that records the last acknowledged head (size and entry hash).
 const ACKNOWLEDGED_FILE: &str = "acknowledged-head";
 
+/// The temporary file the acknowledged head is written to before it is renamed.
+const ACKNOWLEDGED_TEMP: &str = "acknowledged-head.tmp";
+
 /// sled's page cache. Its default (1 GiB) would let a whole-ledger verify, which reads
 /// every entry once, grow with the ledger; reads here are sequential or index lookups.
 const CACHE_BYTES: u64 = 64 << 20;
 
-/// Opens (or creates) the sled database in `dir`, telling a held lock apart.
+/// The file Custody locks in a ledger directory before sled opens its own files.
+const LOCK_FILE: &str = "custody.lock";
+
+/// Takes Custody's exclusive lock on the ledger in `dir`, without waiting: a held lock is
+/// [`StoreError::Locked`] (callers decide whether to wait and try again).
+fn take_lock(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| StoreError::Io {
+            path: path.clone(),
+            error: source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
+            path,
+            error: source,
+        }),
+    }
+}
+
+/// Removes what an interrupted run is known to leave, under Custody's lock, before sled
+/// opens: sled 0.34.7 writes a snapshot as `snap.<lsn>.generating` and renames it when
+/// complete; a leftover one sorts after the last good snapshot, is picked at the next open
+/// and fails it with "Read corrupted data" (sled issues #1527, #1533). Snapshots are derived
+/// from the log, so an incomplete one carries nothing the log does not. A temporary
+/// acknowledged-head file is the other leftover.
+fn clear_leftovers(dir: &Path) -> Result<(), StoreError> {
+    let io = |path: PathBuf| {
+        move |source| StoreError::Io {
+            path,
+            error: source,
+        }
+    };
+    let listing = std::fs::read_dir(dir).map_err(io(dir.to_path_buf()))?;
+    for entry in listing {
+        let entry = entry.map_err(io(dir.to_path_buf()))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let leftover = (name.starts_with("snap.") && name.ends_with(".generating"))
+            || name == ACKNOWLEDGED_TEMP;
+        if leftover {
+            std::fs::remove_file(entry.path()).map_err(io(entry.path()))?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// fsyncs a directory, so that files created or renamed in it survive a power loss.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            error: source,
+        })
+}
+
+/// Opens (or creates) the sled database in `dir`, telling a held lock apart. sled's own
+/// background flusher is off: every flush is Custody's, and its errors are returned.
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(dir)
         .cache_capacity(CACHE_BYTES)
+        .flush_every_ms(None)
         .open()
         .map_err(|source| match &source {
             sled::Error::Io(e) if is_lock_error(e) => StoreError::Locked {

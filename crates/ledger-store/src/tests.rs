@@ -1376,3 +1376,36 @@ fn error_kinds_tell_callers_what_to_do() {
         "{err:?}"
     );
 }
+
+#[test]
+fn fail_a_leftover_sled_snapshot_does_not_make_the_ledger_unopenable() {
+    // sled writes `snap.<lsn>.generating` and renames it when complete; a run killed in
+    // between (or a failed write) leaves it, and sled 0.34.7 then picks it at every open
+    // and fails with "Read corrupted data" (sled #1527, #1533).
+    let (dir, store) = new_store();
+    append_plain(&store, 3);
+    drop(store);
+    let leftover = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&leftover, b"half a snapshot").unwrap();
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    assert_eq!(store.head().unwrap().size, 3);
+    assert!(!leftover.exists());
+    // sled itself still fails on such a file: the cleanup is what opens the ledger.
+    drop(store);
+    std::fs::write(&leftover, b"half a snapshot").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let raw = sled::Config::new().path(dir.path()).open();
+    assert!(
+        raw.is_err(),
+        "sled opened a directory with a damaged snapshot"
+    );
+}
+
+#[test]
+fn fail_a_second_opener_is_locked_out_before_sled_is_touched() {
+    let (dir, store) = new_store();
+    let err = SledStore::open(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    assert!(dir.path().join("custody.lock").is_file());
+    drop(store);
+}

@@ -86,7 +86,7 @@ pub use lot::LotVerification;
 pub use progress::{Progress, Silent};
 pub use proof::{ConsistencyProof, InclusionProof};
 pub use report::LotReport;
-pub use signing::SigningContext;
+pub use signing::{SigningContext, SigningSource};
 pub use verify::{Counts, Report, Scope};
 
 /// A ledger: a store and the rules that govern what enters it.
@@ -192,6 +192,11 @@ impl<S: Store> Ledger<S> {
     /// The store.
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The store, giving up the ledger (to close it).
+    pub fn into_store(self) -> S {
+        self.store
     }
 
     /// The log origin: the first line of every checkpoint.

@@ -6,6 +6,7 @@ use ledger_core::finding::{self, Finding, Rule, Severity, Verdict};
 use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
 use ledger_core::merkle;
+use ledger_core::note::Checkpoint;
 use ledger_core::statement::entry_hash;
 use ledger_core::transparency::LogAudit;
 use ledger_core::verify::{KeyCache, Replay, prepare};
@@ -13,7 +14,7 @@ use ledger_store::{Nodes, Store};
 use rayon::prelude::*;
 
 use crate::Ledger;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 
 /// Entries decoded and signature-checked in parallel at a time during verification.
@@ -82,9 +83,44 @@ impl<S: Store> Ledger<S> {
     /// Replays the whole log from its entries and checks the store's head, acknowledged
     /// head, Merkle tree and stored checkpoints against the replay.
     pub fn replay(&self, progress: &dyn Progress) -> Result<Replay> {
+        self.replay_against(progress, &[])
+    }
+
+    /// [`Ledger::replay`], also holding the log to `held`: signed checkpoint notes the
+    /// auditor kept from earlier. Each must be signed by an operator key valid at its size
+    /// and have the root the entries hash to at that size, and the log must be at least as
+    /// large: a log rolled back to an older copy, or replaced by another with the same
+    /// origin, fails.
+    pub fn replay_against(&self, progress: &dyn Progress, held: &[String]) -> Result<Replay> {
         let store = self.store();
         let mut replay = Replay::new(*self.rules());
-        let checkpoints = match store.checkpoints() {
+        let size = store.head()?.size;
+        let mut audited = Vec::new();
+        for note in held {
+            let body = note
+                .split_once("\n\n")
+                .map_or(note.as_str(), |(body, _)| body);
+            let checkpoint =
+                Checkpoint::parse(&format!("{body}\n"), Some(self.origin())).map_err(|e| {
+                    Error::BadInput(format!(
+                        "the checkpoint you hold is not a checkpoint of {}: {e}",
+                        self.origin()
+                    ))
+                })?;
+            if checkpoint.size() > size {
+                replay.findings.push(Finding::new(
+                    Rule::CheckpointMismatch,
+                    format!(
+                        "the checkpoint you hold is for tree size {}, but the log has only \
+                         {size} entries: the log was rolled back, or replaced by an older copy",
+                        checkpoint.size()
+                    ),
+                ));
+            } else {
+                audited.push((checkpoint.size(), note.clone()));
+            }
+        }
+        let mut checkpoints = match store.checkpoints() {
             Ok(list) => list,
             Err(e) => {
                 replay.findings.push(Finding::new(
@@ -94,6 +130,7 @@ impl<S: Store> Ledger<S> {
                 Vec::new()
             }
         };
+        checkpoints.extend(audited);
         let mut audit = LogAudit::new(self.origin(), checkpoints, &replay);
         // Decoding, hashing and signature checks need no state: they run on all cores, a
         // chunk at a time (memory stays bounded); the rules then apply in log order.
@@ -137,7 +174,20 @@ impl<S: Store> Ledger<S> {
             }
         }
         progress.finish();
-        if let Some(acknowledged) = store.acknowledged()? {
+        let acknowledged = store.acknowledged()?;
+        if acknowledged.is_none() && replay.size() > 0 {
+            replay.findings.push(Finding::new(
+                Rule::ChainBroken,
+                format!(
+                    "the store holds {} entries but no record of what it acknowledged (the \
+                     acknowledged-head file beside the store is missing): acknowledged entries \
+                     may have been lost without a trace; compare the log with a checkpoint \
+                     you hold (verify --checkpoint)",
+                    replay.size()
+                ),
+            ));
+        }
+        if let Some(acknowledged) = acknowledged {
             let last = match acknowledged.size.checked_sub(1) {
                 Some(seq) => store.entry(seq)?.map(|bytes| entry_hash(&bytes)),
                 None => Some(Digest::ZERO),
@@ -175,7 +225,13 @@ impl<S: Store> Ledger<S> {
 
     /// Verifies the whole ledger.
     pub fn verify(&self, progress: &dyn Progress) -> Result<Report> {
-        let replay = self.replay(progress)?;
+        self.verify_against(progress, &[])
+    }
+
+    /// Verifies the whole ledger, also against checkpoints the auditor holds
+    /// ([`Ledger::replay_against`]).
+    pub fn verify_against(&self, progress: &dyn Progress, held: &[String]) -> Result<Report> {
+        let replay = self.replay_against(progress, held)?;
         let entries = replay.size();
         Ok(Report::new(Scope::Ledger, None, entries, replay.findings))
     }

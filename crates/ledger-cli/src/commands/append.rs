@@ -5,24 +5,26 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use ledger::{Error, Ledger, Receipt};
 use ledger_core::statement::Statement;
-use ledger_store::Store;
+use ledger_store::SledStore;
 
 use crate::cli::AppendArgs;
-use crate::commands::{open, print_json};
+use crate::commands::{close, open, print_json};
 use crate::{exit, io};
 
 /// Batches at least this large show a progress bar while their rules are checked.
 const PROGRESS_FROM: u64 = 10_000;
 
-/// Appends `statements` now and prints the receipts, or the findings that refused them;
-/// returns the exit code.
-pub fn append_and_print<S: Store>(
-    ledger: &Ledger<S>,
+/// Appends `statements` now, closes the ledger, and only then prints the receipts (or the
+/// findings that refused them); returns the exit code.
+pub fn append_and_print(
+    ledger: Ledger<SledStore>,
     statements: Vec<Statement>,
     json: bool,
 ) -> Result<u8> {
     let progress = io::TerminalProgress::from(PROGRESS_FROM);
-    match ledger.append(statements, ledger::now()?, &progress) {
+    let outcome = ledger.append(statements, ledger::now()?, &progress);
+    close(ledger)?;
+    match outcome {
         Ok(receipts) => print_receipts(&receipts, json),
         Err(Error::Refused(refused)) => {
             if json {
@@ -78,6 +80,5 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
     if statements.is_empty() {
         bail!("no statements to append");
     }
-    let ledger = open(dir)?;
-    append_and_print(&ledger, statements, args.json)
+    append_and_print(open(dir)?, statements, args.json)
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::cli::{ExportBundleArgs, VerifyArgs};
 use crate::commands::verify::print_report;
-use crate::commands::{load_policy, open, print_json};
+use crate::commands::{close, load_policy, open, print_json};
 use crate::{exit, keyfile};
 
 /// Reads a whole file of at most `limit` bytes.
@@ -57,8 +57,8 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
         .map(keyfile::read_private)
         .transpose()?;
     let exported = ledger.export_bundle(&args.lot, key.as_ref(), ledger::now()?)?;
-    std::fs::write(&args.out, &exported.bytes)
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    close(ledger)?;
+    crate::io::write_atomically(&args.out, &exported.bytes)?;
     let checkpoint = &exported.checkpoint;
     let size = checkpoint.size();
     let entries = exported.bundle.entries.len();

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::CheckpointArgs;
-use crate::commands::{open, print_json};
+use crate::commands::{close, open, print_json};
 use crate::{exit, keyfile};
 
 /// Runs `custody checkpoint`.
@@ -15,6 +15,7 @@ pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
     let ledger = open(dir)?;
     let key = keyfile::read_private(&args.operator_key)?;
     let signed = ledger.sign_checkpoint(&key)?;
+    close(ledger)?;
     let note = &signed.note;
     if args.json {
         print_json(&json!({

@@ -39,6 +39,7 @@ pub fn run(args: DemoArgs) -> Result<u8> {
     crate::outln!();
     print_report(&checked.report);
     let whole = ledger.verify(&Silent)?;
+    crate::commands::close(ledger)?;
     crate::outln!(
         "whole ledger: {}, {} entries",
         json!(whole.verdict).as_str().unwrap_or_default(),

@@ -1,12 +1,12 @@
 //! `custody init`: a new ledger whose genesis entry is the operator enrolling itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ledger::{Genesis, Ledger};
 use ledger_core::keys::SecretKey;
 use ledger_core::note::NoteVerifier;
-use ledger_store::SledStore;
+use ledger_store::{SledStore, StoreError};
 
 use crate::cli::InitArgs;
 use crate::{exit, keyfile};
@@ -17,18 +17,15 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
     if created {
         keyfile::write_pair(&args.operator_key, &SecretKey::generate())?;
     }
-    let key = keyfile::read_private(&args.operator_key)?;
-    // The origin names the checkpoint key: refuse one that cannot, before creating anything.
+    let made = make_ledger(dir, &args);
+    if made.is_err() && created {
+        // A failed init leaves no key behind that nothing is enrolled with.
+        keyfile::remove_pair(&args.operator_key);
+    }
+    let key = made?;
     let vkey = NoteVerifier::new(&args.origin, *key.public_key().verifying_key())
         .context("--origin")?
         .vkey();
-    let genesis = Genesis {
-        party: &args.operator_id,
-        name: &args.operator_name,
-        country: &args.operator_country,
-    };
-    let store = SledStore::create(dir, &args.origin)?;
-    Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
     if args.json {
         crate::commands::print_json(&serde_json::json!({
             "ledger": dir.display().to_string(),
@@ -58,4 +55,86 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         crate::outln!("checkpoint verifier key (publish this): {vkey}");
     }
     Ok(exit::SUCCESS)
+}
+
+/// Creates the ledger in `dir` all at once: it is built in a temporary directory beside
+/// `dir` (the store, its genesis entry, everything fsynced), which is then renamed to `dir`
+/// and the parent directory fsynced. A run killed at any point leaves `dir` absent (or the
+/// empty directory it was) or the complete ledger, and can simply be run again. Returns the
+/// operator key.
+fn make_ledger(dir: &Path, args: &InitArgs) -> Result<SecretKey> {
+    let key = keyfile::read_private(&args.operator_key)?;
+    // The origin names the checkpoint key: refuse one that cannot, before creating anything.
+    NoteVerifier::new(&args.origin, *key.public_key().verifying_key()).context("--origin")?;
+    match std::fs::read_dir(dir).map(|mut listing| listing.next().is_some()) {
+        Ok(true) => {
+            let dir = dir.to_path_buf();
+            return Err(if dir.join("db").exists() {
+                StoreError::AlreadyExists { dir }
+            } else {
+                StoreError::NotEmpty { dir }
+            }
+            .into());
+        }
+        Ok(false) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => {
+            let path = dir.to_path_buf();
+            return Err(StoreError::Io { path, error }.into());
+        }
+    }
+    let temp = temp_dir(dir)?;
+    let genesis = Genesis {
+        party: &args.operator_id,
+        name: &args.operator_name,
+        country: &args.operator_country,
+    };
+    let store = SledStore::create(&temp, &args.origin)?;
+    let ledger = Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
+    crate::commands::close(ledger)?;
+    std::fs::rename(&temp, dir).with_context(|| {
+        format!(
+            "cannot move the new ledger from {} to {}",
+            temp.display(),
+            dir.display()
+        )
+    })?;
+    let parent = temp.parent().unwrap_or(Path::new("."));
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", parent.display()))?;
+    Ok(key)
+}
+
+/// The temporary directory a new ledger for `dir` is built in: `.NAME.custody-init` beside
+/// it. One left by an interrupted init is removed, unless an init still runs in it.
+fn temp_dir(dir: &Path) -> Result<PathBuf> {
+    let name = dir
+        .file_name()
+        .with_context(|| format!("{} does not name a directory", dir.display()))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let temp = parent.join(format!(".{}.custody-init", name.to_string_lossy()));
+    if temp.exists() {
+        if let Ok(file) = std::fs::File::open(temp.join("custody.lock")) {
+            if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+                anyhow::bail!(
+                    "another custody init of {} is running (in {})",
+                    dir.display(),
+                    temp.display()
+                );
+            }
+        }
+        std::fs::remove_dir_all(&temp).with_context(|| {
+            format!(
+                "cannot remove {}, left by an interrupted init",
+                temp.display()
+            )
+        })?;
+    }
+    Ok(temp)
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ledger_core::hash::Digest;
 
 use crate::cli::{ConsistencyArgs, InclusionArgs, ProofArgs, ProofKind};
-use crate::commands::{open, print_json};
+use crate::commands::{close, open, print_json};
 use crate::exit;
 
 /// Runs `custody proof`.
@@ -26,9 +26,11 @@ fn print_path(path: &[Digest]) {
 }
 
 fn inclusion(dir: &Path, args: InclusionArgs) -> Result<u8> {
-    let proof = open(dir)?
+    let ledger = open(dir)?;
+    let proof = ledger
         .inclusion_proof(args.seq, args.size)
         .with_context(|| format!("proof inclusion --seq {}", args.seq))?;
+    close(ledger)?;
     if args.json {
         print_json(&proof)?;
     } else {
@@ -45,9 +47,11 @@ fn inclusion(dir: &Path, args: InclusionArgs) -> Result<u8> {
 }
 
 fn consistency(dir: &Path, args: ConsistencyArgs) -> Result<u8> {
-    let proof = open(dir)?
+    let ledger = open(dir)?;
+    let proof = ledger
         .consistency_proof(args.from, args.to)
         .with_context(|| format!("proof consistency --from {}", args.from))?;
+    close(ledger)?;
     if args.json {
         print_json(&proof)?;
     } else {

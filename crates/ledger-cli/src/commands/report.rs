@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use ledger_report::Format;
 
 use crate::cli::ReportArgs;
-use crate::commands::{load_policy, open};
+use crate::commands::{close, load_policy, open};
 use crate::exit;
 
 /// Runs `custody report`.
@@ -17,11 +17,12 @@ pub fn run(dir: &Path, args: ReportArgs) -> Result<u8> {
     let format = Format::parse(&args.format)
         .with_context(|| format!("unknown report format {:?}", args.format))?;
     let policy = load_policy(args.policy.as_deref())?;
-    let report = open(dir)?.report(&args.lot, &policy, ledger::now()?)?;
+    let ledger = open(dir)?;
+    let report = ledger.report(&args.lot, &policy, ledger::now()?)?;
+    close(ledger)?;
     let text = ledger_report::render(&report.data, format)?;
     match &args.out {
-        Some(path) => std::fs::write(path, text.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => crate::io::write_atomically(path, text.as_bytes())?,
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout

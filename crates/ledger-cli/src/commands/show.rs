@@ -8,7 +8,7 @@ use ledger_core::statement::StatementJson;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
-use crate::commands::{open, print_json};
+use crate::commands::{close, open, print_json};
 use crate::exit;
 
 /// Runs `custody show`.
@@ -23,6 +23,7 @@ pub fn run(dir: &Path, args: ShowArgs) -> Result<u8> {
         (None, None) => bail!("give --seq or --event"),
     };
     let stored = ledger.entry(seq)?;
+    close(ledger)?;
     let entry = &stored.entry;
     let statement = StatementJson::new(&entry.statement)?;
     if args.json {

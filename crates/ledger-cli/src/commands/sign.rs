@@ -3,12 +3,12 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ledger::SigningContext;
 use ledger_core::statement::StatementJson;
 
 use crate::cli::SignArgs;
-use crate::commands::open;
+use crate::commands::{close, open};
 use crate::{exit, io, keyfile};
 
 /// Runs `custody sign`.
@@ -26,14 +26,17 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
         &|_| Ok(&key),
         &mut rand::random,
     )?;
+    drop(ctx);
+    if let Some(ledger) = ledger {
+        close(ledger)?;
+    }
     let mut lines = String::new();
     for statement in &statements {
         lines.push_str(&serde_json::to_string(&StatementJson::new(statement)?)?);
         lines.push('\n');
     }
     match &args.out {
-        Some(path) => std::fs::write(path, lines)
-            .with_context(|| format!("cannot write {}", path.display()))?,
+        Some(path) => io::write_atomically(path, lines.as_bytes())?,
         None => std::io::stdout().write_all(lines.as_bytes())?,
     }
     Ok(exit::SUCCESS)

@@ -9,7 +9,7 @@ use ledger_core::provenance::{SHARE_ONE, Trace};
 use serde_json::{Value, json};
 
 use crate::cli::TraceArgs;
-use crate::commands::{open, print_json};
+use crate::commands::{close, open, print_json};
 use crate::exit;
 
 /// A share as a percentage with two decimals, for people.
@@ -118,7 +118,9 @@ pub fn trace_json(trace: &Trace) -> Value {
 
 /// Runs `custody trace`.
 pub fn run(dir: &Path, args: TraceArgs) -> Result<u8> {
-    let trace = open(dir)?.trace(&args.lot)?;
+    let ledger = open(dir)?;
+    let trace = ledger.trace(&args.lot)?;
+    close(ledger)?;
     if args.json {
         print_json(&trace_json(&trace))?;
     } else {

@@ -7,7 +7,7 @@ use ledger::Report;
 use ledger_core::finding::Verdict;
 
 use crate::cli::VerifyArgs;
-use crate::commands::{load_policy, open, print_json};
+use crate::commands::{close, load_policy, open, print_json};
 use crate::{exit, io};
 
 /// Prints a report as text: findings, then the verdict line.
@@ -40,8 +40,16 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     let ledger = open(dir)?;
     let report = match &args.lot {
         Some(lot) => ledger.verify_lot(lot, &policy, ledger::now()?)?.report,
-        None => ledger.verify(&io::TerminalProgress::from(0))?,
+        None => {
+            let held = args
+                .checkpoint
+                .iter()
+                .map(|path| io::read_text(path, 1 << 16))
+                .collect::<Result<Vec<_>>>()?;
+            ledger.verify_against(&io::TerminalProgress::from(0), &held)?
+        }
     };
+    close(ledger)?;
     if args.json {
         print_json(&report)?;
     } else {
