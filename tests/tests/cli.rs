@@ -354,3 +354,163 @@ fn schema_input_prints_the_published_schema_that_demo_events_validate_against() 
     bad["colour"] = Value::from("blue");
     assert!(!validator.is_valid(&bad));
 }
+
+/// The normal two-party flow, each party with its own key and its own `sign` run: the
+/// miner's `ship` is signed and appended; later the refiner signs a `receive` without
+/// `shipment`, and `sign` links it to that shipment from the ledger.
+#[test]
+fn a_receive_signed_later_by_the_receiver_is_linked_to_the_appended_ship() {
+    let (s, _) = small_ledger();
+    let shipped = s.sign_and_append(
+        "miner.pem",
+        "ship2",
+        r#"{"kind": "ship", "actor": "kivu", "time": "2026-03-10T10:00:00Z", "to": "lualaba",
+            "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]}"#,
+    );
+    let ship_id = shipped["receipts"][0]["id"].as_str().unwrap().to_owned();
+    s.write(
+        "receive2.json",
+        r#"{"kind": "receive", "actor": "lualaba", "time": "2026-03-12T16:00:00Z",
+            "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]}"#,
+    );
+    let signed = s
+        .custody(&["sign", "--key", "refiner.pem", "receive2.json"])
+        .success();
+    assert_eq!(
+        stderr(&signed),
+        "",
+        "a receive by its own party warns of nothing"
+    );
+    let statement: Value = serde_json::from_str(&stdout(&signed)).unwrap();
+    assert_eq!(
+        statement["event"]["body"]["receive"]["shipment"].as_str(),
+        Some(ship_id.as_str())
+    );
+    s.write("receive2.signed", &stdout(&signed));
+    s.custody(&["append", "receive2.signed"]).success();
+    s.custody(&["verify"]).success();
+}
+
+/// A public key file given to `sign --key` is named as a public key, with the private key
+/// file beside it, rather than refused for its mode (a `.pub` is meant to be readable).
+#[test]
+fn sign_with_a_public_key_file_asks_for_the_private_key() {
+    let (s, _) = small_ledger();
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    let out = s
+        .custody(&["sign", "--key", "miner.pem.pub", "e.json"])
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "error: miner.pem.pub is a public key; give the private key file miner.pem instead\n"
+    );
+    std::fs::rename(s.path("miner.pem.pub"), s.path("kivu-public.pem")).unwrap();
+    let out = s
+        .custody(&["sign", "--key", "kivu-public.pem", "e.json"])
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "error: kivu-public.pem is a public key; give the private key file instead (custody keygen --out FILE writes FILE, the private key, and FILE.pub)\n"
+    );
+}
+
+/// A country written as a name is refused with what is wanted and the code it means, both
+/// as an option (`enroll --country`) and in supplier input (`site.country`).
+#[test]
+fn a_country_name_is_refused_with_its_iso_code() {
+    let (s, _) = small_ledger();
+    let out = s
+        .custody(&[
+            "enroll",
+            "--party",
+            "chambishi",
+            "--name",
+            "Chambishi Copper",
+            "--country",
+            "Zambia",
+            "--role",
+            "miner",
+            "--key",
+            "miner.pem.pub",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .code(2);
+    assert_eq!(
+        stderr(&out),
+        "error: --country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found \"Zambia\"; did you mean ZM?\n"
+    );
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"Zambia","lat":-12.5,"lon":28.2,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    let out = s.custody(&["sign", "--key", "miner.pem", "e.json"]).code(2);
+    assert_eq!(
+        stderr(&out),
+        "error: e.json: invalid event: event 1: site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found \"Zambia\"; did you mean ZM?\n"
+    );
+}
+
+/// `sign` against a ledger warns when the key is not one `append` will accept for the
+/// actor, with the rule `append` will refuse it under, and still prints the statement.
+#[test]
+fn sign_warns_when_the_key_is_not_enrolled_for_the_actor() {
+    let (s, _) = small_ledger();
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"CD","lat":1,"lon":1,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    let out = s
+        .custody(&["sign", "--key", "refiner.pem", "e.json"])
+        .success();
+    let statement: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let signer = statement["signer"].as_str().unwrap();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: key {} is not enrolled for kivu; append will refuse it (CUS-AUT-001)\n",
+            &signer[..16]
+        )
+    );
+    s.write("e.signed", &stdout(&out));
+    let refused = s.custody(&["append", "e.signed"]).code(1);
+    assert!(
+        stderr(&refused).contains("CUS-AUT-001"),
+        "{}",
+        stderr(&refused)
+    );
+    // The actor's own key: no warning.
+    let out = s
+        .custody(&["sign", "--key", "miner.pem", "e.json"])
+        .success();
+    assert_eq!(stderr(&out), "");
+}
+
+/// Counts are singular when there is one: a new ledger's verdict line and the trace of a
+/// lot that comes from one event.
+#[test]
+fn counts_of_one_are_singular() {
+    let (s, _) = small_ledger();
+    let fresh = Scratch::new();
+    fresh
+        .custody(&[
+            "init",
+            "--origin",
+            "one.example/log",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .success();
+    let out = fresh.custody(&["verify"]).success();
+    assert_eq!(
+        stdout(&out),
+        "verdict: PASS (ledger; 1 entry checked; 0 errors, 0 warnings)\n"
+    );
+    s.sign_and_append(
+        "miner.pem",
+        "one",
+        r#"{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z",
+            "site": {"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"},
+            "outputs": [{"lot": "KV-ORE-0002", "material": "cobalt-ore", "quantity": 100, "unit": "kg", "content": {"Co": 0.031}}]}"#,
+    );
+    let out = s.custody(&["trace", "KV-ORE-0002"]).success();
+    let first = stdout(&out).lines().next().unwrap().to_owned();
+    assert_eq!(
+        first,
+        "provenance of KV-ORE-0002: 1 event, 0 links, 1 origin"
+    );
+}

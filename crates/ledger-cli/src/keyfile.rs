@@ -197,13 +197,13 @@ fn check_kdf_cost(info: &EncryptedPrivateKeyInfo<'_>) -> Result<(), String> {
             ));
         }
     }
-    if let Some(pbkdf2) = params.kdf.pbkdf2() {
-        if pbkdf2.iteration_count > MAX_PBKDF2_ITERATIONS {
-            return Err(format!(
-                "it asks for {} PBKDF2 iterations, more than the {MAX_PBKDF2_ITERATIONS} allowed",
-                pbkdf2.iteration_count
-            ));
-        }
+    if let Some(pbkdf2) = params.kdf.pbkdf2()
+        && pbkdf2.iteration_count > MAX_PBKDF2_ITERATIONS
+    {
+        return Err(format!(
+            "it asks for {} PBKDF2 iterations, more than the {MAX_PBKDF2_ITERATIONS} allowed",
+            pbkdf2.iteration_count
+        ));
     }
     Ok(())
 }
@@ -289,6 +289,9 @@ fn is_encrypted(text: &str) -> bool {
 /// Reads a private key, refusing files that others can read; asks for the passphrase
 /// (`$CUSTODY_PASSPHRASE`, else the terminal) when the file is encrypted.
 pub fn read_private(path: &Path) -> Result<SecretKey> {
+    // Before the mode check: a public key is readable by others, and `chmod 600` would
+    // not make it a private key.
+    refuse_public_key(path)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -327,6 +330,34 @@ pub fn read_private(path: &Path) -> Result<SecretKey> {
         .map_err(|reason| anyhow!("cannot read private key {}: {reason}", path.display()))?;
     SecretKey::from_pkcs8_pem(&plain)
         .with_context(|| format!("cannot read private key {}", path.display()))
+}
+
+/// Refuses a public key file given where a private key is needed, naming the private key
+/// file beside it when there is one (`kivu.pem` for `kivu.pem.pub`).
+fn refuse_public_key(path: &Path) -> Result<()> {
+    let text = read_small(path)?;
+    if !text
+        .trim_start()
+        .starts_with(concat!("-----BEGIN ", "PUBLIC KEY", "-----"))
+    {
+        return Ok(());
+    }
+    let private = path
+        .to_str()
+        .and_then(|p| p.strip_suffix(".pub"))
+        .map(Path::new)
+        .filter(|p| p.exists());
+    match private {
+        Some(private) => bail!(
+            "{} is a public key; give the private key file {} instead",
+            path.display(),
+            private.display()
+        ),
+        None => bail!(
+            "{} is a public key; give the private key file instead (custody keygen --out FILE writes FILE, the private key, and FILE.pub)",
+            path.display()
+        ),
+    }
 }
 
 /// Reads a public key file.

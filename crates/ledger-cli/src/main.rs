@@ -18,10 +18,10 @@ fn main() -> ExitCode {
             exit::ERROR
         }
     };
-    if std::env::var_os(ledger_scenario::bench::PEAK_RSS_ENV).is_some() {
-        if let Some(kb) = io::peak_rss_kb() {
-            eprintln!("{}{kb}", ledger_scenario::bench::PEAK_RSS_PREFIX);
-        }
+    if std::env::var_os(ledger_scenario::bench::PEAK_RSS_ENV).is_some()
+        && let Some(kb) = io::peak_rss_kb()
+    {
+        eprintln!("{}{kb}", ledger_scenario::bench::PEAK_RSS_PREFIX);
     }
     exit::code(code)
 }

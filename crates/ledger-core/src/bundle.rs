@@ -363,17 +363,17 @@ pub fn verify(
                 continue;
             }
         };
-        if let Some(last) = decoded.last() {
-            if entry.seq <= last.seq {
-                report.findings.push(integrity(format!(
-                    "bundle entry {} is #{} after #{}: entries must be in strictly increasing \
+        if let Some(last) = decoded.last()
+            && entry.seq <= last.seq
+        {
+            report.findings.push(integrity(format!(
+                "bundle entry {} is #{} after #{}: entries must be in strictly increasing \
                      log order, each once",
-                    i + 1,
-                    entry.seq,
-                    last.seq
-                )));
-                continue;
-            }
+                i + 1,
+                entry.seq,
+                last.seq
+            )));
+            continue;
         }
         decoded.push(Decoded {
             seq: entry.seq,

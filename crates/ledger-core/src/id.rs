@@ -33,6 +33,25 @@ pub enum IdError {
         /// The allowed alphabet, in words.
         allowed: &'static str,
     },
+    /// A country that is not written as an ISO 3166-1 alpha-2 code, such as a name
+    /// (`Zambia`), a lower-case code or an alpha-3 code (`ZMB`).
+    #[error("{}", country_message(shown, suggestion.as_deref()))]
+    NotCountryCode {
+        /// The value, cut to a readable length.
+        shown: String,
+        /// The alpha-2 code it most likely means, when one is known.
+        suggestion: Option<String>,
+    },
+}
+
+fn country_message(shown: &str, suggestion: Option<&str>) -> String {
+    let mut message = format!(
+        "expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found {shown:?}"
+    );
+    if let Some(code) = suggestion {
+        message.push_str(&format!("; did you mean {code}?"));
+    }
+    message
 }
 
 fn check(
@@ -179,17 +198,122 @@ impl Country {
         self.0.len() == 2
     }
 
-    /// Parses a two-letter code.
+    /// Parses a two-letter code. Anything else is refused with [`IdError::NotCountryCode`],
+    /// which suggests the code when `s` is a lower-case code, an alpha-3 code or an English
+    /// name that [`COUNTRY_NAMES`] knows.
     pub fn parse(s: &str) -> Result<Country, IdError> {
-        let c = Country::new(s)?;
-        if !c.is_complete() {
-            return Err(IdError::Length {
-                what: "country code",
-                max: 2,
-                len: s.len(),
-            });
+        match Country::new(s) {
+            Ok(c) if c.is_complete() => Ok(c),
+            _ => Err(IdError::NotCountryCode {
+                shown: s.chars().take(64).collect(),
+                suggestion: suggest_country(s),
+            }),
         }
-        Ok(c)
+    }
+}
+
+/// Country names and alpha-3 codes that suppliers write where an alpha-2 code belongs, with
+/// the code they mean: the countries of the battery-material chains the documentation and
+/// the demo use, and their main sources and markets. Matched ignoring case, spaces and
+/// punctuation. Not a full ISO 3166 table: an unknown name gets the generic message.
+pub const COUNTRY_NAMES: &[(&str, &[&str])] = &[
+    ("AE", &["ARE", "United Arab Emirates", "UAE", "Emirates"]),
+    ("AR", &["ARG", "Argentina"]),
+    ("AT", &["AUT", "Austria"]),
+    ("AU", &["AUS", "Australia"]),
+    ("BE", &["BEL", "Belgium"]),
+    ("BO", &["BOL", "Bolivia"]),
+    ("BR", &["BRA", "Brazil"]),
+    ("CA", &["CAN", "Canada"]),
+    (
+        "CD",
+        &[
+            "COD",
+            "DR Congo",
+            "DRC",
+            "Democratic Republic of the Congo",
+            "Democratic Republic of Congo",
+            "Congo-Kinshasa",
+            "Congo (Kinshasa)",
+        ],
+    ),
+    (
+        "CG",
+        &[
+            "COG",
+            "Republic of the Congo",
+            "Congo-Brazzaville",
+            "Congo (Brazzaville)",
+        ],
+    ),
+    ("CH", &["CHE", "Switzerland"]),
+    ("CL", &["CHL", "Chile"]),
+    ("CN", &["CHN", "China", "People's Republic of China", "PRC"]),
+    ("CU", &["CUB", "Cuba"]),
+    ("CZ", &["CZE", "Czechia", "Czech Republic"]),
+    ("DE", &["DEU", "Germany", "Deutschland"]),
+    ("ES", &["ESP", "Spain"]),
+    ("FI", &["FIN", "Finland", "Suomi"]),
+    ("FR", &["FRA", "France"]),
+    (
+        "GB",
+        &[
+            "GBR",
+            "United Kingdom",
+            "UK",
+            "Great Britain",
+            "Britain",
+            "England",
+        ],
+    ),
+    ("HU", &["HUN", "Hungary"]),
+    ("ID", &["IDN", "Indonesia"]),
+    ("IN", &["IND", "India"]),
+    ("IT", &["ITA", "Italy"]),
+    ("JP", &["JPN", "Japan"]),
+    ("KR", &["KOR", "South Korea", "Republic of Korea"]),
+    ("MA", &["MAR", "Morocco"]),
+    ("MG", &["MDG", "Madagascar"]),
+    ("MX", &["MEX", "Mexico"]),
+    ("MZ", &["MOZ", "Mozambique"]),
+    ("NC", &["NCL", "New Caledonia"]),
+    ("NL", &["NLD", "Netherlands", "The Netherlands", "Holland"]),
+    ("NO", &["NOR", "Norway"]),
+    ("PH", &["PHL", "Philippines"]),
+    ("PL", &["POL", "Poland"]),
+    ("PT", &["PRT", "Portugal"]),
+    ("RU", &["RUS", "Russia", "Russian Federation"]),
+    ("RW", &["RWA", "Rwanda"]),
+    ("SE", &["SWE", "Sweden"]),
+    ("SK", &["SVK", "Slovakia"]),
+    ("TZ", &["TZA", "Tanzania"]),
+    ("UG", &["UGA", "Uganda"]),
+    ("US", &["USA", "United States", "United States of America"]),
+    ("VN", &["VNM", "Vietnam", "Viet Nam"]),
+    ("ZA", &["ZAF", "South Africa"]),
+    ("ZM", &["ZMB", "Zambia"]),
+    ("ZW", &["ZWE", "Zimbabwe"]),
+];
+
+/// The alpha-2 code `s` most likely means: the entry of [`COUNTRY_NAMES`] it matches, else
+/// `s` in upper case when it is two letters. (`Congo` alone is ambiguous: no suggestion.)
+fn suggest_country(s: &str) -> Option<String> {
+    let key = |t: &str| -> String {
+        t.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let wanted = key(s);
+    let known = COUNTRY_NAMES
+        .iter()
+        .find(|(code, names)| key(code) == wanted || names.iter().any(|name| key(name) == wanted));
+    match known {
+        Some((code, _)) => Some((*code).to_owned()),
+        None if s.len() == 2 && s.chars().all(|c| c.is_ascii_alphabetic()) => {
+            Some(s.to_ascii_uppercase())
+        }
+        None => None,
     }
 }
 

@@ -40,8 +40,9 @@ pub trait SignContext {
     fn lot_unit(&self, lot: &LotId) -> Option<Unit>;
     /// The id of the event that last gave `holder` custody of `lot`.
     fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest>;
-    /// The one shipment addressed to `receiver`, not yet received, that carries all of `lots`.
-    fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest>;
+    /// Every shipment addressed to `receiver`, not yet received, that carries all of `lots`,
+    /// each once. A `receive` without `shipment` is linked to it when there is exactly one.
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest>;
 }
 
 /// A context that knows nothing: every unit and link must be in the JSON.
@@ -54,8 +55,8 @@ impl SignContext for NoContext {
     fn custody_source(&self, _: &LotId, _: &PartyId) -> Option<Digest> {
         None
     }
-    fn open_shipment(&self, _: &PartyId, _: &[LotId]) -> Option<Digest> {
-        None
+    fn open_shipments(&self, _: &PartyId, _: &[LotId]) -> Vec<Digest> {
+        Vec::new()
     }
 }
 
@@ -153,8 +154,10 @@ pub fn parse_events(
     let trimmed = text.trim_start();
     let mut count = 0;
     if trimmed.starts_with('[') {
-        let values: Vec<Value> = serde_json::from_str(text)
-            .map_err(|e| FieldError::new("(file)", format!("not a JSON array: {e}")))?;
+        let values: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            let hint = comma_hint(text, &e).unwrap_or_default();
+            FieldError::new("(file)", format!("not a JSON array: {e}{hint}"))
+        })?;
         for (i, v) in values.into_iter().enumerate() {
             ctx(v, i)?;
             count += 1;
@@ -164,12 +167,61 @@ pub fn parse_events(
     let stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     for (i, v) in stream.enumerate() {
         let v = v.map_err(|e| {
-            FieldError::new(format!("(event {})", i + 1), format!("not valid JSON: {e}"))
+            let hint = comma_hint(text, &e).unwrap_or_default();
+            FieldError::new(
+                format!("(event {})", i + 1),
+                format!("not valid JSON: {e}{hint}"),
+            )
         })?;
         ctx(v, i)?;
         count += 1;
     }
     Ok(count)
+}
+
+/// The fields every event may carry, taken out by [`parse_event`] before the kind's own.
+const COMMON_FIELDS: &[&str] = &[
+    "kind",
+    "actor",
+    "time",
+    "nonce",
+    "emissions_kg_co2e",
+    "documents",
+];
+
+/// The fix for a JSON syntax error that a decimal comma causes: in `"quantity": 12,5` the
+/// parser reads 12, then expects a field name where the 5 is.
+fn comma_hint(text: &str, e: &serde_json::Error) -> Option<String> {
+    if !e.is_syntax() {
+        return None;
+    }
+    let line = text.lines().nth(e.line().checked_sub(1)?)?.as_bytes();
+    // serde_json counts columns from 1, in bytes, and points at the byte it refused.
+    let at = e.column().checked_sub(1)?;
+    let after: Vec<u8> = line
+        .get(at..)?
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    let before = line.get(..at)?;
+    let before = before.trim_ascii_end().strip_suffix(b",")?;
+    let whole_len = before
+        .iter()
+        .rev()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let whole = before.get(before.len() - whole_len..)?;
+    if whole.is_empty() || after.is_empty() {
+        return None;
+    }
+    let (whole, frac) = (
+        String::from_utf8_lossy(whole),
+        String::from_utf8_lossy(&after),
+    );
+    Some(format!(
+        "; if {whole},{frac} is a number, the decimal separator is a point: write {whole}.{frac}"
+    ))
 }
 
 fn take_required<T: DeserializeOwned>(
@@ -178,7 +230,17 @@ fn take_required<T: DeserializeOwned>(
 ) -> Result<T, FieldError> {
     match map.remove(field) {
         Some(v) => typed(field, v),
-        None => Err(FieldError::new(field, "is required")),
+        None => {
+            // A misspelt required field shows as missing: name the key that looks like it.
+            let typo = map.keys().find(|k| nearest(k, [field]).is_some());
+            Err(FieldError::new(
+                field,
+                match typo {
+                    Some(k) => format!("is required; found {k:?}: did you mean {field:?}?"),
+                    None => "is required".to_owned(),
+                },
+            ))
+        }
     }
 }
 
@@ -204,7 +266,7 @@ fn typed<T: DeserializeOwned>(field: &str, v: Value) -> Result<T, FieldError> {
         } else {
             format!("{field}.{path}")
         };
-        FieldError::new(full, e.to_string())
+        FieldError::new(full, with_hint(e.to_string(), &[]))
     })
 }
 
@@ -213,15 +275,126 @@ fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, FieldError> {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
         // serde names unknown fields in the message; the path is where they were found.
-        FieldError::new(
-            if path == "." {
-                "(event)".to_owned()
-            } else {
-                path
-            },
-            message,
-        )
+        if path == "." {
+            FieldError::new("(event)", with_hint(message, &[]))
+        } else {
+            // An unknown field of the event itself (a path of one name): the common fields
+            // are valid there too.
+            let top = !path.contains(['.', '[']);
+            FieldError::new(
+                path,
+                with_hint(message, if top { COMMON_FIELDS } else { &[] }),
+            )
+        }
     })
+}
+
+/// Adds to `message`, serde's reason for refusing a value, what a supplier needs to fix it:
+/// the known name nearest to an unknown field or variant (`more_fields` are further fields
+/// valid where the value was), or how to write a number that was given as a string.
+fn with_hint(mut message: String, more_fields: &[&str]) -> String {
+    let unknown = |prefix: &str, more: &[&str]| {
+        // serde: "unknown field `qty`, expected one of `lot`, `quantity`, `unit`, `from`".
+        let rest = message.strip_prefix(prefix)?;
+        let mut quoted = rest.split('`').step_by(2);
+        let name = quoted.next()?;
+        let known: Vec<&str> = quoted.chain(more.iter().copied()).collect();
+        nearest(name, known).map(|n| format!("; did you mean {n:?}?"))
+    };
+    let hint = unknown("unknown field `", more_fields)
+        .or_else(|| unknown("unknown variant `", &[]))
+        .or_else(|| {
+            message
+                .strip_prefix("invalid type: string \"")
+                .and_then(|rest| rest.strip_suffix("\", expected a JSON number"))
+                .and_then(number_hint)
+        });
+    if let Some(hint) = hint {
+        message.push_str(&hint);
+    }
+    message
+}
+
+/// How to write `text`, a number given as a JSON string: without quotes, and with a point as
+/// the decimal separator (`"12,5"` is 12.5). `None` when `text` is not a number either way.
+fn number_hint(text: &str) -> Option<String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, frac) = match unsigned.split_once(['.', ',']) {
+        Some((w, f)) => (w, Some(f)),
+        None => (unsigned, None),
+    };
+    if !digits(whole) || !frac.is_none_or(digits) {
+        return None;
+    }
+    match frac {
+        Some(f) if unsigned.contains(',') => {
+            let sign = if text.starts_with('-') { "-" } else { "" };
+            Some(if f.len() == 3 {
+                // "1,500" may be a decimal comma or a thousands separator.
+                format!(
+                    "; the decimal separator is a point and there is no thousands separator: write {sign}{whole}.{f} or {sign}{whole}{f}, as a JSON number without quotes"
+                )
+            } else {
+                format!(
+                    "; the decimal separator is a point: write {sign}{whole}.{f}, as a JSON number without quotes"
+                )
+            })
+        }
+        _ => Some(format!(
+            "; write it as a JSON number, without quotes: {text}"
+        )),
+    }
+}
+
+/// The name in `known` that `typed` most likely misspells: within a few edits (case
+/// ignored), an abbreviation of it (`qty` for `quantity`), or one the start of the other
+/// (`latitude` for `lat`). The fewest edits win.
+fn nearest<'a>(typed: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if typed.len() > 64 {
+        return None;
+    }
+    let typed = typed.to_ascii_lowercase();
+    known
+        .into_iter()
+        .filter_map(|name| {
+            let lower = name.to_ascii_lowercase();
+            let edits = edit_distance(&typed, &lower);
+            let close = edits <= (lower.len() / 3).max(1)
+                || (typed.len().min(lower.len()) >= 3
+                    && (typed.starts_with(&lower) || lower.starts_with(&typed)))
+                || (typed.len() >= 2
+                    && typed.chars().next() == lower.chars().next()
+                    && is_subsequence(&typed, &lower));
+            close.then_some((edits, name))
+        })
+        .min_by_key(|(edits, _)| *edits)
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance in characters. `row` holds `b`'s length plus one cells, so every
+/// index below (at most `j + 1 <= b.len()`) is in bounds.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether the characters of `short` appear in `long` in order.
+fn is_subsequence(short: &str, long: &str) -> bool {
+    let mut rest = long.chars();
+    short.chars().all(|c| rest.any(|l| l == c))
 }
 
 fn scaled(path: &str, n: &Number, decimals: u32, limit: u64) -> Result<u64, FieldError> {
@@ -599,7 +772,8 @@ pub(crate) struct ReceivedIn {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReceiveIn {
     /// Id of the `ship` event delivered. `custody sign` fills it in when exactly one shipment
-    /// to the actor, signed earlier in the same run and not yet received, carries all the lots.
+    /// to the actor, in the ledger or earlier in the same file and not yet received, carries
+    /// all the lots.
     shipment: Option<Digest>,
     /// What arrived: 1 to 1024, each lot once.
     #[schemars(length(min = 1, max = limits::MAX_LOTS))]
@@ -615,11 +789,30 @@ fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body,
     }
     let shipment = match r.shipment {
         Some(id) => id,
+        None if r.lots.is_empty() => return Err(FieldError::new("lots", "must not be empty")),
         None => {
             let lots: Vec<LotId> = r.lots.iter().map(|m| m.lot.clone()).collect();
-            ctx.open_shipment(actor, &lots).ok_or_else(|| {
-                FieldError::new("shipment", format!("no single open shipment to {actor} carries these lots; give the ship event's id"))
-            })?
+            match ctx.open_shipments(actor, &lots)[..] {
+                [id] => id,
+                [] => {
+                    return Err(FieldError::new(
+                        "shipment",
+                        format!(
+                            "no open shipment to {actor} carries these lots; give the ship event's id"
+                        ),
+                    ));
+                }
+                ref several => {
+                    return Err(FieldError::new(
+                        "shipment",
+                        format!(
+                            "{} open shipments to {actor} carry these lots: {}; give the id of the one delivered",
+                            several.len(),
+                            list_ids(several)
+                        ),
+                    ));
+                }
+            }
         }
     };
     let lots = r
@@ -635,6 +828,16 @@ fn receive(r: ReceiveIn, actor: &PartyId, ctx: &dyn SignContext) -> Result<Body,
         })
         .collect::<Result<_, FieldError>>()?;
     Ok(Body::Receive(Receive { shipment, lots }))
+}
+
+/// Event ids for a message, in full so they can be copied; at most 10, then how many more.
+fn list_ids(ids: &[Digest]) -> String {
+    const SHOWN: usize = 10;
+    let mut list: Vec<String> = ids.iter().take(SHOWN).map(Digest::to_hex).collect();
+    if ids.len() > SHOWN {
+        list.push(format!("and {} more", ids.len() - SHOWN));
+    }
+    list.join(", ")
 }
 
 /// Who or what an attestation is about: exactly one of `party` and `lot`.

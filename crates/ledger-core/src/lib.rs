@@ -18,6 +18,7 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod plan;
+pub mod plural;
 pub mod policy;
 pub mod provenance;
 pub mod quantity;

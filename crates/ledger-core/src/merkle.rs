@@ -1015,10 +1015,10 @@ mod tests {
 
     fn flip(proof: &[Digest], which: usize, byte: usize, bit: u8) -> Vec<Digest> {
         let mut bad = proof.to_vec();
-        if let Some(hash) = bad.get_mut(which % proof.len().max(1)) {
-            if let Some(b) = hash.0.get_mut(byte % 32) {
-                *b ^= 1 << (bit % 8);
-            }
+        if let Some(hash) = bad.get_mut(which % proof.len().max(1))
+            && let Some(b) = hash.0.get_mut(byte % 32)
+        {
+            *b ^= 1 << (bit % 8);
         }
         bad
     }

@@ -646,13 +646,13 @@ impl Checkpoint {
         if origin.is_empty() {
             return Err(NoteError::CheckpointBadLine { line: 1 });
         }
-        if let Some(expected) = expected_origin {
-            if origin != expected {
-                return Err(NoteError::OriginMismatch {
-                    expected: expected.to_owned(),
-                    found: origin.to_owned(),
-                });
-            }
+        if let Some(expected) = expected_origin
+            && origin != expected
+        {
+            return Err(NoteError::OriginMismatch {
+                expected: expected.to_owned(),
+                found: origin.to_owned(),
+            });
         }
         let size = parse_tree_size(size)?;
         let root = BASE64

@@ -353,34 +353,35 @@ pub fn provenance_findings(
             .as_ref()
             .map(|s| s.to_string())
             .unwrap_or_else(|| origin.party.to_string());
-        if origin.site.is_some() && policy.is_high_risk(&origin.country) {
-            if let Some(sev) = policy.high_risk.severity() {
-                out.push(
-                    Finding::new(
-                        Rule::HighRiskCountry,
-                        format!(
-                            "mine site {site} is in {}, on the high-risk list",
-                            origin.country
-                        ),
-                    )
-                    .at(origin.event, seq)
-                    .party(&origin.party)
-                    .severity(sev),
-                );
-            }
+        if origin.site.is_some()
+            && policy.is_high_risk(&origin.country)
+            && let Some(sev) = policy.high_risk.severity()
+        {
+            out.push(
+                Finding::new(
+                    Rule::HighRiskCountry,
+                    format!(
+                        "mine site {site} is in {}, on the high-risk list",
+                        origin.country
+                    ),
+                )
+                .at(origin.event, seq)
+                .party(&origin.party)
+                .severity(sev),
+            );
         }
-        if origin.method == Some(Method::Artisanal) {
-            if let Some(sev) = policy.artisanal.severity() {
-                out.push(
-                    Finding::new(
-                        Rule::ArtisanalSite,
-                        format!("mine site {site} is artisanal and small-scale"),
-                    )
-                    .at(origin.event, seq)
-                    .party(&origin.party)
-                    .severity(sev),
-                );
-            }
+        if origin.method == Some(Method::Artisanal)
+            && let Some(sev) = policy.artisanal.severity()
+        {
+            out.push(
+                Finding::new(
+                    Rule::ArtisanalSite,
+                    format!("mine site {site} is artisanal and small-scale"),
+                )
+                .at(origin.event, seq)
+                .party(&origin.party)
+                .severity(sev),
+            );
         }
     }
     for party in t.parties() {

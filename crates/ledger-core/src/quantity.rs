@@ -161,6 +161,14 @@ pub enum DecimalError {
         /// The limit, in the same unit as written.
         limit: String,
     },
+    /// A signed number (a latitude or longitude) lies outside `-limit..=limit`.
+    #[error("{value} is out of range -{limit} to {limit}")]
+    OutOfRange {
+        /// The number as written.
+        value: String,
+        /// The largest magnitude allowed, in the same unit as written.
+        limit: String,
+    },
 }
 
 /// Parses a JSON number (as written) into an integer count of `10^-decimals` units,
@@ -172,19 +180,41 @@ pub enum DecimalError {
 /// assert!(parse_scaled("0.0000001", 6, u64::MAX).is_err());
 /// ```
 pub fn parse_scaled(text: &str, decimals: u32, limit: u64) -> Result<u64, DecimalError> {
-    let (negative, value) = parse_signed_scaled(text, decimals, limit)?;
-    if negative && value != 0 {
-        return Err(DecimalError::Negative(text.to_owned()));
+    match parse_magnitude(text, decimals, limit) {
+        Ok((true, value)) if value != 0 => Err(DecimalError::Negative(text.to_owned())),
+        Ok((_, value)) => Ok(value),
+        // A negative number is refused for its sign, not for its size.
+        Err(DecimalError::TooLarge { .. }) if text.starts_with('-') => {
+            Err(DecimalError::Negative(text.to_owned()))
+        }
+        Err(e) => Err(e),
     }
-    Ok(value)
 }
 
-/// Like [`parse_scaled`] but allows a sign (for latitudes and longitudes).
+/// Like [`parse_scaled`] but allows a sign (for latitudes and longitudes): the magnitude
+/// must be at most `limit`, and a number outside `-limit..=limit` is
+/// [`DecimalError::OutOfRange`].
+///
+/// ```
+/// use ledger_core::quantity::parse_signed_scaled;
+/// assert_eq!(parse_signed_scaled("-10.71", 6, 90_000_000), Ok((true, 10_710_000)));
+/// let err = parse_signed_scaled("-128", 6, 90_000_000).unwrap_err();
+/// assert_eq!(err.to_string(), "-128 is out of range -90 to 90");
+/// ```
 pub fn parse_signed_scaled(
     text: &str,
     decimals: u32,
     limit: u64,
 ) -> Result<(bool, u64), DecimalError> {
+    parse_magnitude(text, decimals, limit).map_err(|e| match e {
+        DecimalError::TooLarge { value, limit } => DecimalError::OutOfRange { value, limit },
+        other => other,
+    })
+}
+
+/// The sign and the scaled magnitude of `text`; [`DecimalError::TooLarge`] when the
+/// magnitude exceeds `limit`.
+fn parse_magnitude(text: &str, decimals: u32, limit: u64) -> Result<(bool, u64), DecimalError> {
     let shown = || text.chars().take(40).collect::<String>();
     if text.contains(['e', 'E']) {
         return Err(DecimalError::Exponent(shown()));
@@ -298,6 +328,13 @@ mod tests {
             parse_scaled(".5", 3, MAX_GRAMS),
             Err(DecimalError::Syntax(_))
         ));
+        assert!(
+            matches!(
+                parse_scaled("-99999999999999999999999999", 3, MAX_GRAMS),
+                Err(DecimalError::Negative(_))
+            ),
+            "a huge negative number is refused for its sign"
+        );
     }
 
     #[test]

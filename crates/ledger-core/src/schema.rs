@@ -191,10 +191,10 @@ pub(crate) fn quantity_rules(schema: &mut Schema) {
 /// A lot's content: components by name (the component pattern the map's key type gives,
 /// applied to every name), each a positive number, at most 32.
 pub(crate) fn content_rules(schema: &mut Schema) {
-    if let Some(Value::Object(patterns)) = schema.remove("patternProperties") {
-        if let Some(pattern) = patterns.keys().next() {
-            schema.insert("propertyNames".into(), json!({ "pattern": pattern }));
-        }
+    if let Some(Value::Object(patterns)) = schema.remove("patternProperties")
+        && let Some(pattern) = patterns.keys().next()
+    {
+        schema.insert("propertyNames".into(), json!({ "pattern": pattern }));
     }
     schema.insert("maxProperties".into(), limits::MAX_COMPONENTS.into());
     schema.insert(

@@ -201,10 +201,10 @@ pub struct KeyCache {
 impl KeyCache {
     /// The checked key for `bytes`, or `None` if they are not a valid key.
     pub fn get(&self, bytes: &KeyBytes) -> Option<PublicKey> {
-        if let Ok(keys) = self.keys.read() {
-            if let Some(found) = keys.get(bytes) {
-                return *found;
-            }
+        if let Ok(keys) = self.keys.read()
+            && let Some(found) = keys.get(bytes)
+        {
+            return *found;
         }
         let parsed = bytes.parse().ok();
         if let Ok(mut keys) = self.keys.write() {

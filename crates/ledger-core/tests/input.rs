@@ -4,7 +4,7 @@
 use ledger_core::event::{Body, Event};
 use ledger_core::hash::Digest;
 use ledger_core::id::{LotId, PartyId};
-use ledger_core::input::{NoContext, SignContext, parse_event};
+use ledger_core::input::{NoContext, SignContext, parse_event, parse_events};
 use ledger_core::quantity::{Quantity, Unit};
 use serde_json::Value;
 
@@ -22,8 +22,12 @@ impl SignContext for Known {
     fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
         (holder.as_str() == "acme" && self.lot_unit(lot).is_some()).then_some(Digest([0x11; 32]))
     }
-    fn open_shipment(&self, receiver: &PartyId, _: &[LotId]) -> Option<Digest> {
-        (receiver.as_str() == "acme").then_some(Digest([0x22; 32]))
+    fn open_shipments(&self, receiver: &PartyId, _: &[LotId]) -> Vec<Digest> {
+        match receiver.as_str() {
+            "acme" => vec![Digest([0x22; 32])],
+            "busy" => vec![Digest([0x22; 32]), Digest([0x33; 32])],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -222,7 +226,7 @@ const REFUSED: &[(&str, &str, &str, &str)] = &[
         "latitude out of range",
         r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":91,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
         "site.lat",
-        "larger",
+        "out of range -90 to 90",
     ),
     (
         "lower-case country",
@@ -404,7 +408,7 @@ const WRONG_TYPES: &[(&str, &str, &str)] = &[
     (
         "a nonce as a string",
         r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","nonce":"7"}"#,
-        r#"nonce: invalid type: string "7", expected a JSON number"#,
+        r#"nonce: invalid type: string "7", expected a JSON number; write it as a JSON number, without quotes: 7"#,
     ),
 ];
 
@@ -421,4 +425,152 @@ fn wrong_types_are_named_by_field_and_expectation_not_by_rust_type() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Each case: (what it guards, JSON, the whole error). Where a supplier's mistake has a
+/// likely fix, the message names it: the range a coordinate must be in, the ISO code a
+/// country name means, the decimal point, the field or value a typo was meant to be, and
+/// every shipment a receipt could be for.
+const HINTS: &[(&str, &str, &str)] = &[
+    (
+        "a latitude below -90 is out of range, not larger than the limit",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":-128,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.lat: -128 is out of range -90 to 90",
+    ),
+    (
+        "a longitude beyond 180 names its range",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":1,"lon":200.5,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.lon: 200.5 is out of range -180 to 180",
+    ),
+    (
+        "a negative quantity beyond the limit is refused for its sign",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":-99999999999999999999}]}"#,
+        "lots[0].quantity: must not be negative, found -99999999999999999999",
+    ),
+    (
+        "a country name asks for the ISO code and suggests it",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"Zambia","lat":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        r#"site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found "Zambia"; did you mean ZM?"#,
+    ),
+    (
+        "an enrolled party's country written as a name",
+        r#"{"kind":"enroll","actor":"op","time":"2026-01-01T00:00:00Z","party":"p","name":"P","country":"DR Congo","roles":["miner"],"keys":[]}"#,
+        r#"country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found "DR Congo"; did you mean CD?"#,
+    ),
+    (
+        "an alpha-3 code suggests the alpha-2 code",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"FIN","lat":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        r#"site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found "FIN"; did you mean FI?"#,
+    ),
+    (
+        "a lower-case code suggests the upper-case code",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"in","lat":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        r#"site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found "in"; did you mean IN?"#,
+    ),
+    (
+        "a name the table does not know gets the generic message",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"Atlantis","lat":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        r#"site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found "Atlantis""#,
+    ),
+    (
+        "a decimal comma hints at the decimal point",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity":"12,5"}]}"#,
+        r#"lots[0].quantity: invalid type: string "12,5", expected a JSON number; the decimal separator is a point: write 12.5, as a JSON number without quotes"#,
+    ),
+    (
+        "a comma before three digits may be a thousands separator: both readings are named",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":"1,500","unit":"kg"}]}"#,
+        r#"outputs[0].quantity: invalid type: string "1,500", expected a JSON number; the decimal separator is a point and there is no thousands separator: write 1.500 or 1500, as a JSON number without quotes"#,
+    ),
+    (
+        "a decimal comma in a coordinate",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":"-10,71","lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        r#"site.lat: invalid type: string "-10,71", expected a JSON number; the decimal separator is a point: write -10.71, as a JSON number without quotes"#,
+    ),
+    (
+        "a misspelt field suggests the nearest known one",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantiy":1}]}"#,
+        "lots[0].quantiy: unknown field `quantiy`, expected one of `lot`, `quantity`, `unit`, `from`; did you mean \"quantity\"?",
+    ),
+    (
+        "an abbreviated field suggests the full name",
+        r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","qty":1}]}"#,
+        "lots[0].qty: unknown field `qty`, expected one of `lot`, `quantity`, `unit`, `from`; did you mean \"quantity\"?",
+    ),
+    (
+        "a misspelt common field at the top level is suggested too",
+        r#"{"kind":"recycle","actor":"r","time":"2026-01-01T00:00:00Z","feedstock":"post-consumer","emission_kg_co2e":5,"outputs":[{"lot":"X","material":"cobalt-sulfate","quantity":1,"unit":"kg"}]}"#,
+        "emission_kg_co2e: unknown field `emission_kg_co2e`, expected `feedstock` or `outputs`; did you mean \"emissions_kg_co2e\"?",
+    ),
+    (
+        "a misspelt required field is named where it is missing",
+        r#"{"kind":"attest","actr":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq"}"#,
+        r#"actor: is required; found "actr": did you mean "actor"?"#,
+    ),
+    (
+        "a longer name suggests the field it starts with",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","latitude":1,"lon":0,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.latitude: unknown field `latitude`, expected one of `id`, `country`, `lat`, `lon`, `method`; did you mean \"lat\"?",
+    ),
+    (
+        "a field like no known one gets no suggestion",
+        r#"{"kind":"attest","actor":"a","time":"2026-01-01T00:00:00Z","subject":{"party":"x"},"claim":"saq","colour":"red"}"#,
+        "colour: unknown field `colour`, expected one of `subject`, `claim`, `result`, `score`, `reference`, `severity`, `valid_until`",
+    ),
+    (
+        "a misspelt value suggests the nearest known one",
+        r#"{"kind":"extract","actor":"m","time":"2026-01-01T00:00:00Z","site":{"id":"S","country":"CD","lat":1,"lon":0,"method":"artisinal"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#,
+        "site.method: unknown variant `artisinal`, expected `industrial` or `artisanal`; did you mean \"artisanal\"?",
+    ),
+    (
+        "a receipt that several open shipments could be for lists them",
+        r#"{"kind":"receive","actor":"busy","time":"2026-01-01T00:00:00Z","lots":[{"lot":"L-KG","quantity":1}]}"#,
+        "shipment: 2 open shipments to busy carry these lots: 2222222222222222222222222222222222222222222222222222222222222222, 3333333333333333333333333333333333333333333333333333333333333333; give the id of the one delivered",
+    ),
+    (
+        "a receipt no open shipment is for asks for the id",
+        r#"{"kind":"receive","actor":"nobody","time":"2026-01-01T00:00:00Z","lots":[{"lot":"L-KG","quantity":1}]}"#,
+        "shipment: no open shipment to nobody carries these lots; give the ship event's id",
+    ),
+];
+
+#[test]
+fn likely_mistakes_are_refused_with_their_fix() {
+    let mut failures = Vec::new();
+    for (what, json, expected) in HINTS {
+        match parse(json) {
+            Ok(event) => failures.push(format!("{what}: accepted as {event:?}")),
+            Err(err) if err != *expected => failures.push(format!(
+                "{what}:\n  expected `{expected}`\n  got      `{err}`"
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A decimal comma outside quotes is a JSON syntax error (`12,5` reads as 12, then a field
+/// name is expected where the 5 is): the message says what was probably meant, in a file
+/// of JSON lines and in an array.
+#[test]
+fn a_decimal_comma_in_a_bare_number_hints_at_the_decimal_point() {
+    let line = r#"{"kind":"ship","actor":"acme","time":"2026-01-01T00:00:00Z","to":"b","lots":[{"lot":"L-KG","quantity": 12,5}]}"#;
+    let err = |text: &str| {
+        parse_events(text, &mut |_, _| Ok(()))
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        err(&format!("{line}\n")),
+        "(event 1): not valid JSON: key must be a string at line 1 column 107; if 12,5 is a number, the decimal separator is a point: write 12.5"
+    );
+    assert_eq!(
+        err(&format!("[\n  {line}\n]")),
+        "(file): not a JSON array: key must be a string at line 2 column 109; if 12,5 is a number, the decimal separator is a point: write 12.5"
+    );
+    // A syntax error elsewhere gets no such hint.
+    assert_eq!(
+        err(r#"{"kind": "ship",, "actor": "acme"}"#),
+        "(event 1): not valid JSON: key must be a string at line 1 column 17"
+    );
 }

@@ -71,15 +71,12 @@ impl SignContext for Ledger {
     fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
         self.sources.get(&(lot.clone(), holder.clone())).copied()
     }
-    fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest> {
-        let mut matching = self
-            .shipments
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest> {
+        self.shipments
             .iter()
-            .filter(|(_, to, carried)| to == receiver && lots.iter().all(|l| carried.contains(l)));
-        match (matching.next(), matching.next()) {
-            (Some((id, _, _)), None) => Some(*id),
-            _ => None,
-        }
+            .filter(|(_, to, carried)| to == receiver && lots.iter().all(|l| carried.contains(l)))
+            .map(|(id, _, _)| *id)
+            .collect()
     }
 }
 

@@ -195,14 +195,14 @@ fn python_float_repr(v: f64) -> String {
 }
 
 fn namespace_replace(text: &str, namespaces: &BTreeMap<String, String>, is_value: bool) -> String {
-    if let Some((prefix, rest)) = text.split_once(':') {
-        if let Some(url) = namespaces.get(prefix) {
-            return if is_value {
-                format!("{url}{rest}")
-            } else {
-                format!("{{{url}}}{rest}")
-            };
-        }
+    if let Some((prefix, rest)) = text.split_once(':')
+        && let Some(url) = namespaces.get(prefix)
+    {
+        return if is_value {
+            format!("{url}{rest}")
+        } else {
+            format!("{{{url}}}{rest}")
+        };
     }
     text.to_owned()
 }

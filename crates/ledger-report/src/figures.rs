@@ -419,10 +419,10 @@ pub fn build(inputs: Inputs<'_>) -> Result<ReportData, ReportError> {
                 _ => Vec::new(),
             });
         for lot in named {
-            if let std::collections::btree_map::Entry::Vacant(slot) = lots.entry(lot) {
-                if let Some(record) = state.lot(slot.key())? {
-                    slot.insert(record);
-                }
+            if let std::collections::btree_map::Entry::Vacant(slot) = lots.entry(lot)
+                && let Some(record) = state.lot(slot.key())?
+            {
+                slot.insert(record);
             }
         }
     }
@@ -948,13 +948,13 @@ pub fn claim_text(a: &Attest) -> String {
     if let Some(reference) = &a.reference {
         s.push_str(&format!(" {reference}"));
     }
-    if a.claim == Claim::CapOpened {
-        if let Some(sev) = a.severity {
-            s.push_str(match sev {
-                ledger_core::event::CapSeverity::Major => " major",
-                ledger_core::event::CapSeverity::Minor => " minor",
-            });
-        }
+    if a.claim == Claim::CapOpened
+        && let Some(sev) = a.severity
+    {
+        s.push_str(match sev {
+            ledger_core::event::CapSeverity::Major => " major",
+            ledger_core::event::CapSeverity::Minor => " minor",
+        });
     }
     s
 }

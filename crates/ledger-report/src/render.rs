@@ -9,6 +9,7 @@ pub mod json;
 pub mod passport;
 
 use ledger_core::event::{Body, Event, Feedstock, Method};
+use ledger_core::plural::counted;
 use ledger_core::quantity::{Milli, Quantity, Unit};
 
 use crate::figures::{OriginRow, ReportData};
@@ -62,15 +63,18 @@ pub fn origin_text(o: &OriginRow) -> String {
 /// The first line of the text formats: the verdict, loud when it fails.
 pub fn headline(data: &ReportData) -> String {
     let v = &data.verification;
-    let (errors, warnings) = (v.errors(), v.warnings());
+    let (errors, warnings) = (
+        counted(v.errors(), "error", "errors"),
+        counted(v.warnings(), "warning", "warnings"),
+    );
     if data.passed() {
         format!(
-            "custody report for lot {}: verification PASS ({errors} errors, {warnings} warnings)",
+            "custody report for lot {}: verification PASS ({errors}, {warnings})",
             data.lot
         )
     } else {
         format!(
-            "custody report for lot {}: verification FAILED ({errors} errors, {warnings} warnings); the figures below rest on a ledger that did not verify",
+            "custody report for lot {}: verification FAILED ({errors}, {warnings}); the figures below rest on a ledger that did not verify",
             data.lot
         )
     }

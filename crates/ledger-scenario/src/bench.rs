@@ -239,12 +239,12 @@ pub fn bench(
     let checked = ledger.verify_lot(&module, &Policy::default(), now)?;
     let trace = checked.trace;
     let trace_ms = start.elapsed().as_secs_f64() * 1000.0;
-    if let Some(first) = checked.report.findings.first() {
-        if checked.report.counts.errors != 0 {
-            return Err(failed(format!(
-                "the synthetic module does not verify: {first}"
-            )));
-        }
+    if let Some(first) = checked.report.findings.first()
+        && checked.report.counts.errors != 0
+    {
+        return Err(failed(format!(
+            "the synthetic module does not verify: {first}"
+        )));
     }
 
     say("proofs".into());

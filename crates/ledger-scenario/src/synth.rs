@@ -268,7 +268,7 @@ impl Synth {
     /// One ore lot at a refiner: extract, and ship directly or (artisanal) via a trader.
     fn ore_at(&mut self, refiner: usize) -> Result<Made> {
         let miner = self.pick("miner");
-        let artisanal = miner % 10 == 0;
+        let artisanal = miner.is_multiple_of(10);
         let lot = self.lot("ORE")?;
         // 10 t of ore at 3.1 % cobalt.
         let quantity = Quantity::Grams(10_000_000);

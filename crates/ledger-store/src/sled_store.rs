@@ -240,14 +240,14 @@ impl SledStore {
     /// follows it. Cheap, and catches a head and a log that disagree.
     fn check_head(&self) -> Result<(), StoreError> {
         let head = self.head()?;
-        if let Some(last) = head.size.checked_sub(1) {
-            if self.get(&keys::entry(last))?.is_none() {
-                return Err(corrupt_key(
-                    "head record",
-                    keys::HEAD,
-                    format!("the log has no entry {last}"),
-                ));
-            }
+        if let Some(last) = head.size.checked_sub(1)
+            && self.get(&keys::entry(last))?.is_none()
+        {
+            return Err(corrupt_key(
+                "head record",
+                keys::HEAD,
+                format!("the log has no entry {last}"),
+            ));
         }
         if let Some(next) = self
             .db

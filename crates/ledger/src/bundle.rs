@@ -12,6 +12,7 @@ use ledger_core::id::{LotId, PartyId};
 use ledger_core::keys::{PublicKey, SecretKey};
 use ledger_core::merkle;
 use ledger_core::note::{Checkpoint, NoteVerifier, open_checkpoint};
+use ledger_core::plural::counted;
 use ledger_core::policy::Policy;
 use ledger_core::provenance::Trace;
 use ledger_core::timestamp::Timestamp;
@@ -75,11 +76,11 @@ impl<S: Store> Ledger<S> {
             }
             let (entry, id) = decode_entry(seq, &bytes)?;
             let event = &entry.statement.event;
-            if let Body::Enroll(e) = &event.body {
-                if e.roles.contains(&Role::Operator) {
-                    scan.operator_keys
-                        .extend(e.keys.iter().map(|k| (e.party.clone(), *k)));
-                }
+            if let Body::Enroll(e) = &event.body
+                && e.roles.contains(&Role::Operator)
+            {
+                scan.operator_keys
+                    .extend(e.keys.iter().map(|k| (e.party.clone(), *k)));
             }
             scan.selection.offer(seq, id, event);
         }
@@ -106,10 +107,10 @@ impl<S: Store> Ledger<S> {
                         format!("the latest checkpoint is for size {size}")
                     });
                     return Err(Error::BadInput(format!(
-                        "{have} but the log has {} entries: give --operator-key (or set \
+                        "{have} but the log has {}: give --operator-key (or set \
                          CUSTODY_OPERATOR_KEY) to sign a fresh checkpoint, or run custody \
                          checkpoint first",
-                        head.size
+                        counted(head.size, "entry", "entries")
                     )));
                 };
                 (self.sign_checkpoint(key)?.note, true)

@@ -13,6 +13,7 @@ use ledger_core::id::PartyId;
 use ledger_core::keys::{PublicKey, SecretKey};
 use ledger_core::merkle::{self, Frontier};
 use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint};
+use ledger_core::plural::counted;
 use ledger_core::rules;
 use ledger_core::statement::entry_hash;
 use ledger_store::{Nodes, Store};
@@ -80,7 +81,8 @@ impl<S: Store> Ledger<S> {
         }
         if frontier.size() != size {
             return Err(Error::damaged(format!(
-                "the store's head says {size} entries but only {} can be read",
+                "the store's head says {} but only {} can be read",
+                counted(size, "entry", "entries"),
                 frontier.size()
             )));
         }

@@ -2,6 +2,7 @@
 //! maps them to exit codes and a server to HTTP statuses without reading messages.
 
 use ledger_core::finding::{Finding, Severity};
+use ledger_core::plural::counted;
 use ledger_core::state::StateError;
 use ledger_store::{ErrorKind, StoreError};
 
@@ -44,7 +45,7 @@ impl Error {
 
 /// A batch the rules refused: every error finding, with the batch index of its statement.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("refused: {} error finding(s) in the batch; nothing was appended", self.findings.len())]
+#[error("refused: {} in the batch; nothing was appended", counted(self.findings.len(), "error finding", "error findings"))]
 pub struct Refused {
     /// `(index in the batch, finding)`, errors only, in batch order.
     pub findings: Vec<(usize, Finding)>,

@@ -152,10 +152,10 @@ impl<S: Store> Ledger<S> {
                     .id()
                     .map_err(|e| Error::damaged(format!("entry #{seq}: {e}")))?;
                 let received = store.shipment(&id)?.and_then(|s| s.received_by);
-                if let Some(record) = received.map(|r| store.event(&r)).transpose()?.flatten() {
-                    if !seqs.contains(&record.seq) {
-                        receipts.insert(record.seq);
-                    }
+                if let Some(record) = received.map(|r| store.event(&r)).transpose()?.flatten()
+                    && !seqs.contains(&record.seq)
+                {
+                    receipts.insert(record.seq);
                 }
             }
         }

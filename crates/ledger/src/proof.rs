@@ -4,6 +4,7 @@
 
 use ledger_core::hash::Digest;
 use ledger_core::merkle::{self, verify_consistency, verify_inclusion};
+use ledger_core::plural::counted;
 use ledger_core::statement::entry_hash;
 use ledger_store::{Nodes, Store};
 
@@ -54,8 +55,8 @@ impl<S: Store> Ledger<S> {
         let size = size.unwrap_or(head.size);
         if size > head.size {
             return Err(Error::BadInput(format!(
-                "tree size {size} is larger than the log, which has {} entries",
-                head.size
+                "tree size {size} is larger than the log, which has {}",
+                counted(head.size, "entry", "entries")
             )));
         }
         if seq >= size {
@@ -92,8 +93,8 @@ impl<S: Store> Ledger<S> {
         let to = to.unwrap_or(head.size);
         if to > head.size {
             return Err(Error::BadInput(format!(
-                "tree size {to} is larger than the log, which has {} entries",
-                head.size
+                "tree size {to} is larger than the log, which has {}",
+                counted(head.size, "entry", "entries")
             )));
         }
         if from > to {

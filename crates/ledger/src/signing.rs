@@ -1,47 +1,150 @@
 //! Signing supplier events: JSON in, signed statements out, with the links and units a
 //! supplier leaves out filled from the ledger and from the events earlier in the same input.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use ledger_core::event::{Body, Event};
+use ledger_core::finding::Rule;
 use ledger_core::hash::Digest;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::input::{MAX_EVENT_JSON, SignContext, parse_event, parse_events};
 use ledger_core::keys::SecretKey;
 use ledger_core::quantity::Unit;
+use ledger_core::rules::{allowed_roles, authority};
 use ledger_core::state::StateView;
 use ledger_core::statement::Statement;
 use ledger_core::validate::FieldError;
 use ledger_store::Store;
 
-use crate::Ledger;
 use crate::error::{Error, Result};
+use crate::{Ledger, decode_entry};
 
-/// What signing knows: the ledger's state (if there is one) plus the events signed earlier
-/// in the same input.
+/// What signing reads from a ledger: its state, and the shipments still open to a party.
+/// [`Ledger`] provides it from its store and the store's lot index.
+pub trait SigningSource {
+    /// The ledger's derived state: lots, holdings, shipments.
+    fn state(&self) -> &dyn StateView;
+    /// The shipments in the ledger addressed to `receiver`, not yet received, that carry
+    /// every lot of `lots`, in log order.
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Result<Vec<Digest>>;
+}
+
+impl<S: Store> SigningSource for Ledger<S> {
+    fn state(&self) -> &dyn StateView {
+        self.store()
+    }
+
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Result<Vec<Digest>> {
+        Ledger::open_shipments(self, receiver, lots)
+    }
+}
+
+/// What signing knows: the ledger (if there is one) plus the events signed earlier in the
+/// same input.
 pub struct SigningContext<'a> {
-    state: Option<&'a dyn StateView>,
+    ledger: Option<&'a dyn SigningSource>,
     units: HashMap<LotId, Unit>,
     sources: HashMap<(LotId, PartyId), Digest>,
+    /// Shipments signed in this input and not received in it: id, receiver, lots.
     shipments: Vec<(Digest, PartyId, Vec<LotId>)>,
+    /// Shipments received in this input, whether the `ship` is in the ledger or not.
+    received: HashSet<Digest>,
+    /// The first failure to read the ledger: signing stops with it rather than with the
+    /// missing link it caused.
+    failure: RefCell<Option<Error>>,
 }
 
 impl<S: Store> Ledger<S> {
-    /// A signing context over this ledger's state.
+    /// A signing context over this ledger.
     pub fn signing_context(&self) -> SigningContext<'_> {
-        SigningContext::new(Some(self.store()))
+        SigningContext::new(Some(self))
+    }
+
+    /// The shipments addressed to `receiver`, not yet received, that carry every lot of
+    /// `lots`, in log order: what a `receive` without `shipment` may be linked to.
+    ///
+    /// It reads only the entries that name one of the lots (the lot index of the lot named
+    /// by the fewest), never the whole log.
+    pub fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Result<Vec<Digest>> {
+        let mut positions: Option<Vec<u64>> = None;
+        for lot in lots {
+            let named = self.store().lot_events(lot)?;
+            if positions
+                .as_ref()
+                .is_none_or(|fewest| named.len() < fewest.len())
+            {
+                positions = Some(named);
+            }
+        }
+        let mut found = Vec::new();
+        for seq in positions.unwrap_or_default() {
+            let bytes = self.store().entry(seq)?.ok_or_else(|| {
+                Error::damaged(format!(
+                    "the lot index names entry #{seq}, which is not in the log"
+                ))
+            })?;
+            let (entry, id) = decode_entry(seq, &bytes)?;
+            let Body::Ship(ship) = &entry.statement.event.body else {
+                continue;
+            };
+            if ship.to != *receiver || found.contains(&id) {
+                continue;
+            }
+            let record = self.store().shipment(&id)?.ok_or_else(|| {
+                Error::damaged(format!("shipment {id} at #{seq} has no shipment record"))
+            })?;
+            let carries_all = lots
+                .iter()
+                .all(|lot| record.lots.iter().any(|(carried, _)| carried == lot));
+            if record.received_by.is_none() && carries_all {
+                found.push(id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// What the authority rule ([`ledger_core::rules::authority`]) would find if `statement`
+    /// were appended next: whether its signer is an enrolled, unrevoked key of its actor,
+    /// and whether the actor's roles allow its kind. Empty when `append` would accept the
+    /// signer. `sign` warns with these before a statement reaches `append`.
+    pub fn signer_findings(&self, statement: &Statement) -> Result<Vec<(Rule, String)>> {
+        let event = &statement.event;
+        let kind = event.body.kind();
+        let next = self.store().head()?.size;
+        Ok(authority(
+            self.store(),
+            &event.actor,
+            &statement.signer,
+            next,
+            allowed_roles(kind),
+            kind.name(),
+        )?)
     }
 }
 
 impl<'a> SigningContext<'a> {
-    /// A context over `state`, or over nothing: every link must then be in the JSON or
-    /// earlier in the same input.
-    pub fn new(state: Option<&'a dyn StateView>) -> SigningContext<'a> {
+    /// A context over `ledger`, or over nothing (offline signing): every link must then be
+    /// in the JSON or earlier in the same input.
+    pub fn new(ledger: Option<&'a dyn SigningSource>) -> SigningContext<'a> {
         SigningContext {
-            state,
+            ledger,
             units: HashMap::new(),
             sources: HashMap::new(),
             shipments: Vec::new(),
+            received: HashSet::new(),
+            failure: RefCell::new(None),
+        }
+    }
+
+    /// `Some` of a ledger read that worked; a failed one is kept, to be reported.
+    fn noted<T>(&self, read: Result<T>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                None
+            }
         }
     }
 
@@ -61,6 +164,7 @@ impl<'a> SigningContext<'a> {
             )),
             Body::Receive(r) => {
                 self.shipments.retain(|(ship, _, _)| *ship != r.shipment);
+                self.received.insert(r.shipment);
                 for item in &r.lots {
                     self.sources
                         .insert((item.lot.clone(), event.actor.clone()), id);
@@ -91,7 +195,16 @@ impl<'a> SigningContext<'a> {
                     format!("{size} bytes exceed the limit of {MAX_EVENT_JSON}"),
                 ));
             }
-            let event = parse_event(value, self, nonce).map_err(|e| {
+            let parsed = parse_event(value, self, nonce);
+            if let Some(e) = self.failure.get_mut().take() {
+                // The ledger could not be read: no link filled from it can be trusted.
+                failure = Some(e);
+                return Err(FieldError::new(
+                    format!("event {}", index + 1),
+                    "cannot be signed",
+                ));
+            }
+            let event = parsed.map_err(|e| {
                 FieldError::new(format!("event {}: {}", index + 1, e.path), e.reason)
             })?;
             let signed = key_for(&event.actor).and_then(|key| {
@@ -129,8 +242,9 @@ impl<'a> SigningContext<'a> {
 impl SignContext for SigningContext<'_> {
     fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
         self.units.get(lot).copied().or_else(|| {
-            self.state
-                .and_then(|s| s.lot(lot).ok().flatten())
+            let ledger = self.ledger?;
+            self.noted(ledger.state().lot(lot).map_err(Error::from))
+                .flatten()
                 .map(|l| l.unit)
         })
     }
@@ -140,20 +254,30 @@ impl SignContext for SigningContext<'_> {
             .get(&(lot.clone(), holder.clone()))
             .copied()
             .or_else(|| {
-                self.state
-                    .and_then(|s| s.holding(lot, holder).ok().flatten())
+                let ledger = self.ledger?;
+                self.noted(ledger.state().holding(lot, holder).map_err(Error::from))
+                    .flatten()
                     .map(|h| h.source)
             })
     }
 
-    fn open_shipment(&self, receiver: &PartyId, lots: &[LotId]) -> Option<Digest> {
-        let mut matching = self
-            .shipments
-            .iter()
-            .filter(|(_, to, carried)| to == receiver && lots.iter().all(|l| carried.contains(l)));
-        match (matching.next(), matching.next()) {
-            (Some((id, _, _)), None) => Some(*id),
-            _ => None,
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest> {
+        // The ledger's first (log order), then this input's; a shipment signed here and
+        // appended since is in both.
+        let mut found: Vec<Digest> = match self.ledger {
+            Some(ledger) => self
+                .noted(ledger.open_shipments(receiver, lots))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|id| !self.received.contains(id))
+                .collect(),
+            None => Vec::new(),
+        };
+        for (id, to, carried) in &self.shipments {
+            if to == receiver && lots.iter().all(|l| carried.contains(l)) && !found.contains(id) {
+                found.push(*id);
+            }
         }
+        found
     }
 }

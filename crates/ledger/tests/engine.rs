@@ -331,3 +331,122 @@ fn every_state_read_of_an_append_was_announced_for_prefetch() {
         );
     }
 }
+
+/// Signs `json` with `key` in a fresh signing context over `ledger`: a party signing on its
+/// own, knowing only what the ledger holds.
+fn try_sign(
+    ledger: &Ledger<SledStore>,
+    key: &SecretKey,
+    json: &str,
+) -> ledger::Result<Vec<Statement>> {
+    ledger
+        .signing_context()
+        .sign_text(json, "test", &|_| Ok(key), &mut || 7)
+}
+
+fn ship(nonce: u64, kg: u64) -> String {
+    format!(
+        r#"{{"kind":"ship","actor":"kivu-mining","time":"2026-03-05T10:00:00Z","nonce":{nonce},
+            "to":"lualaba-refining","lots":[{{"lot":"TP-ORE-0001","quantity":{kg}}}]}}"#
+    )
+}
+
+const RECEIVE: &str = r#"{"kind":"receive","actor":"lualaba-refining","time":"2026-03-07T16:00:00Z",
+    "lots":[{"lot":"TP-ORE-0001","quantity":100}]}"#;
+
+/// The normal two-party flow: the sender signs and appends a `ship`; later, in a signing
+/// context of its own, the receiver signs a `receive` without `shipment`, and it is linked
+/// to that shipment from the ledger. With two open shipments of the lot the link is not
+/// guessed: the error lists both ids.
+#[test]
+fn a_receive_is_linked_to_its_shipment_from_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
+    let (kivu, lualaba) = (&keys["kivu-mining"], &keys["lualaba-refining"]);
+    let now = ledger::now().unwrap();
+    let sent = try_sign(
+        &ledger,
+        kivu,
+        &format!("{}\n{}", extract("TP-ORE-0001"), ship(1, 100)),
+    )
+    .unwrap();
+    let ship_id = sent[1].id().unwrap();
+    ledger.append(sent, now, &Silent).unwrap();
+
+    let received = try_sign(&ledger, lualaba, RECEIVE).unwrap();
+    let ledger_core::event::Body::Receive(r) = &received[0].event.body else {
+        panic!("not a receive")
+    };
+    assert_eq!(r.shipment, ship_id, "linked to the appended ship");
+    ledger.append(received, now, &Silent).unwrap();
+    assert_eq!(ledger.verify(&Silent).unwrap().counts.errors, 0);
+
+    // Received now: no longer open. Two more shipments of the lot are both open.
+    let lot = LotId::new("TP-ORE-0001").unwrap();
+    let receiver = PartyId::new("lualaba-refining").unwrap();
+    assert!(
+        ledger
+            .open_shipments(&receiver, std::slice::from_ref(&lot))
+            .unwrap()
+            .is_empty()
+    );
+    let more = try_sign(
+        &ledger,
+        kivu,
+        &format!("{}\n{}", ship(2, 100), ship(3, 100)),
+    )
+    .unwrap();
+    let ids: Vec<Digest> = more.iter().map(|s| s.id().unwrap()).collect();
+    ledger.append(more, now, &Silent).unwrap();
+    assert_eq!(ledger.open_shipments(&receiver, &[lot]).unwrap(), ids);
+    let Err(Error::BadInput(message)) = try_sign(&ledger, lualaba, RECEIVE) else {
+        panic!("a receive that two shipments could be for was linked")
+    };
+    assert_eq!(
+        message,
+        format!(
+            "test: invalid event: event 1: shipment: 2 open shipments to lualaba-refining carry these lots: {}, {}; give the id of the one delivered",
+            ids[0], ids[1]
+        )
+    );
+
+    // Receiving one of them by id, in the same input as a receive without `shipment`, leaves
+    // the other as the only open one.
+    let both = format!(
+        "{}\n{RECEIVE}",
+        RECEIVE.replacen(
+            "\"lots\"",
+            &format!("\"shipment\":\"{}\",\"lots\"", ids[0]),
+            1
+        )
+    );
+    let received = try_sign(&ledger, lualaba, &both).unwrap();
+    let ledger_core::event::Body::Receive(r) = &received[1].event.body else {
+        panic!("not a receive")
+    };
+    assert_eq!(r.shipment, ids[1]);
+    ledger.append(received, now, &Silent).unwrap();
+    assert_eq!(ledger.verify(&Silent).unwrap().counts.errors, 0);
+}
+
+/// `signer_findings` is the authority rule `append` applies: a key that is not the actor's
+/// is CUS-AUT-001 before the statement is ever appended, and the actor's own key has none.
+#[test]
+fn signer_findings_are_what_append_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
+    let own = try_sign(&ledger, &keys["kivu-mining"], &extract("SF-ORE-0001")).unwrap();
+    assert!(ledger.signer_findings(&own[0]).unwrap().is_empty());
+    let other = try_sign(&ledger, &keys["lualaba-refining"], &extract("SF-ORE-0001")).unwrap();
+    let findings = ledger.signer_findings(&other[0]).unwrap();
+    let codes: Vec<&str> = findings.iter().map(|(rule, _)| rule.code()).collect();
+    assert_eq!(codes, ["CUS-AUT-001"], "{findings:?}");
+    let Err(Error::Refused(refused)) = ledger.append(other, ledger::now().unwrap(), &Silent) else {
+        panic!("append accepted a statement signed with another party's key")
+    };
+    assert_eq!(refused.findings[0].1.rule.code(), "CUS-AUT-001");
+    assert_eq!(
+        refused.to_string(),
+        "refused: 1 error finding in the batch; nothing was appended"
+    );
+}

@@ -2,6 +2,7 @@
 //! the primitives measured in the same run set.
 
 use anyhow::{Context, Result};
+use ledger_core::plural::counted;
 use ledger_scenario::bench::{BenchReport, bench};
 
 use crate::cli::BenchArgs;
@@ -9,7 +10,11 @@ use crate::commands::print_json;
 use crate::exit;
 
 fn print(r: &BenchReport) {
-    crate::outln!("custody bench: {} events, {} threads", r.events, r.threads);
+    crate::outln!(
+        "custody bench: {}, {}",
+        counted(r.events, "event", "events"),
+        counted(r.threads, "thread", "threads")
+    );
     crate::outln!("primitives");
     crate::outln!(
         "  ed25519 verify_strict       {:>12.0} /s  ({:.0} /s on all cores)",

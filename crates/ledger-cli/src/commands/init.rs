@@ -120,14 +120,14 @@ fn temp_dir(dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("cannot create {}", parent.display()))?;
     let temp = parent.join(format!(".{}.custody-init", name.to_string_lossy()));
     if temp.exists() {
-        if let Ok(file) = std::fs::File::open(temp.join("custody.lock")) {
-            if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
-                anyhow::bail!(
-                    "another custody init of {} is running (in {})",
-                    dir.display(),
-                    temp.display()
-                );
-            }
+        if let Ok(file) = std::fs::File::open(temp.join("custody.lock"))
+            && matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+        {
+            anyhow::bail!(
+                "another custody init of {} is running (in {})",
+                dir.display(),
+                temp.display()
+            );
         }
         std::fs::remove_dir_all(&temp).with_context(|| {
             format!(

@@ -4,8 +4,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use ledger::SigningContext;
-use ledger_core::statement::StatementJson;
+use ledger::{Ledger, SigningContext};
+use ledger_core::statement::{Statement, StatementJson};
+use ledger_store::SledStore;
 
 use crate::cli::SignArgs;
 use crate::commands::{close, open};
@@ -28,6 +29,7 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
     )?;
     drop(ctx);
     if let Some(ledger) = ledger {
+        warn_about_signer(&ledger, &statements)?;
         close(ledger)?;
     }
     let mut lines = String::new();
@@ -40,4 +42,22 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
         None => std::io::stdout().write_all(lines.as_bytes())?,
     }
     Ok(exit::SUCCESS)
+}
+
+/// Warns on standard error about each reason the authority rule gives to refuse a
+/// statement's signer (a key not enrolled for the actor, revoked, or a role that may not
+/// sign the kind), each distinct reason once. The statements are still written: the ledger
+/// may change before they are appended.
+fn warn_about_signer(ledger: &Ledger<SledStore>, statements: &[Statement]) -> Result<()> {
+    let mut shown = Vec::new();
+    for statement in statements {
+        for (rule, reason) in ledger.signer_findings(statement)? {
+            let line = format!("warning: {reason}; append will refuse it ({})", rule.code());
+            if !shown.contains(&line) {
+                eprintln!("{line}");
+                shown.push(line);
+            }
+        }
+    }
+    Ok(())
 }

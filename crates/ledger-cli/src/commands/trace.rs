@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
+use ledger_core::plural::counted;
 use ledger_core::provenance::{SHARE_ONE, Trace};
 use serde_json::{Value, json};
 
@@ -42,11 +43,11 @@ fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
 /// Prints the provenance for people.
 pub fn print_trace(trace: &Trace) {
     crate::outln!(
-        "provenance of {}: {} events, {} links, {} origins",
+        "provenance of {}: {}, {}, {}",
         trace.lot,
-        trace.events.len(),
-        trace.edges.len(),
-        trace.origins.len()
+        counted(trace.events.len(), "event", "events"),
+        counted(trace.edges.len(), "link", "links"),
+        counted(trace.origins.len(), "origin", "origins")
     );
     for (component, shares) in &trace.mix {
         crate::outln!("  {component}:");

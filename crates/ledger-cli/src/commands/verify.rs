@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use ledger::Report;
 use ledger_core::finding::Verdict;
+use ledger_core::plural::counted;
 
 use crate::cli::VerifyArgs;
 use crate::commands::{close, load_policy, open, print_json};
@@ -24,10 +25,10 @@ pub fn print_report(report: &Report) {
         None => "ledger".to_owned(),
     };
     crate::outln!(
-        "verdict: {verdict} ({scope}; {} entries checked; {} errors, {} warnings)",
-        report.entries,
-        report.counts.errors,
-        report.counts.warnings
+        "verdict: {verdict} ({scope}; {} checked; {}, {})",
+        counted(report.entries, "entry", "entries"),
+        counted(report.counts.errors, "error", "errors"),
+        counted(report.counts.warnings, "warning", "warnings")
     );
 }
 

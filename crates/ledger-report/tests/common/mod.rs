@@ -155,10 +155,11 @@ impl Suite {
         let args = Arguments::from_args();
         let mut ignored: BTreeMap<&str, usize> = BTreeMap::new();
         for trial in &self.trials {
-            if let Some(why) = self.reasons.get(trial.kind()) {
-                if trial.has_ignored_flag() && !args.is_filtered_out(trial) {
-                    *ignored.entry(why.as_str()).or_default() += 1;
-                }
+            if let Some(why) = self.reasons.get(trial.kind())
+                && trial.has_ignored_flag()
+                && !args.is_filtered_out(trial)
+            {
+                *ignored.entry(why.as_str()).or_default() += 1;
             }
         }
         let conclusion = libtest_mimic::run(&args, self.trials);
