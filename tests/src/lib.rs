@@ -53,3 +53,17 @@ pub fn retry<T, E: std::fmt::Debug>(open: impl Fn() -> Result<T, E>) -> T {
     }
     open().unwrap()
 }
+
+/// Copies the directory `from` to `to`, recursively (a ledger, as a backup would).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

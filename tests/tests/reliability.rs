@@ -20,6 +20,7 @@
 //! `CUSTODY_CONCURRENCY_ROUNDS` (default 6), `CUSTODY_RELIABILITY_SEED` (default: the
 //! clock; printed, to replay a failure).
 
+use custody_tests::copy_dir;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
@@ -340,19 +341,6 @@ fn extract_events(prefix: &str, n: usize) -> String {
                 + "\n"
         })
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every regular file under `dir`, sorted.

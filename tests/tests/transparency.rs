@@ -710,17 +710,6 @@ fn tampered_checkpoints_and_merkle_nodes_in_the_store_fail_verify() {
     d.custody(&["verify"]).success();
 }
 
-/// Copies a ledger directory as an operator restoring a backup would.
-fn copy_ledger(from: &Path, to: &Path) {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 /// Enrolls one more party in `d`'s ledger and returns the checkpoint note signed after it.
 fn grow_and_checkpoint(d: &Demo) -> String {
     let key = d.path("late.pem");
@@ -755,7 +744,7 @@ fn grow_and_checkpoint(d: &Demo) -> String {
 fn fail_a_rolled_back_or_forked_ledger_fails_against_a_checkpoint_the_auditor_holds() {
     let d = Demo::new();
     let backup = d.path("backup");
-    copy_ledger(&d.ledger(), &backup);
+    custody_tests::copy_dir(&d.ledger(), &backup);
     let held = d.path("held.checkpoint");
     std::fs::write(&held, grow_and_checkpoint(&d)).unwrap();
     let held = held.to_str().unwrap().to_owned();
@@ -766,7 +755,7 @@ fn fail_a_rolled_back_or_forked_ledger_fails_against_a_checkpoint_the_auditor_ho
     // Restored wholesale from the older copy, acknowledged-head and all: only the held
     // checkpoint shows that entries are gone.
     std::fs::remove_dir_all(d.ledger()).unwrap();
-    copy_ledger(&backup, &d.ledger());
+    custody_tests::copy_dir(&backup, &d.ledger());
     d.custody(&["verify"]).success();
     let out = d.custody(&["verify", "--checkpoint", &held]).code(1);
     assert!(stdout(&out).contains("rolled back"), "{}", stdout(&out));

@@ -89,7 +89,11 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            opened => return Ok(Ledger::open(opened?)?),
+            opened => {
+                let mut store = opened?;
+                store.release_at_exit();
+                return Ok(Ledger::open(store)?);
+            }
         }
     }
 }
@@ -97,7 +101,7 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
 /// Makes everything the command wrote durable and ends its use of the ledger, so that an
 /// I/O error at close is an error here rather than a panic in sled's own close.
 pub fn close(ledger: Ledger<SledStore>) -> Result<()> {
-    Ok(ledger.into_store().close_at_exit()?)
+    Ok(ledger.into_store().close()?)
 }
 
 /// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise), or the

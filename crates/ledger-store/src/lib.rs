@@ -344,9 +344,17 @@ impl StoreError {
 }
 
 /// An I/O error in words, with what to do for the failures a person can fix.
-pub fn describe_io(e: &std::io::Error) -> String {
+pub fn describe_io(error: &std::io::Error) -> String {
     use std::io::ErrorKind as K;
-    match e.kind() {
+    // sled wraps some OS errors in a new error whose text is the original's Debug form
+    // (`Os { code: 28, kind: StorageFull, .. }`): show the kind's words instead.
+    let text = error.to_string();
+    let e: &dyn std::fmt::Display = if text.contains("Os {") || text.contains("kind:") {
+        &error.kind()
+    } else {
+        error
+    };
+    match error.kind() {
         K::PermissionDenied => format!(
             "permission denied ({e}): the user running custody must be able to read and \
              write the ledger directory and its files; check their owner and mode"
@@ -360,6 +368,21 @@ pub fn describe_io(e: &std::io::Error) -> String {
         }
         K::QuotaExceeded => format!("the disk quota is exceeded ({e}): free space or raise it"),
         _ => format!("input/output error: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::describe_io;
+
+    #[test]
+    fn fail_io_errors_are_words_not_debug_dumps() {
+        let wrapped = std::io::Error::other(format!("{:?}", std::io::Error::from_raw_os_error(28)));
+        assert!(wrapped.to_string().contains("Os {"));
+        let full = std::io::Error::new(std::io::ErrorKind::StorageFull, wrapped.to_string());
+        let text = describe_io(&full);
+        assert!(text.starts_with("the disk is full"), "{text}");
+        assert!(!text.contains("Os {") && !text.contains("kind:"), "{text}");
     }
 }
 

@@ -62,9 +62,21 @@ pub struct SledStore {
     /// Custody's own lock on the directory, taken before sled opens its files, so that
     /// leftovers of an interrupted run can be cleared while no other process uses them.
     _lock: std::fs::File,
+    /// Set by [`SledStore::release_at_exit`]: sled's own close never runs.
+    released_at_exit: bool,
     /// Held across an append's head check and write, so two appends in one process cannot
     /// both pass the check. It guards no data: a poisoned lock is taken over as is.
     append_lock: Mutex<()>,
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if self.released_at_exit {
+            // A handle that is never dropped keeps sled's close from running (see
+            // `release_at_exit`); the process's exit releases the files and the lock.
+            std::mem::forget(self.db.clone());
+        }
+    }
 }
 
 impl fmt::Debug for SledStore {
@@ -118,10 +130,13 @@ impl SledStore {
             db,
             _lock: lock,
             append_lock: Mutex::new(()),
+            released_at_exit: false,
         };
         // Checked under sled's lock, so two concurrent creates cannot both succeed.
         if !store.db.is_empty() {
-            return Err(StoreError::AlreadyExists { dir: store.dir });
+            return Err(StoreError::AlreadyExists {
+                dir: store.dir.clone(),
+            });
         }
         let mut batch = sled::Batch::default();
         batch.insert(keys::FORMAT, encode("format version", &FORMAT_VERSION)?);
@@ -161,14 +176,17 @@ impl SledStore {
             db,
             _lock: lock,
             append_lock: Mutex::new(()),
+            released_at_exit: false,
         };
         let Some(format) = store.get(keys::FORMAT)? else {
-            return Err(StoreError::NotALedger { dir: store.dir });
+            return Err(StoreError::NotALedger {
+                dir: store.dir.clone(),
+            });
         };
         let found = decode_format(&format)?;
         if found != FORMAT_VERSION {
             return Err(StoreError::UnsupportedVersion {
-                dir: store.dir,
+                dir: store.dir.clone(),
                 found,
                 supported: FORMAT_VERSION,
             });
@@ -279,7 +297,31 @@ impl SledStore {
     /// `sync_file_range` does not make them durable on every file system), then the `db`
     /// file and the directory are fsynced here. Any failure is an error, never ignored.
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(|e| self.sled_error(e))?;
+        // sled 0.34.7 can hang when one of its IO threads' writes fails (every thread waits
+        // on a futex): a flush that does not return in time is an error, not a hang.
+        let db = self.db.clone();
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(db.flush());
+        });
+        match wait.recv_timeout(FLUSH_TIMEOUT) {
+            Ok(flushed) => {
+                flushed.map_err(|e| self.sled_error(e))?;
+            }
+            Err(_) => {
+                return Err(StoreError::Io {
+                    path: self.dir.clone(),
+                    error: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "sled did not finish writing within {} s, after an earlier write \
+                             failed; nothing more was acknowledged",
+                            FLUSH_TIMEOUT.as_secs()
+                        ),
+                    ),
+                });
+            }
+        }
         let io = |path: PathBuf| {
             move |source| StoreError::Io {
                 path,
@@ -293,16 +335,20 @@ impl SledStore {
         sync_dir(&self.dir)
     }
 
-    /// Ends this process's use of the store without running sled's own close, which
-    /// panics on an I/O error (sled 0.34.7 `Log::drop` unwraps an fsync): everything is
-    /// made durable here first and a failure is an error. sled's files and lock are
-    /// released when the process exits, so this is for a process about to exit (the CLI);
-    /// the same process cannot open the ledger again.
-    pub fn close_at_exit(self) -> Result<(), StoreError> {
-        self.flush()?;
-        let SledStore { db, .. } = self;
-        std::mem::forget(db);
-        Ok(())
+    /// Makes the process, not sled, close the store: sled's own close (when the last
+    /// handle is dropped) flushes and fsyncs, and panics on an I/O error (sled 0.34.7
+    /// `Log::drop` unwraps an fsync). After this call dropping the store leaves sled's files
+    /// and lock to be released when the process exits, so a command that fails half way
+    /// exits with its error rather than a panic; durability comes from [`Self::close`] and
+    /// every commit, never from sled's close. For a process about to exit (the CLI): the
+    /// same process cannot open the ledger again.
+    pub fn release_at_exit(&mut self) {
+        self.released_at_exit = true;
+    }
+
+    /// Makes everything durable and ends this use of the store; a failure is an error.
+    pub fn close(self) -> Result<(), StoreError> {
+        self.flush()
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
@@ -685,6 +731,9 @@ const ACKNOWLEDGED_TEMP: &str = "acknowledged-head.tmp";
 /// sled's page cache. Its default (1 GiB) would let a whole-ledger verify, which reads
 /// every entry once, grow with the ledger; reads here are sequential or index lookups.
 const CACHE_BYTES: u64 = 64 << 20;
+
+/// How long a flush may take before it is taken to be hung (see [`SledStore::flush`]).
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The file Custody locks in a ledger directory before sled opens its own files.
 const LOCK_FILE: &str = "custody.lock";

@@ -18,8 +18,9 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         keyfile::write_pair(&args.operator_key, &SecretKey::generate())?;
     }
     let made = make_ledger(dir, &args);
-    if made.is_err() && created {
-        // A failed init leaves no key behind that nothing is enrolled with.
+    if made.is_err() && created && !dir.join("db").exists() {
+        // A failed init leaves no key behind that nothing is enrolled with (once the ledger
+        // is in place, even if syncing its parent failed, the key is its operator's).
         keyfile::remove_pair(&args.operator_key);
     }
     let key = made?;
@@ -89,16 +90,27 @@ fn make_ledger(dir: &Path, args: &InitArgs) -> Result<SecretKey> {
         name: &args.operator_name,
         country: &args.operator_country,
     };
-    let store = SledStore::create(&temp, &args.origin)?;
-    let ledger = Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
-    crate::commands::close(ledger)?;
-    std::fs::rename(&temp, dir).with_context(|| {
-        format!(
-            "cannot move the new ledger from {} to {}",
+    let built = SledStore::create(&temp, &args.origin)
+        .map_err(anyhow::Error::from)
+        .and_then(|mut store| {
+            store.release_at_exit();
+            let ledger = Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
+            crate::commands::close(ledger)
+        });
+    if let Err(e) = built {
+        // Nothing of a failed init is left behind.
+        let _ = std::fs::remove_dir_all(&temp);
+        return Err(e);
+    }
+    if let Err(e) = std::fs::rename(&temp, dir) {
+        let _ = std::fs::remove_dir_all(&temp);
+        return Err(anyhow::anyhow!(
+            "cannot move the new ledger from {} to {}: {}",
             temp.display(),
-            dir.display()
-        )
-    })?;
+            dir.display(),
+            ledger_store::describe_io(&e)
+        ));
+    }
     let parent = temp.parent().unwrap_or(Path::new("."));
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
