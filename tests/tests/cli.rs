@@ -514,3 +514,67 @@ fn counts_of_one_are_singular() {
         "provenance of KV-ORE-0002: 1 event, 0 links, 1 origin"
     );
 }
+
+#[test]
+fn policy_show_prints_the_effective_policy_and_a_lone_require_must_say_what_it_extends() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let run = |args: &[&str]| {
+        custody_tests::custody()
+            .current_dir(dir.path())
+            .arg("policy")
+            .arg("show")
+            .args(args)
+            .assert()
+    };
+    // One [[require]] no longer silently drops every built-in requirement.
+    let lone = write(
+        "lone.toml",
+        "[[require]]\nrole = \"miner\"\nclaim = \"onsite-audit\"\nmax_age_days = 90\n",
+    );
+    let out = run(&["--policy", &lone]).code(2);
+    assert!(
+        stderr(&out).contains("without `extends`"),
+        "{}",
+        stderr(&out)
+    );
+    // extends = "default": the miner's audit is replaced, every other requirement stays.
+    let merged = write(
+        "merged.toml",
+        "extends = \"default\"\n[[require]]\nrole = \"miner\"\nclaim = \"onsite-audit\"\nmax_age_days = 90\n",
+    );
+    let out = run(&["--policy", &merged, "--json"]).success();
+    let shown: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let builtin: Value = serde_json::from_str(&stdout(&run(&["--json"]).success())).unwrap();
+    let count = |v: &Value| v["require"].as_array().unwrap().len();
+    assert_eq!(count(&shown), count(&builtin));
+    assert!(
+        shown["require"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["role"] == "miner"
+                && r["claim"] == "onsite-audit"
+                && r["max_age_days"] == 90)
+    );
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    // The shown policy is itself a valid policy file meaning the same thing.
+    let again = write("again.json", &stdout(&out));
+    let out = run(&["--policy", &again, "--json"]).success();
+    assert_eq!(serde_json::from_str::<Value>(&stdout(&out)).unwrap(), shown);
+    // A role left with no requirement at all is warned about.
+    let only = write(
+        "only.toml",
+        "extends = \"none\"\n[[require]]\nrole = \"miner\"\nclaim = \"saq\"\n",
+    );
+    let out = run(&["--policy", &only]).success();
+    assert!(
+        stderr(&out).contains("requires no attestation of a refiner"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -96,6 +96,25 @@ pub enum Command {
     ///
     /// Example: custody schema input > custody-input.schema.json
     Schema(SchemaArgs),
+    /// Show the due-diligence policy in effect: the built-in one, or a policy file merged
+    /// as its `extends` says, written out whole.
+    ///
+    /// Example: custody policy show --policy policy.toml
+    Policy(PolicyArgs),
+}
+
+/// `custody policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// What to do: `show`.
+    #[arg(value_parser = ["show"])]
+    pub action: String,
+    /// A due-diligence policy file (TOML or JSON); without it, the built-in policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Print JSON instead of TOML.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `custody schema`.

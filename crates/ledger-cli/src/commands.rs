@@ -46,6 +46,16 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Show(args) => show::run(&dir, args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Policy(args) => {
+            let policy = load_policy(args.policy.as_deref())?;
+            if args.json {
+                print_json(&policy)?;
+            } else {
+                let text = toml::to_string(&policy)?;
+                crate::outln!("{}", text.trim_end());
+            }
+            Ok(crate::exit::SUCCESS)
+        }
         Command::Schema(_) => {
             crate::outln!(
                 "{}",
@@ -112,9 +122,14 @@ pub fn load_policy(path: Option<&Path>) -> Result<Policy> {
     };
     let text = crate::io::read_text(path, 1 << 20)?;
     let json = path.extension().is_some_and(|e| e == "json");
-    Ok(ledger::parse_policy(
-        &text,
-        json,
-        &path.display().to_string(),
-    )?)
+    let policy = ledger::parse_policy(&text, json, &path.display().to_string())?;
+    for role in policy.roles_without_requirements() {
+        eprintln!(
+            "warning: policy {} requires no attestation of a {}: its parties pass due \
+             diligence unexamined",
+            path.display(),
+            role.name()
+        );
+    }
+    Ok(policy)
 }
