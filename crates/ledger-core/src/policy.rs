@@ -109,11 +109,13 @@ impl TryFrom<PolicyFile> for Policy {
             (None, None) | (Some(Extends::Default), None) => default_requirements(),
             (Some(Extends::None), None) => Vec::new(),
             (None, Some(_)) => {
-                return Err("`require` is given without `extends`: write `extends = \"default\"` \
+                return Err(
+                    "`require` is given without `extends`: write `extends = \"default\"` \
                      to add these requirements to the built-in ones (an entry for the same \
                      role and claim replaces the built-in one), or `extends = \"none\"` to use \
                      only these"
-                    .into());
+                        .into(),
+                );
             }
             (Some(Extends::None), Some(own)) => own,
             (Some(Extends::Default), Some(own)) => {
@@ -248,9 +250,12 @@ mod tests {
 
     #[test]
     fn fail_a_require_list_without_extends_is_refused_not_silently_replacing_the_defaults() {
-        let err = parse(r#"{"require": [{"role": "miner", "claim": "onsite-audit"}]}"#)
-            .unwrap_err();
-        assert!(err.contains("`require` is given without `extends`"), "{err}");
+        let err =
+            parse(r#"{"require": [{"role": "miner", "claim": "onsite-audit"}]}"#).unwrap_err();
+        assert!(
+            err.contains("`require` is given without `extends`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -280,7 +285,12 @@ mod tests {
         assert_eq!(policy.require, [onsite(Role::Miner, 30)]);
         assert_eq!(
             policy.roles_without_requirements(),
-            [Role::Trader, Role::Refiner, Role::Manufacturer, Role::Recycler]
+            [
+                Role::Trader,
+                Role::Refiner,
+                Role::Manufacturer,
+                Role::Recycler
+            ]
         );
         assert_eq!(parse(r#"{"extends": "none"}"#).unwrap().require, []);
         assert_eq!(parse("{}").unwrap(), Policy::default());
