@@ -578,3 +578,48 @@ fn policy_show_prints_the_effective_policy_and_a_lone_require_must_say_what_it_e
         stderr(&out)
     );
 }
+
+#[test]
+fn explain_completions_manpage_and_version_help_a_new_user() {
+    let out = custody_tests::custody()
+        .args(["explain", "cus-bal-001"])
+        .assert()
+        .success();
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("CUS-BAL-001 (error): A custody balance would go below zero"),
+        "{text}"
+    );
+    assert!(text.contains("what to do: "), "{text}");
+    let out = custody_tests::custody()
+        .args(["explain", "CUS-NOPE-1"])
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&out).contains("is not a rule code"),
+        "{}",
+        stderr(&out)
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = custody_tests::custody()
+            .args(["completions", shell])
+            .assert()
+            .success();
+        assert!(stdout(&out).contains("verify"), "{shell}");
+    }
+    let out = custody_tests::custody().arg("manpage").assert().success();
+    assert!(stdout(&out).contains(".TH custody 1"));
+    let out = custody_tests::custody().arg("--version").assert().success();
+    assert!(
+        stdout(&out).contains("storage format (sled): 2"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "storage format (sled): {}",
+            ledger_store::FORMAT_VERSION
+        )),
+        "--version disagrees with the store"
+    );
+}

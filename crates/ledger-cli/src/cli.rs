@@ -6,9 +6,17 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use ledger_core::id::LotId;
 
+/// `custody --version`: the build, and the formats it reads and writes.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nstorage format (sled): 2",
+    "\nevidence bundle format: 1",
+    "\nevent ids: custody/event/v1, statement signatures: custody/statement/v1",
+);
+
 /// Custody: a tamper-evident ledger of battery-material custody, from mine to module.
 #[derive(Debug, Parser)]
-#[command(name = "custody", version, about, long_about = None)]
+#[command(name = "custody", version, long_version = LONG_VERSION, about, long_about = None)]
 pub struct Cli {
     /// The ledger directory (else $CUSTODY_LEDGER, else ./custody-ledger).
     #[arg(
@@ -101,6 +109,32 @@ pub enum Command {
     ///
     /// Example: custody policy show --policy policy.toml
     Policy(PolicyArgs),
+    /// Explain a rule code: what the finding means and what to do about it.
+    ///
+    /// Example: custody explain CUS-BAL-001
+    Explain(ExplainArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: custody completions bash > /etc/bash_completion.d/custody
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), for `man -l -` or a man directory.
+    ///
+    /// Example: custody manpage | man -l -
+    Manpage,
+}
+
+/// `custody explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A rule code, such as CUS-BAL-001.
+    pub code: String,
+}
+
+/// `custody completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
 }
 
 /// `custody policy`.

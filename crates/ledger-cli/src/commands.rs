@@ -6,6 +6,7 @@ mod bench;
 mod bundle;
 mod checkpoint;
 mod demo;
+mod explain;
 mod init;
 mod keygen;
 mod parties;
@@ -54,6 +55,21 @@ pub fn run(cli: Cli) -> Result<u8> {
                 let text = toml::to_string(&policy)?;
                 crate::outln!("{}", text.trim_end());
             }
+            Ok(crate::exit::SUCCESS)
+        }
+        Command::Explain(args) => explain::run(&args.code),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "custody", &mut script);
+            crate::io::write_stdout_bytes(&script);
+            Ok(crate::exit::SUCCESS)
+        }
+        Command::Manpage => {
+            let command = <Cli as clap::CommandFactory>::command();
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command).render(&mut page)?;
+            crate::io::write_stdout_bytes(&page);
             Ok(crate::exit::SUCCESS)
         }
         Command::Schema(_) => {

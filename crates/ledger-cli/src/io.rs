@@ -93,6 +93,20 @@ pub fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes `bytes` to standard output as they are, surviving a closed pipe like
+/// [`write_stdout`].
+pub fn write_stdout_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(crate::exit::SUCCESS));
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(crate::exit::ERROR));
+    }
+}
+
 /// `println!` that survives a closed pipe: see [`write_stdout`].
 #[macro_export]
 macro_rules! outln {

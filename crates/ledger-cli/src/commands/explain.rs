@@ -1,0 +1,97 @@
+//! `custody explain CODE`: a rule's meaning and what to do about a finding, read from
+//! `docs/verification.md` (built into the binary), so the command and the document cannot
+//! disagree.
+
+use anyhow::{Result, bail};
+use ledger_core::finding::Rule;
+
+use crate::exit;
+
+/// The rule reference, as the repository has it.
+const VERIFICATION: &str = include_str!("../../../../docs/verification.md");
+
+/// A rule's rows in `docs/verification.md`: (severity, meaning) from its rule table and the
+/// sentence of "What to do about each finding".
+fn rows(code: &str) -> (Option<(String, String)>, Option<String>) {
+    let mut meaning = None;
+    let mut fix = None;
+    for line in VERIFICATION.lines() {
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split(" | ")
+            .map(str::trim)
+            .collect();
+        if cells.first() != Some(&code) {
+            continue;
+        }
+        match cells.len() {
+            2 => fix = Some(cells[1].to_owned()),
+            n if n >= 3 => meaning = Some((cells[1].to_owned(), cells[2].to_owned())),
+            _ => {}
+        }
+    }
+    (meaning, fix)
+}
+
+/// Runs `custody explain CODE`.
+pub fn run(code: &str) -> Result<u8> {
+    let code = code.trim().to_ascii_uppercase();
+    let Some(rule) = Rule::from_code(&code) else {
+        let known: Vec<&str> = Rule::ALL.iter().map(|r| r.code()).collect();
+        bail!(
+            "{code} is not a rule code; the codes are {}",
+            known.join(", ")
+        );
+    };
+    let (meaning, fix) = rows(rule.code());
+    match meaning {
+        Some((severity, meaning)) => crate::outln!("{} ({severity}): {meaning}", rule.code()),
+        None => crate::outln!("{}: {}", rule.code(), rule.summary()),
+    }
+    if let Some(fix) = fix {
+        crate::outln!("what to do: {fix}");
+    }
+    crate::outln!("fixture: fixtures/rules/fail_{}.json", fixture_name(rule));
+    Ok(exit::SUCCESS)
+}
+
+/// `CUS-BAL-001` → `bal_001`, the name of its `fail_` fixture.
+fn fixture_name(rule: Rule) -> String {
+    let code = rule.code();
+    code.strip_prefix("CUS-")
+        .unwrap_or(code)
+        .to_ascii_lowercase()
+        .replace('-', "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_every_rule_has_a_meaning_and_a_fix_in_the_document() {
+        for rule in Rule::ALL {
+            let (meaning, fix) = rows(rule.code());
+            assert!(
+                meaning.is_some(),
+                "{} has no row in a rule table",
+                rule.code()
+            );
+            assert!(fix.is_some(), "{} has no row under What to do", rule.code());
+        }
+    }
+
+    #[test]
+    fn every_rule_names_its_existing_fixture() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/rules");
+        for rule in Rule::ALL {
+            let name = format!("fail_{}.json", fixture_name(*rule));
+            // CUS-INT-007 is covered by the transparency tests instead of a fixture.
+            if rule.code() != "CUS-INT-007" {
+                assert!(fixtures.join(&name).is_file(), "{name}");
+            }
+        }
+    }
+}
