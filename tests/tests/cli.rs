@@ -623,3 +623,71 @@ fn explain_completions_manpage_and_version_help_a_new_user() {
         "--version disagrees with the store"
     );
 }
+
+#[test]
+fn parties_and_lots_list_what_is_in_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger");
+    custody_tests::custody()
+        .args(["demo", "--dir"])
+        .arg(&ledger)
+        .assert()
+        .success();
+    let run = |args: &[&str]| {
+        custody_tests::custody()
+            .arg("--ledger")
+            .arg(&ledger)
+            .args(args)
+            .assert()
+            .success()
+    };
+    let miners = stdout(&run(&["parties", "--role", "miner"]));
+    assert_eq!(miners.lines().count(), 3, "{miners}");
+    assert!(miners.lines().all(|l| l.contains("  miner")), "{miners}");
+    let json: Value =
+        serde_json::from_str(&stdout(&run(&["parties", "--country", "IN", "--json"]))).unwrap();
+    assert!(
+        json["parties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["country"] == "IN")
+    );
+    // Lots a page at a time: the pages together are every lot, once, in id order.
+    let all: Value =
+        serde_json::from_str(&stdout(&run(&["lots", "--json", "--limit", "1000"]))).unwrap();
+    let all: Vec<String> = all["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(all.len() == 10 && all.windows(2).all(|w| w[0] < w[1]));
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec!["lots", "--json", "--limit", "4"];
+        if let Some(a) = &after {
+            args.extend(["--after", a.as_str()]);
+        }
+        let page: Value = serde_json::from_str(&stdout(&run(&args))).unwrap();
+        paged.extend(
+            page["lots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    let ores = stdout(&run(&["lots", "--material", "cobalt-ore"]));
+    assert!(
+        ores.lines().all(|l| l.contains("cobalt-ore"))
+            && ores.contains("KV-ORE-0001  cobalt-ore  50000 kg  by kivu-mining"),
+        "{ores}"
+    );
+}

@@ -121,6 +121,48 @@ pub enum Command {
     ///
     /// Example: custody manpage | man -l -
     Manpage,
+    /// List the enrolled parties, with their roles, country and keys.
+    ///
+    /// Example: custody parties --role miner
+    Parties(PartiesArgs),
+    /// List the lots, with their material, quantity created and creator, a page at a time.
+    ///
+    /// Example: custody lots --material cobalt-ore --limit 20
+    Lots(LotsArgs),
+}
+
+/// `custody parties`.
+#[derive(Debug, Args)]
+pub struct PartiesArgs {
+    /// Only parties with this role.
+    #[arg(long)]
+    pub role: Option<String>,
+    /// Only parties registered in this country (ISO 3166-1 alpha-2).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Print JSON (one object with a `parties` list).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `custody lots`.
+#[derive(Debug, Args)]
+pub struct LotsArgs {
+    /// Only lots of this material.
+    #[arg(long)]
+    pub material: Option<String>,
+    /// Only lots created by this party.
+    #[arg(long)]
+    pub creator: Option<String>,
+    /// Start after this lot id (the `next` of the previous page).
+    #[arg(long)]
+    pub after: Option<LotId>,
+    /// At most this many lots.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Print JSON (one object with a `lots` list and the `next` lot id to page from).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `custody explain`.

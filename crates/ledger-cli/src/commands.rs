@@ -9,6 +9,7 @@ mod demo;
 mod explain;
 mod init;
 mod keygen;
+mod listing;
 mod parties;
 mod proof;
 mod report;
@@ -58,6 +59,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             Ok(crate::exit::SUCCESS)
         }
         Command::Explain(args) => explain::run(&args.code),
+        Command::Parties(args) => listing::parties(&dir, args),
+        Command::Lots(args) => listing::lots(&dir, args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

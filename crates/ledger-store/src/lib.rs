@@ -65,7 +65,9 @@ use ledger_core::codec::CodecError;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::merkle::NodeSource;
 pub use ledger_core::plan::{AppendPlan, Head};
-use ledger_core::state::{AttestationRecord, StateError, StateKeys, StateView};
+use ledger_core::state::{
+    AttestationRecord, LotRecord, PartyRecord, StateError, StateKeys, StateView,
+};
 
 pub use sled_store::{FORMAT_VERSION, SledStore};
 
@@ -89,6 +91,17 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// The entries from `start` on, in order, as raw bytes, read lazily (never the whole log
     /// at once). Entries appended while iterating may or may not be seen.
     fn entries(&self, start: u64) -> EntryIter<'_>;
+
+    /// Every enrolled party, by id.
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError>;
+
+    /// Up to `limit` lots, by id, starting after `after` (from the first when `None`): a
+    /// ledger holds many lots, so they are listed a page at a time.
+    fn lots(
+        &self,
+        after: Option<&LotId>,
+        limit: usize,
+    ) -> Result<Vec<(LotId, LotRecord)>, StoreError>;
 
     /// The attestations whose subject is `party`, in log order.
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError>;

@@ -599,6 +599,44 @@ impl Store for SledStore {
         }))
     }
 
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {
+        let stored: Vec<StoredParty> = self.scan_decoded("party record", keys::PARTY)?;
+        Ok(stored.into_iter().map(Into::into).collect())
+    }
+
+    fn lots(
+        &self,
+        after: Option<&LotId>,
+        limit: usize,
+    ) -> Result<Vec<(LotId, LotRecord)>, StoreError> {
+        let start = match after {
+            // The key right after `after`'s: its key with a 0x00 byte appended.
+            Some(lot) => {
+                let mut key = keys::lot(lot);
+                key.push(0);
+                key
+            }
+            None => keys::LOT.to_vec(),
+        };
+        let mut end = keys::LOT.to_vec();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        self.db
+            .range(start..end)
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                let id = std::str::from_utf8(&key[keys::LOT.len()..])
+                    .ok()
+                    .and_then(|s| LotId::new(s).ok())
+                    .ok_or_else(|| corrupt_key("lot record", &key, "not a lot id".into()))?;
+                let stored: StoredLot = decode("lot record", &key, &value)?;
+                Ok((id, stored.into()))
+            })
+            .collect()
+    }
+
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
         let stored: Vec<StoredAttestation> =
             self.scan_decoded("attestation record", &keys::party_attestations(party))?;

@@ -1409,3 +1409,30 @@ fn fail_a_second_opener_is_locked_out_before_sled_is_touched() {
     assert!(dir.path().join("custody.lock").is_file());
     drop(store);
 }
+
+#[test]
+fn parties_and_lots_are_listed_by_id_and_lots_a_page_at_a_time() {
+    let (_dir, store) = new_store();
+    let mut changes = sample_changes();
+    let lot = changes.lots[&lot_id("LOT-1")].clone();
+    for id in ["LOT-10", "LOT-2", "LOT-1.5"] {
+        changes.lots.insert(lot_id(id), lot.clone());
+    }
+    commit(&store, &two_entries(), changes).unwrap();
+    let parties = store.parties().unwrap();
+    assert_eq!(
+        parties.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        ["kivu"]
+    );
+    let ids = |page: &[(LotId, LotRecord)]| {
+        page.iter()
+            .map(|(id, _)| id.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let first = store.lots(None, 2).unwrap();
+    assert_eq!(ids(&first), ["LOT-1", "LOT-1.5"]);
+    let next = store.lots(Some(&first[1].0), 10).unwrap();
+    assert_eq!(ids(&next), ["LOT-10", "LOT-2"]);
+    assert!(store.lots(Some(&lot_id("LOT-2")), 10).unwrap().is_empty());
+    assert_eq!(first[0].1, lot);
+}

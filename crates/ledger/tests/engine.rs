@@ -262,6 +262,16 @@ impl Store for Recording {
     fn entries(&self, start: u64) -> EntryIter<'_> {
         self.inner.entries(start)
     }
+    fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {
+        self.inner.parties()
+    }
+    fn lots(
+        &self,
+        after: Option<&LotId>,
+        limit: usize,
+    ) -> Result<Vec<(LotId, LotRecord)>, StoreError> {
+        self.inner.lots(after, limit)
+    }
     fn attestations(&self, party: &PartyId) -> Result<Vec<AttestationRecord>, StoreError> {
         self.inner.attestations(party)
     }
