@@ -69,7 +69,7 @@ pub fn write_pair_encrypted(path: &Path, key: &SecretKey, passphrase: &[u8]) -> 
 }
 
 /// `path` with `suffix` appended to its file name.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

@@ -27,6 +27,10 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
     let vkey = NoteVerifier::new(&args.origin, *key.public_key().verifying_key())
         .context("--origin")?
         .vkey();
+    // Auditors verify checkpoints and bundles against this key: keep it beside the key
+    // file, ready to publish and to pass to `verify --bundle ... --vkey FILE`.
+    let vkey_file = keyfile::with_suffix(&args.operator_key, ".vkey");
+    crate::io::write_atomically(&vkey_file, format!("{vkey}\n").as_bytes())?;
     if args.json {
         crate::commands::print_json(&serde_json::json!({
             "ledger": dir.display().to_string(),
@@ -34,6 +38,7 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
             "operator": args.operator_id,
             "operator_key": key.public_key().to_hex(),
             "vkey": vkey,
+            "vkey_file": vkey_file.display().to_string(),
             "key_created": created,
         }))?;
     } else {
@@ -53,7 +58,10 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
             args.operator_id,
             key.public_key()
         );
-        crate::outln!("checkpoint verifier key (publish this): {vkey}");
+        crate::outln!(
+            "checkpoint verifier key (publish this; also in {}): {vkey}",
+            vkey_file.display()
+        );
     }
     Ok(exit::SUCCESS)
 }
