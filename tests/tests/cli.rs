@@ -641,6 +641,18 @@ fn parties_and_lots_list_what_is_in_the_ledger() {
             .assert()
             .success()
     };
+    // The demo leaves its operator key beside the ledger: its module can be bundled.
+    let key = dir.path().join("ledger.operator.pem");
+    let bundle = dir.path().join("module.bundle");
+    run(&[
+        "export-bundle",
+        "VM-MOD-0001",
+        "--out",
+        bundle.to_str().unwrap(),
+        "--operator-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(bundle.is_file());
     let miners = stdout(&run(&["parties", "--role", "miner"]));
     assert_eq!(miners.lines().count(), 3, "{miners}");
     assert!(miners.lines().all(|l| l.contains("  miner")), "{miners}");
@@ -689,5 +701,69 @@ fn parties_and_lots_list_what_is_in_the_ledger() {
         ores.lines().all(|l| l.contains("cobalt-ore"))
             && ores.contains("KV-ORE-0001  cobalt-ore  50000 kg  by kivu-mining"),
         "{ores}"
+    );
+}
+
+#[test]
+fn a_large_append_prints_a_summary_not_a_line_per_statement() {
+    let (s, _) = small_ledger();
+    let extracts = |range: std::ops::Range<u32>| -> String {
+        range
+            .map(|i| {
+                format!(
+                    r#"{{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z", "nonce": {i}, "site": {{"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"}}, "outputs": [{{"lot": "BULK-{i:04}", "material": "cobalt-ore", "quantity": 10, "unit": "kg", "content": {{"Co": 0.03}}}}]}}
+"#
+                )
+            })
+            .collect()
+    };
+    let append = |name: &str, events: String, extra: &[&str]| {
+        s.write(&format!("{name}.json"), &events);
+        let signed = format!("{name}.signed");
+        s.custody(&[
+            "sign",
+            "--key",
+            "miner.pem",
+            &format!("{name}.json"),
+            "--out",
+            &signed,
+        ])
+        .success();
+        let mut args = vec!["append"];
+        args.extend_from_slice(extra);
+        args.push(&signed);
+        stdout(&s.custody(&args).success())
+    };
+    // Up to 20 statements: a line each.
+    assert_eq!(append("few", extracts(0..15), &[]).lines().count(), 15);
+    // Any number with --verbose: a line each.
+    assert_eq!(
+        append("all", extracts(15..45), &["--verbose"])
+            .lines()
+            .count(),
+        30
+    );
+    // A batch over 20: its first 20 receipts, then one line that says the rest.
+    let out = append("many", extracts(45..75), &[]);
+    let printed: Vec<&str> = out.lines().collect();
+    assert_eq!(printed.len(), 21, "{out}");
+    assert!(
+        printed[20].starts_with("… and 10 more: appended 30 statements, #"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_input_file_over_the_limit_is_refused_before_it_is_read() {
+    let s = Scratch::new();
+    let big = s.path("big.signed");
+    // A sparse file of 300 MiB: refused from its size alone, without reading it.
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(300 << 20).unwrap();
+    let out = s.custody(&["append", "big.signed"]).code(2);
+    assert!(
+        stderr(&out).contains("larger than the limit of"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -298,9 +298,13 @@ pub struct AppendArgs {
     /// Files of signed statements, one JSON object per line ('-' for stdin).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Print JSON.
+    /// Print JSON (every receipt, with its inclusion proof).
     #[arg(long)]
     pub json: bool,
+    /// Print a line for every appended statement, however many (a large batch otherwise
+    /// prints its first ones and a summary line).
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// `custody verify`.

@@ -19,6 +19,16 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String> {
             .context("cannot read standard input")?;
     } else {
         let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+        // A file over the limit is refused before any of it is read.
+        if let Ok(meta) = file.metadata()
+            && meta.is_file()
+            && meta.len() > limit
+        {
+            bail!(
+                "{shown} is {} bytes, larger than the limit of {limit} bytes",
+                meta.len()
+            );
+        }
         file.take(limit + 1)
             .read_to_end(&mut bytes)
             .with_context(|| format!("cannot read {shown}"))?;

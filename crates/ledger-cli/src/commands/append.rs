@@ -20,12 +20,13 @@ pub fn append_and_print(
     ledger: Ledger<SledStore>,
     statements: Vec<Statement>,
     json: bool,
+    verbose: bool,
 ) -> Result<u8> {
     let progress = io::TerminalProgress::from(PROGRESS_FROM);
     let outcome = ledger.append(statements, ledger::now()?, &progress);
     close(ledger)?;
     match outcome {
-        Ok(receipts) => print_receipts(&receipts, json),
+        Ok(receipts) => print_receipts(&receipts, json, verbose),
         Err(Error::Refused(refused)) => {
             if json {
                 let findings: Vec<_> = refused
@@ -53,13 +54,33 @@ pub fn append_and_print(
     }
 }
 
-fn print_receipts(receipts: &[Receipt], json: bool) -> Result<u8> {
+/// A batch larger than this prints its first receipts and a summary line (all of them
+/// with `--verbose` or `--json`).
+const RECEIPT_LINES: usize = 20;
+
+fn print_receipts(receipts: &[Receipt], json: bool, verbose: bool) -> Result<u8> {
     if json {
         print_json(&serde_json::json!({ "accepted": true, "receipts": receipts }))?;
+        return Ok(exit::SUCCESS);
+    }
+    let shown = if verbose || receipts.len() <= RECEIPT_LINES {
+        receipts.len()
     } else {
-        for r in receipts {
-            crate::outln!("appended #{} {}", r.seq, r.id);
-        }
+        RECEIPT_LINES
+    };
+    for r in &receipts[..shown] {
+        crate::outln!("appended #{} {}", r.seq, r.id);
+    }
+    if let (Some(first), Some(last)) = (receipts.first(), receipts.last())
+        && shown < receipts.len()
+    {
+        crate::outln!(
+            "… and {} more: appended {} statements, #{} to #{} (every receipt with --verbose or --json)",
+            receipts.len() - shown,
+            receipts.len(),
+            first.seq,
+            last.seq
+        );
     }
     Ok(exit::SUCCESS)
 }
@@ -80,5 +101,5 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
     if statements.is_empty() {
         bail!("no statements to append");
     }
-    append_and_print(open(dir)?, statements, args.json)
+    append_and_print(open(dir)?, statements, args.json, args.verbose)
 }

@@ -1,8 +1,6 @@
 //! `custody demo`: builds the demo supply chain of `ledger_scenario::demo` in a fresh
 //! ledger, then verifies the battery module and prints its provenance.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 use ledger::Silent;
 use ledger_core::id::LotId;
@@ -13,20 +11,44 @@ use serde_json::json;
 use crate::cli::DemoArgs;
 use crate::commands::trace::print_trace;
 use crate::commands::verify::print_report;
-use crate::exit;
+use crate::{exit, keyfile};
 
 /// Runs `custody demo`.
 pub fn run(args: DemoArgs) -> Result<u8> {
     let temp;
-    let dir: PathBuf = match args.dir {
-        Some(dir) => dir,
+    let (dir, kept) = match args.dir {
+        Some(dir) => (dir, true),
         None => {
             temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-            temp.path().join("ledger")
+            (temp.path().join("ledger"), false)
         }
     };
-    let (ledger, keys) = demo::enrolled_ledger(&dir)?;
+    // A ledger left behind with --dir comes with its operator key beside it, so its module
+    // can be checkpointed and bundled (`--operator-key DIR.operator.pem`).
+    let operator_key = keyfile::with_suffix(&dir, ".operator.pem");
+    if kept {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        keyfile::write_pair(&operator_key, &demo::test_key(demo::OPERATOR))?;
+    }
+    let (ledger, keys) = match demo::enrolled_ledger(&dir) {
+        Ok(built) => built,
+        Err(e) => {
+            if kept {
+                keyfile::remove_pair(&operator_key);
+            }
+            return Err(e.into());
+        }
+    };
     crate::outln!("ledger {} (origin {ORIGIN})", dir.display());
+    if kept {
+        crate::outln!(
+            "operator key {} (a deterministic test key: never use it for real data)",
+            operator_key.display()
+        );
+    }
     crate::outln!("enrolled {} parties with test keys", keys.len() - 1);
     let mut ctx = ledger.signing_context();
     let appended = demo::append_events(&ledger, &keys, &mut ctx, demo::SCENARIO)?;
