@@ -118,6 +118,17 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
+            Err(StoreError::NotALedger { dir }) => {
+                let hint = "name an existing ledger with --ledger DIR or CUSTODY_LEDGER";
+                if dir.exists() {
+                    anyhow::bail!("{} is not a custody ledger: {hint}", dir.display());
+                }
+                anyhow::bail!(
+                    "there is no ledger at {}: create one with custody init --origin NAME \
+                     --operator-key FILE, or {hint}",
+                    dir.display()
+                );
+            }
             opened => {
                 let mut store = opened?;
                 store.release_at_exit();

@@ -43,6 +43,11 @@ pub trait SignContext {
     /// Every shipment addressed to `receiver`, not yet received, that carries all of `lots`,
     /// each once. A `receive` without `shipment` is linked to it when there is exactly one.
     fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest>;
+    /// Whether a ledger stands behind this context: a lot it does not know is then a
+    /// wrong id rather than one signed offline without its unit.
+    fn has_ledger(&self) -> bool {
+        false
+    }
 }
 
 /// A context that knows nothing: every unit and link must be in the JSON.
@@ -698,10 +703,18 @@ fn unit_of(
     ctx: &dyn SignContext,
 ) -> Result<Unit, FieldError> {
     given.or_else(|| ctx.lot_unit(lot)).ok_or_else(|| {
-        FieldError::new(
-            path,
-            format!("lot {lot} is not in the ledger; give its \"unit\" (kg or pcs)"),
-        )
+        let message = if ctx.has_ledger() {
+            format!(
+                "lot {lot} is not in the ledger nor created earlier in this file: check the \
+                 lot id (custody lots lists them)"
+            )
+        } else {
+            format!(
+                "lot {lot} is not known without a ledger; give its \"unit\" (kg or pcs), \
+                 or sign where the ledger is (--ledger DIR)"
+            )
+        };
+        FieldError::new(path, message)
     })
 }
 

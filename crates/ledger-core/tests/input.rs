@@ -574,3 +574,34 @@ fn a_decimal_comma_in_a_bare_number_hints_at_the_decimal_point() {
         "(event 1): not valid JSON: key must be a string at line 1 column 17"
     );
 }
+
+#[test]
+fn an_unknown_lot_is_a_wrong_id_with_a_ledger_and_a_missing_unit_without_one() {
+    struct WithLedger;
+    impl SignContext for WithLedger {
+        fn lot_unit(&self, _: &LotId) -> Option<Unit> {
+            None
+        }
+        fn custody_source(&self, _: &LotId, _: &PartyId) -> Option<Digest> {
+            None
+        }
+        fn open_shipments(&self, _: &PartyId, _: &[LotId]) -> Vec<Digest> {
+            Vec::new()
+        }
+        fn has_ledger(&self) -> bool {
+            true
+        }
+    }
+    let ship = serde_json::json!({"kind": "ship", "actor": "kivu-mining",
+        "time": "2026-03-05T10:00:00Z", "to": "lualaba-refining",
+        "lots": [{"lot": "NOPE-1", "quantity": 5}]});
+    let with = parse_event(ship.clone(), &WithLedger, &mut || 7)
+        .unwrap_err()
+        .to_string();
+    assert!(with.contains("check the lot id"), "{with}");
+    assert!(!with.contains("unit"), "{with}");
+    let without = parse_event(ship, &NoContext, &mut || 7)
+        .unwrap_err()
+        .to_string();
+    assert!(without.contains("give its \"unit\""), "{without}");
+}

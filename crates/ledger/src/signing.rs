@@ -240,6 +240,10 @@ impl<'a> SigningContext<'a> {
 }
 
 impl SignContext for SigningContext<'_> {
+    fn has_ledger(&self) -> bool {
+        self.ledger.is_some()
+    }
+
     fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
         self.units.get(lot).copied().or_else(|| {
             let ledger = self.ledger?;

@@ -166,4 +166,11 @@ fn print_header(path: &Path, found: &BundleReport) {
         crate::outln!("checkpoint key: {}", v.vkey());
         crate::outln!("  that is {}", key_source(found.key_source));
     }
+    if found.key_source == KeySource::Genesis {
+        crate::outln!(
+            "operator key NOT confirmed: this bundle is consistent with itself, but nothing \
+             shows it comes from the operator's ledger; a verdict you rely on needs --vkey with \
+             the operator's published key"
+        );
+    }
 }
