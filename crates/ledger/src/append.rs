@@ -164,11 +164,17 @@ impl<S: Store> Ledger<S> {
             )));
         }
         let keys = KeyCache::default();
+        progress.start("checking signatures", statements.len() as u64);
         let checked: Vec<Checked> = statements
             .into_par_iter()
-            .map(|s| Checked::new(s, &keys))
+            .map(|s| {
+                let checked = Checked::new(s, &keys);
+                progress.advance(1);
+                checked
+            })
             .collect::<Result<_, _>>()
             .map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?;
+        progress.finish();
         let mut txn = self.store().begin_append()?;
         txn.prefetch(&|| {
             let mut reads = StateKeys::default();
@@ -178,7 +184,15 @@ impl<S: Store> Ledger<S> {
             reads
         })?;
         let (plan, receipts) = self.check_and_plan(&*txn, &checked, recorded_at, progress, mode)?;
-        txn.commit(&plan)?;
+        // One atomic write: its progress is the number of entries written, all at once.
+        let written = plan.entries().len() as u64;
+        progress.start("writing", written);
+        let committed = txn.commit(&plan);
+        if committed.is_ok() {
+            progress.advance(written);
+        }
+        progress.finish();
+        committed?;
         Ok(receipts)
     }
 
@@ -198,7 +212,7 @@ impl<S: Store> Ledger<S> {
         let mut refused = Refused {
             findings: Vec::new(),
         };
-        progress.start("checking", checked.len() as u64);
+        progress.start("checking rules", checked.len() as u64);
         for (i, statement) in checked.iter().enumerate() {
             let mut findings = Vec::new();
             check::apply(

@@ -460,3 +460,38 @@ fn signer_findings_are_what_append_would_refuse() {
         "refused: 1 error finding in the batch; nothing was appended"
     );
 }
+
+/// Records what progress an append reports.
+#[derive(Default)]
+struct Stages(Mutex<Vec<(&'static str, u64, u64)>>);
+
+impl ledger::Progress for Stages {
+    fn start(&self, what: &'static str, total: u64) {
+        self.0.lock().unwrap().push((what, total, 0));
+    }
+    fn advance(&self, steps: u64) {
+        if let Some(last) = self.0.lock().unwrap().last_mut() {
+            last.2 += steps;
+        }
+    }
+}
+
+#[test]
+fn an_append_reports_progress_for_all_of_its_work() {
+    let (_dir, ledger, keys) = demo_ledger();
+    let text: String = (0..5).map(|i| extract(&format!("P-{i}")) + "\n").collect();
+    let statements = sign(&ledger, &keys["kivu-mining"], &text, 500);
+    let stages = Stages::default();
+    ledger
+        .append(statements, ledger::now().unwrap(), &stages)
+        .unwrap();
+    let seen = stages.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            ("checking signatures", 5, 5),
+            ("checking rules", 5, 5),
+            ("writing", 5, 5)
+        ]
+    );
+}
