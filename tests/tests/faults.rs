@@ -822,6 +822,7 @@ fn key_pair(lab: &Lab, private: &Path) -> KeyPair {
 /// The public key of the private key at `path`, as custody reads it (by making a ledger
 /// with it), in hex.
 fn private_key_hex(lab: &Lab, path: &Path) -> Result<String, String> {
+    let vkey_existed = Path::new(&format!("{}.vkey", s(path))).exists();
     let scratch = lab.case_dir(&format!(
         "keycheck-{}",
         lab.logs.fetch_add(1, Ordering::Relaxed)
@@ -837,6 +838,12 @@ fn private_key_hex(lab: &Lab, path: &Path) -> Result<String, String> {
         "--json",
     ]);
     let _ = fs::remove_dir_all(&scratch);
+    // `init` writes the verifier key beside the key file: this check's side effect, not
+    // part of what the command under test left.
+    let vkey = PathBuf::from(format!("{}.vkey", s(path)));
+    if !vkey_existed {
+        let _ = fs::remove_file(&vkey);
+    }
     let hex = run
         .json()
         .ok()
@@ -1085,6 +1092,8 @@ fn append_case(lab: &Lab, name: &str, batch: &Batch) -> Case {
             "--ledger".into(),
             s(&ledger).into(),
             "append".into(),
+            // A receipt line per statement, however large the batch.
+            "--verbose".into(),
             s(&batch.file).into(),
         ],
     }
@@ -1334,8 +1343,12 @@ fn fail_a_crashed_init_leaves_nothing_or_a_usable_ledger() {
                     ));
                 }
                 if fault.action == Some(Action::Fail) {
-                    let allowed: BTreeSet<String> =
+                    let mut allowed: BTreeSet<String> =
                         ["L", "op.pem", "op.pem.pub"].map(str::to_owned).into();
+                    if run.ok() {
+                        // The verifier key, written once the ledger is complete.
+                        allowed.insert("op.pem.vkey".to_owned());
+                    }
                     let extra: Vec<_> = names(&case.dir).difference(&allowed).cloned().collect();
                     if !extra.is_empty() {
                         return Err(format!("a failed init left {extra:?} behind"));

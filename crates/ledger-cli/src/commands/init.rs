@@ -29,8 +29,17 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
         .vkey();
     // Auditors verify checkpoints and bundles against this key: keep it beside the key
     // file, ready to publish and to pass to `verify --bundle ... --vkey FILE`.
+    // A convenience, written once the ledger is complete: failing to write it does not undo
+    // the ledger, and leaves no file behind.
     let vkey_file = keyfile::with_suffix(&args.operator_key, ".vkey");
-    crate::io::write_atomically(&vkey_file, format!("{vkey}\n").as_bytes())?;
+    let written = crate::io::write_atomically(&vkey_file, format!("{vkey}\n").as_bytes());
+    if let Err(e) = &written {
+        let _ = std::fs::remove_file(&vkey_file);
+        eprintln!(
+            "warning: the verifier key was not written to {}: {e:#}",
+            vkey_file.display()
+        );
+    }
     if args.json {
         crate::commands::print_json(&serde_json::json!({
             "ledger": dir.display().to_string(),
@@ -38,7 +47,7 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
             "operator": args.operator_id,
             "operator_key": key.public_key().to_hex(),
             "vkey": vkey,
-            "vkey_file": vkey_file.display().to_string(),
+            "vkey_file": written.is_ok().then(|| vkey_file.display().to_string()),
             "key_created": created,
         }))?;
     } else {
@@ -58,10 +67,14 @@ pub fn run(dir: &Path, args: InitArgs) -> Result<u8> {
             args.operator_id,
             key.public_key()
         );
-        crate::outln!(
-            "checkpoint verifier key (publish this; also in {}): {vkey}",
-            vkey_file.display()
-        );
+        if written.is_ok() {
+            crate::outln!(
+                "checkpoint verifier key (publish this; also in {}): {vkey}",
+                vkey_file.display()
+            );
+        } else {
+            crate::outln!("checkpoint verifier key (publish this): {vkey}");
+        }
     }
     Ok(exit::SUCCESS)
 }
