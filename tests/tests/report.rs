@@ -306,6 +306,24 @@ fn csv_dot_and_html_report_the_same_figures() {
     let dot = demo.text("dot");
     assert!(dot.lines().next().unwrap().contains("verification PASS"));
     assert_eq!(dot.matches(" -> ").count(), 29, "one edge per link");
+    for attr in ["rankdir=LR;", "ranksep=", "nodesep="] {
+        assert!(dot.contains(attr), "dot lacks {attr}");
+    }
+    // The four origins (three mines and a recycler) share the first rank.
+    let same = dot
+        .lines()
+        .find(|l| l.contains("rank=same") && !l.contains(" -> "))
+        .expect("the origins share a rank");
+    assert_eq!(same.matches('"').count(), 8, "{same}");
+    // Labels are wrapped, so ranks stay narrow.
+    for l in dot.lines().filter(|l| l.contains("[label=")) {
+        let label = &l[l.find("[label=\"").unwrap() + 8..];
+        let label = &label[..label.find("\", fillcolor").or(label.find("\"]")).unwrap()];
+        assert!(
+            label.split("\\n").all(|line| line.chars().count() <= 28),
+            "a DOT label line is too long: {l}"
+        );
+    }
     for site in MINE_SITES {
         assert!(dot.contains(site), "dot lacks {site}");
     }
@@ -374,6 +392,7 @@ fn html_report_prints_to_pdf_in_headless_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = Command::new("pdftotext")
+        .arg("-layout")
         .arg(&pdf)
         .arg("-")
         .output()
@@ -389,6 +408,193 @@ fn html_report_prints_to_pdf_in_headless_chromium() {
         text.contains("800.78"),
         "the PDF gives the footprint per module"
     );
+    // Graph labels wrap, they are never cut (the old graph printed `NC-SUL-0001 cobalt-sulfate 400…`).
+    assert!(!text.contains('…'), "the PDF cuts a label:\n{text}");
+    for id in [MODULE, "NC-SUL-0001", "KD-MICA-3"] {
+        let whole = regex::Regex::new(&format!(r"(^|\s){id}(\s|$)")).unwrap();
+        assert!(whole.is_match(&text), "the PDF does not name {id} intact");
+    }
+    // Every row of the chain of custody keeps its timestamp on one line (`white-space: nowrap`).
+    let row =
+        regex::Regex::new(r"(?m)^\s*\d+\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\s").unwrap();
+    assert_eq!(
+        row.find_iter(&text).count(),
+        30,
+        "one chain-of-custody row per event, each with its whole timestamp:\n{text}"
+    );
+
+    // A screenshot at a laptop's size, to look at (`CUSTODY_KEEP_SCREENSHOT=<file>` keeps it).
+    let png = demo.dir.path().join("report.png");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--window-size=1600,1100",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let shot = std::fs::read(&png).unwrap_or_else(|e| {
+        panic!(
+            "chromium wrote no screenshot ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(shot.starts_with(b"\x89PNG"), "the screenshot is a PNG");
+    let (width, height) = (
+        u32::from_be_bytes(shot[16..20].try_into().unwrap()),
+        u32::from_be_bytes(shot[20..24].try_into().unwrap()),
+    );
+    assert_eq!((width, height), (1600, 1100));
+    if let Ok(keep) = std::env::var("CUSTODY_KEEP_SCREENSHOT") {
+        std::fs::write(keep, &shot).unwrap();
+    }
+}
+
+/// One `<rect>` of the graph: x, y, width, height.
+#[derive(Debug, Clone, Copy)]
+struct Rect(f64, f64, f64, f64);
+
+/// One `<text>` of the graph: x, y (the baseline), font size, content.
+#[derive(Debug)]
+struct Text(f64, f64, f64, String);
+
+/// The renderer's width estimate: characters × font size × 0.6 (the graph sets a monospace
+/// font, whose glyphs advance 0.6 em).
+const CHAR_EM: f64 = 0.6;
+
+fn attr(tag: &str, name: &str) -> f64 {
+    let re = regex::Regex::new(&format!(r#"\s{name}="([-0-9.]+)""#)).unwrap();
+    let caps = re
+        .captures(tag)
+        .unwrap_or_else(|| panic!("{name} missing in {tag}"));
+    caps[1].parse().unwrap()
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// The boxes of the graph (`class` "node" or "flow"), each with the texts drawn in it.
+fn graph_boxes(svg: &str, class: &str) -> Vec<(Rect, Vec<Text>)> {
+    let group = regex::Regex::new(&format!(r#"(?s)<g class="{class}">(.*?)</g>"#)).unwrap();
+    let rect = regex::Regex::new(r"<rect\s[^>]*>").unwrap();
+    let text = regex::Regex::new(r"(?s)(<text\s[^>]*>)(.*?)</text>").unwrap();
+    group
+        .captures_iter(svg)
+        .map(|g| {
+            let body = &g[1];
+            let r = rect.find(body).expect("a box has a rect").as_str();
+            let r = Rect(
+                attr(r, "x"),
+                attr(r, "y"),
+                attr(r, "width"),
+                attr(r, "height"),
+            );
+            let texts = text
+                .captures_iter(body)
+                .map(|t| {
+                    Text(
+                        attr(&t[1], "x"),
+                        attr(&t[1], "y"),
+                        attr(&t[1], "font-size"),
+                        unescape(&t[2]),
+                    )
+                })
+                .collect();
+            (r, texts)
+        })
+        .collect()
+}
+
+#[test]
+fn html_graph_labels_fit_their_boxes_and_mines_are_on_the_left() {
+    let demo = Demo::new();
+    let html = demo.text("html");
+    let start = html.find("<svg").unwrap();
+    let svg = &html[start..start + html[start..].find("</svg>").unwrap()];
+    let root = &svg[..svg.find('>').unwrap()];
+    assert!(
+        root.contains(r#"width="100%""#) && root.contains("viewBox=\"0 0 "),
+        "the graph scales to the page: {root}"
+    );
+    assert!(
+        root.contains("monospace"),
+        "the graph sets its font: {root}"
+    );
+    assert!(html.contains("@page{size:A4 landscape"));
+
+    let nodes = graph_boxes(svg, "node");
+    let flows = graph_boxes(svg, "flow");
+    assert_eq!(nodes.len(), 10, "4 origins and 6 transforms");
+    assert_eq!(flows.len(), 9, "one labelled arrow per transform input");
+    for (r, texts) in nodes.iter().chain(&flows) {
+        assert!(!texts.is_empty());
+        for Text(x, y, size, content) in texts {
+            assert!(
+                (11.0..=12.0).contains(size),
+                "{content:?}: font size {size}"
+            );
+            assert!(!content.contains('…'), "a label is cut: {content:?}");
+            let width = content.chars().count() as f64 * size * CHAR_EM;
+            let inside = *x >= r.0
+                && x + width <= r.0 + r.2
+                && y - 0.8 * size >= r.1
+                && y + 0.25 * size <= r.1 + r.3;
+            assert!(inside, "{content:?} at ({x}, {y}) overflows its box {r:?}");
+        }
+    }
+    let rects: Vec<Rect> = nodes.iter().chain(&flows).map(|(r, _)| *r).collect();
+    for (i, a) in rects.iter().enumerate() {
+        for b in &rects[i + 1..] {
+            let apart =
+                a.0 + a.2 <= b.0 || b.0 + b.2 <= a.0 || a.1 + a.3 <= b.1 || b.1 + b.3 <= a.1;
+            assert!(apart, "boxes overlap: {a:?} and {b:?}");
+        }
+    }
+    // Every origin (mine, recycler) in the leftmost column, the product in the rightmost.
+    let title = |(_, texts): &(Rect, Vec<Text>)| texts[0].3.clone();
+    let left = rects.iter().map(|r| r.0).fold(f64::MAX, f64::min);
+    let right = nodes.iter().map(|(r, _)| r.0).fold(f64::MIN, f64::max);
+    let origins: Vec<&(Rect, Vec<Text>)> = nodes
+        .iter()
+        .filter(|n| title(n).starts_with("Mine ") || title(n) == "Recycled")
+        .collect();
+    assert_eq!(origins.len(), 4);
+    for n in &origins {
+        assert_eq!(n.0.0, left, "{} is not in the first column", title(n));
+    }
+    for site in MINE_SITES {
+        assert!(
+            origins.iter().any(|n| title(n) == format!("Mine {site}")),
+            "no box for mine {site} on the left"
+        );
+    }
+    let product = nodes.iter().find(|n| title(n) == "Product").unwrap();
+    assert_eq!(product.0.0, right, "the product is in the last column");
+    assert!(
+        product.1.iter().any(|t| t.3.contains(MODULE)),
+        "the product box names {MODULE}"
+    );
+    // Arrows are drawn first, so the opaque boxes lie on top of them.
+    let last_arrow = svg.rfind("marker-end=\"url(#arrow)\"/><g class=\"node\">");
+    assert!(last_arrow.is_some(), "the arrows come before the boxes");
+    let legend = &svg[svg.find(r#"<g class="legend">"#).expect("a legend")..];
+    for key in ["mine", "recycler", "processing step", "product", "arrow"] {
+        assert!(legend.contains(key), "the legend lacks {key}");
+    }
 }
 
 #[test]

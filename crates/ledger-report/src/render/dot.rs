@@ -3,7 +3,7 @@
 //! quantity that moved, left to right from the origins to the product. The first line is a
 //! comment with the verdict; a failed verdict also titles the graph.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use ledger_core::event::Body;
 
@@ -26,6 +26,27 @@ fn q(text: &str) -> String {
     out
 }
 
+/// Longest line of a node label, in characters: wrapped labels keep the ranks narrow, so the
+/// graph reads left to right instead of rendering as a long strip.
+const WRAP: usize = 22;
+
+/// Wraps `text` at spaces (after `,` and `:` too) onto lines of at most [`WRAP`] characters.
+fn wrap(text: &str) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        if !current.is_empty() && current.chars().count() + 1 + word.chars().count() > WRAP {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    lines.push(current);
+    lines.join("\n")
+}
+
 /// Renders the DOT graph.
 pub fn render(data: &ReportData) -> String {
     let mut out = format!("// {}\n", headline(data));
@@ -35,7 +56,8 @@ pub fn render(data: &ReportData) -> String {
             f.to_string().replace(['\n', '\r'], " ")
         ));
     }
-    out.push_str("digraph provenance {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10];\n");
+    // Left to right, mines and recyclers in the first rank (see the `rank=same` group below).
+    out.push_str("digraph provenance {\n  rankdir=LR;\n  ranksep=0.3;\n  nodesep=0.15;\n  newrank=true;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=10, margin=\"0.08,0.04\"];\n");
     out.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
     let title = if data.passed() {
         format!("Provenance of {} (verification PASS)", data.lot)
@@ -53,10 +75,10 @@ pub fn render(data: &ReportData) -> String {
             "#{} {}\n{}",
             ce.seq,
             e.body.kind(),
-            data.party_name(&e.actor)
+            wrap(&data.party_name(&e.actor))
         );
         label.push('\n');
-        label.push_str(&event_summary(e));
+        label.push_str(&wrap(&event_summary(e)));
         if let Some(kg) = emissions_kg(e) {
             label.push_str(&format!("\n{kg} kg CO2e"));
         }
@@ -80,13 +102,41 @@ pub fn render(data: &ReportData) -> String {
             q(color)
         ));
     }
+    // Every origin (extract, recycle) in the first rank, so the mines line up on the left.
+    let origins: Vec<String> = data
+        .events
+        .iter()
+        .filter(|ce| matches!(ce.event.body, Body::Extract(_) | Body::Recycle(_)))
+        .map(|ce| q(&ce.id.to_hex()))
+        .collect();
+    if !origins.is_empty() {
+        out.push_str(&format!("  {{ rank=same; {}; }}\n", origins.join("; ")));
+    }
+    // A receipt shares the rank of its shipment (drawn below it): this halves the ranks of
+    // a chain that is mostly ship/receive pairs, so the graph is not a long strip. The
+    // receive node names what arrived, so that short edge carries no label.
+    let kinds: HashMap<_, _> = data
+        .events
+        .iter()
+        .map(|ce| (ce.id, &ce.event.body))
+        .collect();
     for link in &data.edges {
+        let receipt = matches!(kinds.get(&link.from), Some(Body::Ship(_)))
+            && matches!(kinds.get(&link.to), Some(Body::Receive(_)));
+        if receipt {
+            out.push_str(&format!(
+                "  {{ rank=same; {} -> {}; }}\n",
+                q(&link.from.to_hex()),
+                q(&link.to.to_hex())
+            ));
+            continue;
+        }
         let (amount, unit) = quantity_parts(link.quantity);
         out.push_str(&format!(
             "  {} -> {} [label={}];\n",
             q(&link.from.to_hex()),
             q(&link.to.to_hex()),
-            q(&format!("{} {amount} {unit}", link.lot))
+            q(&format!("{}\n{amount} {unit}", link.lot))
         ));
     }
     out.push_str("}\n");

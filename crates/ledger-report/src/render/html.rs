@@ -4,7 +4,7 @@
 //! (shipments along the way are named on the arrow). Tables carry every figure; print CSS
 //! keeps it readable as a PDF. A failed verdict is the first thing on the page.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use ledger_core::event::{Body, Method};
@@ -51,25 +51,76 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .risk{background:#f4cccc}.asm{background:#f6d7a7}.rec{background:#cfe2f3}
 .meets{color:#38761d;font-weight:bold}.gaps{color:#b45f06;font-weight:bold}.fails{color:#990000;font-weight:bold}
 .small{font-size:11px;color:#555}.mono{font-family:"DejaVu Sans Mono",monospace;font-size:10px;word-break:break-all}
-svg{width:100%;height:auto;border:1px solid #ddd;background:#fcfcfd}
+svg{width:100%;height:auto;box-sizing:border-box;border:1px solid #ddd;background:#fcfcfd}
+td.t{white-space:nowrap}
 @page{size:A4 landscape;margin:12mm}
-@media print{body{margin:0;font-size:10.5px}h2{break-after:avoid}tr,svg{break-inside:avoid}.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}th,.flag,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
+@media print{body{margin:0;font-size:10.5px}td.t,td.n{white-space:nowrap}svg{max-height:180mm}h2{break-after:avoid}tr,svg{break-inside:avoid}.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}th,.flag,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 "#;
+
+/// The graph's font size in SVG units; the `viewBox` scales the whole drawing to the page.
+const FONT: f64 = 11.0;
+/// Width of one character as a fraction of the font size. The graph sets a monospace font
+/// (DejaVu Sans Mono advances 0.602 em), and the box padding absorbs the difference.
+const CHAR_EM: f64 = 0.6;
+/// Longest line in a box, in characters; longer lines wrap at spaces onto at most
+/// [`MAX_WRAP`] lines (a word longer than this is split, never cut).
+const WRAP: usize = 19;
+const MAX_WRAP: usize = 3;
+const LINE: f64 = 14.0;
+const PAD: f64 = 7.0;
+
+/// Estimated width of `text` in the graph's font.
+fn text_width(text: &str) -> f64 {
+    text.chars().count() as f64 * FONT * CHAR_EM
+}
+
+/// The kind of a graph node, which sets its fill colour.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Mine,
+    ArtisanalMine,
+    HighRiskMine,
+    Recycler,
+    Processing,
+    Product,
+}
+
+impl Kind {
+    fn fill(self) -> &'static str {
+        match self {
+            Kind::Mine => "#d9ead3",
+            Kind::ArtisanalMine => "#f6d7a7",
+            Kind::HighRiskMine => "#f4cccc",
+            Kind::Recycler => "#cfe2f3",
+            Kind::Processing => "#eeeeee",
+            Kind::Product => "#fff2cc",
+        }
+    }
+
+    fn origin(self) -> bool {
+        matches!(
+            self,
+            Kind::Mine | Kind::ArtisanalMine | Kind::HighRiskMine | Kind::Recycler
+        )
+    }
+}
 
 /// A node of the flow graph: a lot-creating event.
 struct FlowNode {
     id: Digest,
-    column: usize,
+    kind: Kind,
     title: String,
     lines: Vec<String>,
-    fill: &'static str,
+    /// How many lots the event created (an arrow names its lot only when there are several).
+    outputs: usize,
 }
 
 /// An arrow of the flow graph.
 struct FlowEdge {
     from: Digest,
     to: Digest,
-    label: String,
+    lot: LotId,
+    quantity: String,
     via: Vec<PartyId>,
 }
 
@@ -118,37 +169,14 @@ fn flow(data: &ReportData) -> (Vec<FlowNode>, Vec<FlowEdge>) {
                     edges.push(FlowEdge {
                         from: source,
                         to: ce.id,
-                        label: format!("{} {amount} {unit}", m.lot),
+                        lot: m.lot.clone(),
+                        quantity: format!("{amount} {unit}"),
                         via,
                     });
                 }
             }
         }
     }
-    // Columns, as late as possible: a node sits one column before its leftmost consumer,
-    // the product in the last column, so most arrows span one column. Links point to
-    // earlier events, so reverse log order sees consumers first.
-    let mut consumers: HashMap<Digest, Vec<Digest>> = HashMap::new();
-    for e in &edges {
-        consumers.entry(e.from).or_default().push(e.to);
-    }
-    let mut to_product: HashMap<Digest, usize> = HashMap::new();
-    for ce in data.events.iter().rev().filter(|e| creating(e)) {
-        let d = consumers
-            .get(&ce.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|to| to_product.get(to))
-            .map(|d| d + 1)
-            .max()
-            .unwrap_or(0);
-        to_product.insert(ce.id, d);
-    }
-    let deepest = to_product.values().copied().max().unwrap_or(0);
-    let column: HashMap<Digest, usize> = to_product
-        .iter()
-        .map(|(id, d)| (*id, deepest - d))
-        .collect();
     let nodes = data
         .events
         .iter()
@@ -161,125 +189,361 @@ fn flow(data: &ReportData) -> (Vec<FlowNode>, Vec<FlowEdge>) {
                 .iter()
                 .map(|o| {
                     let (a, u) = quantity_parts(o.quantity);
-                    format!("{} {} {a} {u}", o.lot, o.material)
+                    // The amount and its unit stay together when the line wraps.
+                    format!("{} {} {a}\u{a0}{u}", o.lot, o.material)
                 })
                 .collect();
-            let (title, detail, fill) = match &e.body {
+            let (title, detail, kind) = match &e.body {
                 Body::Extract(x) => {
                     let risk = data.origins.iter().any(|o| o.event == ce.id && o.high_risk);
-                    let fill = if x.site.method == Method::Artisanal {
-                        "#f6d7a7"
+                    let kind = if x.site.method == Method::Artisanal {
+                        Kind::ArtisanalMine
                     } else if risk {
-                        "#f4cccc"
+                        Kind::HighRiskMine
                     } else {
-                        "#d9ead3"
+                        Kind::Mine
                     };
                     let detail = format!("{} mine, {}", method_name(x.site.method), x.site.country);
-                    (format!("Mine {}", x.site.id), Some(detail), fill)
+                    (format!("Mine {}", x.site.id), Some(detail), kind)
                 }
                 Body::Recycle(r) => (
                     "Recycled".to_owned(),
                     Some(format!("{} scrap", feedstock_name(r.feedstock))),
-                    "#cfe2f3",
+                    Kind::Recycler,
                 ),
                 Body::Transform(t) if t.outputs.iter().any(|o| o.lot == data.lot) => {
-                    ("Product".to_owned(), None, "#fff2cc")
+                    ("Product".to_owned(), None, Kind::Product)
                 }
-                _ => ("Processing".to_owned(), None, "#eeeeee"),
+                _ => ("Processing".to_owned(), None, Kind::Processing),
             };
             let mut lines: Vec<String> = detail.into_iter().collect();
             lines.push(data.party_name(&e.actor));
-            lines.extend(outputs);
+            lines.extend(outputs.iter().cloned());
             FlowNode {
                 id: ce.id,
-                column: column.get(&ce.id).copied().unwrap_or(0),
+                kind,
                 title,
                 lines,
-                fill,
+                outputs: outputs.len(),
             }
         })
         .collect();
     (nodes, edges)
 }
 
-/// Cuts text to `max` characters for a box.
-fn fit(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max - 1).collect::<String>())
+/// Wraps `text` at spaces onto lines of at most `max` characters, at most `lines` of them;
+/// what does not fit goes on the last line (a box widens for it), so nothing is cut.
+fn wrap(text: &str, max: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let fits = current.chars().count() + 1 + word.chars().count() <= max;
+        if current.is_empty() {
+            current.push_str(word);
+        } else if fits || out.len() + 1 >= lines {
+            current.push(' ');
+            current.push_str(word);
+        } else {
+            out.push(std::mem::take(&mut current));
+            current.push_str(word);
+        }
     }
+    out.push(current);
+    out
 }
 
-/// The provenance graph as inline SVG.
+/// A box or a pass-through slot of a column: long arrows get one slot in every column they
+/// cross, so they run between the boxes, never through them.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Node(usize),
+    Pass(usize),
+}
+
+/// The column of every node: every origin (mine, recycler) in the first, every other node
+/// one column right of its deepest input, the product in the last.
+fn columns(nodes: &[FlowNode], edges: &[FlowEdge]) -> Vec<usize> {
+    let index: HashMap<Digest, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+    let mut column = vec![0_usize; nodes.len()];
+    // Inputs come earlier in the log than the events that consume them.
+    for (i, n) in nodes.iter().enumerate() {
+        if n.kind.origin() {
+            continue;
+        }
+        column[i] = 1 + edges
+            .iter()
+            .filter(|e| e.to == n.id)
+            .filter_map(|e| index.get(&e.from))
+            .map(|s| column[*s])
+            .max()
+            .unwrap_or(0);
+    }
+    let last = column.iter().copied().max().unwrap_or(0);
+    for (i, n) in nodes.iter().enumerate() {
+        if n.kind == Kind::Product {
+            column[i] = last;
+        }
+    }
+    column
+}
+
+/// The provenance graph as inline SVG, with its legend.
 fn svg(data: &ReportData) -> String {
     let (nodes, edges) = flow(data);
-    let (w, h, col_gap, row_gap, pad) = (180.0_f64, 74.0_f64, 90.0_f64, 34.0_f64, 12.0_f64);
-    let mut columns: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, n) in nodes.iter().enumerate() {
-        columns.entry(n.column).or_default().push(i);
+    let index: HashMap<Digest, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
+    let column = columns(&nodes, &edges);
+    let cols = column.iter().copied().max().map_or(1, |c| c + 1);
+    // The edges drawn, with the columns of their ends.
+    let drawn: Vec<(usize, usize, usize)> = edges
+        .iter()
+        .enumerate()
+        .filter_map(|(k, e)| Some((k, *index.get(&e.from)?, *index.get(&e.to)?)))
+        .filter(|(_, s, t)| column[*s] < column[*t])
+        .collect();
+
+    // Slots per column, ordered by a few sweeps of the barycentre heuristic.
+    let mut slots: Vec<Vec<Slot>> = vec![Vec::new(); cols];
+    for (i, c) in column.iter().enumerate() {
+        slots[*c].push(Slot::Node(i));
     }
-    // Order each column by the mean row of its predecessors, to limit crossings.
-    let mut suppliers: HashMap<Digest, Vec<Digest>> = HashMap::new();
-    for e in &edges {
-        suppliers.entry(e.to).or_default().push(e.from);
+    for (k, s, t) in &drawn {
+        for between in &mut slots[column[*s] + 1..column[*t]] {
+            between.push(Slot::Pass(*k));
+        }
     }
-    let mut row: HashMap<Digest, f64> = HashMap::new();
-    for members in columns.values_mut() {
-        let key = |i: &usize| -> f64 {
-            let preds: Vec<f64> = suppliers
-                .get(&nodes[*i].id)
-                .into_iter()
-                .flatten()
-                .filter_map(|from| row.get(from))
-                .copied()
-                .collect();
-            if preds.is_empty() {
-                *i as f64
-            } else {
-                preds.iter().sum::<f64>() / preds.len() as f64
-            }
+    // The slot an edge occupies in column `c`: its source, its target or its pass-through.
+    let slot_in = |k: usize, s: usize, t: usize, c: usize| {
+        if c == column[s] {
+            Slot::Node(s)
+        } else if c == column[t] {
+            Slot::Node(t)
+        } else {
+            Slot::Pass(k)
+        }
+    };
+    // The neighbours of a slot in column `c + step`.
+    let neighbours = |slot: Slot, c: usize, forward: bool| -> Vec<Slot> {
+        let other = if forward {
+            c.checked_sub(1)
+        } else {
+            Some(c + 1)
         };
-        members.sort_by(|a, b| key(a).total_cmp(&key(b)));
-        for (r, i) in members.iter().enumerate() {
-            row.insert(nodes[*i].id, r as f64);
+        let Some(other) = other.filter(|o| *o < cols) else {
+            return Vec::new();
+        };
+        drawn
+            .iter()
+            .filter(|(k, s, t)| match slot {
+                Slot::Node(i) => *s == i || *t == i,
+                Slot::Pass(p) => *k == p,
+            })
+            .filter(|(_, s, t)| column[*s] <= other && other <= column[*t])
+            .map(|(k, s, t)| slot_in(*k, *s, *t, other))
+            .collect()
+    };
+    for sweep in 0..4 {
+        let forward = sweep % 2 == 0;
+        let order: Vec<usize> = if forward {
+            (1..cols).collect()
+        } else {
+            (0..cols.saturating_sub(1)).rev().collect()
+        };
+        for c in order {
+            let other = if forward { c - 1 } else { c + 1 };
+            let rank = |s: &Slot| slots[other].iter().position(|o| o == s).unwrap_or(0) as f64;
+            let mut keyed: Vec<(f64, Slot)> = slots[c]
+                .iter()
+                .enumerate()
+                .map(|(r, slot)| {
+                    let ns = neighbours(*slot, c, forward);
+                    let key = if ns.is_empty() {
+                        r as f64
+                    } else {
+                        ns.iter().map(rank).sum::<f64>() / ns.len() as f64
+                    };
+                    (key, *slot)
+                })
+                .collect();
+            keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+            slots[c] = keyed.into_iter().map(|(_, s)| s).collect();
         }
     }
-    let rows = columns.values().map(Vec::len).max().unwrap_or(1) as f64;
-    let cols = columns.keys().max().map_or(1, |c| c + 1) as f64;
-    let width = pad * 2.0 + cols * w + (cols - 1.0) * col_gap;
-    let height = pad * 2.0 + rows * h + (rows - 1.0) * row_gap;
-    let mut pos: HashMap<Digest, (f64, f64)> = HashMap::new();
-    for (c, members) in &columns {
-        let offset = (rows - members.len() as f64) * (h + row_gap) / 2.0;
-        for (r, i) in members.iter().enumerate() {
-            pos.insert(
-                nodes[*i].id,
-                (
-                    pad + *c as f64 * (w + col_gap),
-                    pad + offset + r as f64 * (h + row_gap),
-                ),
-            );
+
+    // Box contents and sizes.
+    let text: Vec<Vec<(String, bool)>> = nodes
+        .iter()
+        .map(|n| {
+            let mut lines: Vec<(String, bool)> = wrap(&n.title, WRAP, MAX_WRAP)
+                .into_iter()
+                .map(|l| (l, true))
+                .collect();
+            for l in &n.lines {
+                lines.extend(wrap(l, WRAP, MAX_WRAP).into_iter().map(|l| (l, false)));
+            }
+            lines
+        })
+        .collect();
+    let label = |k: usize| -> Vec<String> {
+        let e = &edges[k];
+        let many = index.get(&e.from).is_some_and(|s| nodes[*s].outputs > 1);
+        if many {
+            vec![e.lot.to_string(), e.quantity.clone()]
+        } else {
+            vec![e.quantity.clone()]
+        }
+    };
+    let label_w = |k: usize| -> f64 {
+        label(k).iter().map(|l| text_width(l)).fold(0.0, f64::max) + 2.0 * 4.0
+    };
+    let label_h = |k: usize| -> f64 { label(k).len() as f64 * LINE + 4.0 };
+    let degree = |i: usize| {
+        let ins = drawn.iter().filter(|(_, _, t)| *t == i).count();
+        let outs = drawn.iter().filter(|(_, s, _)| *s == i).count();
+        ins.max(outs)
+    };
+    let box_h: Vec<f64> = (0..nodes.len())
+        .map(|i| {
+            let content = text[i].len() as f64 * LINE + 2.0 * PAD;
+            content.max(degree(i) as f64 * 2.0 * LINE + 2.0 * PAD)
+        })
+        .collect();
+    let col_w: Vec<f64> = (0..cols)
+        .map(|c| {
+            slots[c]
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Node(i) => Some(*i),
+                    Slot::Pass(_) => None,
+                })
+                .flat_map(|i| text[i].iter().map(|(l, _)| text_width(l)))
+                .fold(60.0, f64::max)
+                + 2.0 * PAD
+        })
+        .collect();
+    // The gap before column `c` holds the labels of the arrows ending there.
+    let (curve, tip) = (20.0, 11.0);
+    let gap: Vec<f64> = (0..cols)
+        .map(|c| {
+            drawn
+                .iter()
+                .filter(|(_, _, t)| column[*t] == c)
+                .map(|(k, _, _)| label_w(*k))
+                .fold(0.0, f64::max)
+                + curve
+                + tip
+        })
+        .collect();
+    let margin = 10.0;
+    let mut col_x = vec![margin; cols];
+    for c in 1..cols {
+        col_x[c] = col_x[c - 1] + col_w[c - 1] + gap[c];
+    }
+    let graph_w = col_x[cols - 1] + col_w[cols - 1] + margin;
+
+    // Vertical placement: each slot as near the mean height of its inputs as the slots
+    // above it allow.
+    let slot_h = |s: &Slot| match s {
+        Slot::Node(i) => box_h[*i],
+        Slot::Pass(_) => 2.0 * LINE,
+    };
+    let row_gap = 16.0;
+    let mut centre: HashMap<(usize, Slot), f64> = HashMap::new();
+    for (c, column_slots) in slots.iter().enumerate() {
+        let mut y = margin;
+        for s in column_slots {
+            let h = slot_h(s);
+            let ns = neighbours(*s, c, true);
+            let want = ns
+                .iter()
+                .filter_map(|n| centre.get(&(c - 1, *n)))
+                .copied()
+                .collect::<Vec<_>>();
+            let top = if c > 0 && !want.is_empty() {
+                (want.iter().sum::<f64>() / want.len() as f64 - h / 2.0).max(y)
+            } else {
+                y
+            };
+            centre.insert((c, *s), top + h / 2.0);
+            y = top + h + row_gap;
         }
     }
+    let graph_h = slots
+        .iter()
+        .enumerate()
+        .flat_map(|(c, ss)| ss.iter().map(move |s| (c, s)))
+        .map(|(c, s)| centre[&(c, *s)] + slot_h(s) / 2.0)
+        .fold(0.0, f64::max)
+        + margin;
+    let node_top = |i: usize| centre[&(column[i], Slot::Node(i))] - box_h[i] / 2.0;
+
+    // Where arrows leave and enter boxes: spread along the side, in the order of the
+    // slots they come from or go to.
+    let mut exit_y: HashMap<usize, f64> = HashMap::new();
+    let mut entry_y: HashMap<usize, f64> = HashMap::new();
+    for i in 0..nodes.len() {
+        let c = column[i];
+        let mut outs: Vec<(f64, usize)> = drawn
+            .iter()
+            .filter(|(_, s, _)| *s == i)
+            .map(|(k, s, t)| (centre[&(c + 1, slot_in(*k, *s, *t, c + 1))], *k))
+            .collect();
+        outs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut ins: Vec<(f64, usize)> = drawn
+            .iter()
+            .filter(|(_, _, t)| *t == i)
+            .map(|(k, s, t)| (centre[&(c - 1, slot_in(*k, *s, *t, c - 1))], *k))
+            .collect();
+        ins.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (top, h) = (node_top(i), box_h[i]);
+        for (list, map) in [(&outs, &mut exit_y), (&ins, &mut entry_y)] {
+            let n = list.len() as f64;
+            for (r, (_, k)) in list.iter().enumerate() {
+                map.insert(*k, top + h * (r as f64 + 1.0) / (n + 1.0));
+            }
+        }
+    }
+
+    let legend_y = graph_h + 6.0;
+    let legend_h = 3.0 * LINE + 10.0;
+    let height = legend_y + legend_h;
     let mut out = String::new();
     let _ = write!(
         out,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="Provenance graph of {}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#556"/></marker></defs>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {graph_w:.0} {height:.0}" font-family="'DejaVu Sans Mono','Liberation Mono',Menlo,Consolas,monospace" font-size="{FONT}" role="img" aria-label="Provenance graph of {}"><defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#556"/></marker></defs>"##,
         esc(data.lot.as_str())
     );
-    for e in &edges {
-        let (Some((x1, y1)), Some((x2, y2))) = (pos.get(&e.from), pos.get(&e.to)) else {
-            continue;
-        };
-        let (sx, sy, tx, ty) = (x1 + w, y1 + h / 2.0, *x2, y2 + h / 2.0);
-        let mx = (sx + tx) / 2.0;
+    // Arrows first, so that boxes and labels (opaque) lie on top of them.
+    let mut labels = String::new();
+    for (k, s, t) in &drawn {
+        let e = &edges[*k];
+        let (cs, ct) = (column[*s], column[*t]);
+        let mut d = format!("M{:.1},{:.1}", col_x[cs] + col_w[cs], exit_y[k]);
+        let mut y = exit_y[k];
+        for c in cs + 1..ct {
+            let ny = centre[&(c, Slot::Pass(*k))];
+            let (x0, x1) = (col_x[c - 1] + col_w[c - 1], col_x[c]);
+            let mx = (x0 + x1) / 2.0;
+            let _ = write!(
+                d,
+                " C{mx:.1},{y:.1} {mx:.1},{ny:.1} {x1:.1},{ny:.1} H{:.1}",
+                col_x[c] + col_w[c]
+            );
+            y = ny;
+        }
+        let tx = col_x[ct];
+        let (lw, lh) = (label_w(*k), label_h(*k));
+        let ty = entry_y[k];
+        let lx = tx - tip - lw;
+        let x0 = col_x[ct - 1] + col_w[ct - 1];
+        let mx = (x0 + lx) / 2.0;
+        let _ = write!(
+            d,
+            " C{mx:.1},{y:.1} {mx:.1},{ty:.1} {lx:.1},{ty:.1} H{tx:.1}"
+        );
         let _ = write!(
             out,
-            r##"<path d="M{sx:.1},{sy:.1} C{mx:.1},{sy:.1} {mx:.1},{ty:.1} {tx:.1},{ty:.1}" fill="none" stroke="#556" stroke-width="1.4" marker-end="url(#arrow)"/>"##
+            r##"<path d="{d}" fill="none" stroke="#556" stroke-width="1.3" marker-end="url(#arrow)"/>"##
         );
-        let (lx, ly) = (mx, (sy + ty) / 2.0);
-        let (lot, quantity) = e.label.split_once(' ').unwrap_or((e.label.as_str(), ""));
         let via = e
             .via
             .iter()
@@ -287,44 +551,103 @@ fn svg(data: &ReportData) -> String {
             .collect::<Vec<_>>()
             .join(" → ");
         let _ = write!(
-            out,
-            r##"<g><title>{} shipped by {}</title><text x="{lx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#223">{}</text><text x="{lx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#223">{}</text></g>"##,
-            esc(&e.label),
+            labels,
+            r##"<g class="flow"><title>{} {} shipped by {}</title><rect x="{lx:.1}" y="{:.1}" width="{lw:.1}" height="{lh:.1}" fill="#ffffff" stroke="#99a" stroke-width="0.6" rx="3"/>"##,
+            esc(e.lot.as_str()),
+            esc(&e.quantity),
             esc(if via.is_empty() {
                 "nobody (same holder)"
             } else {
                 &via
             }),
-            ly - 4.0,
-            esc(&fit(lot, 16)),
-            ly + 8.0,
-            esc(&fit(quantity, 16))
+            ty - lh / 2.0,
         );
+        for (r, line) in label(*k).iter().enumerate() {
+            let _ = write!(
+                labels,
+                r##"<text x="{:.1}" y="{:.1}" font-size="{FONT}" fill="#223">{}</text>"##,
+                lx + 4.0,
+                ty - lh / 2.0 + 2.0 + LINE * (r as f64 + 1.0) - 3.0,
+                esc(line)
+            );
+        }
+        labels.push_str("</g>");
     }
-    for n in &nodes {
-        let Some((x, y)) = pos.get(&n.id) else {
-            continue;
-        };
+    for (i, n) in nodes.iter().enumerate() {
+        let c = column[i];
+        let (x, y) = (col_x[c], node_top(i));
         let _ = write!(
             out,
-            r##"<g><rect x="{x:.1}" y="{y:.1}" width="{w}" height="{h}" rx="7" fill="{}" stroke="#445" stroke-width="1"/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="#111">{}</text>"##,
-            n.fill,
-            x + 8.0,
-            y + 16.0,
-            esc(&fit(&n.title, 27))
+            r##"<g class="node"><rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" rx="6" fill="{}" stroke="#445" stroke-width="1"/>"##,
+            col_w[c],
+            box_h[i],
+            n.kind.fill(),
         );
-        for (k, line) in n.lines.iter().take(4).enumerate() {
+        for (r, (line, bold)) in text[i].iter().enumerate() {
             let _ = write!(
                 out,
-                r##"<text x="{:.1}" y="{:.1}" font-size="10" fill="#222">{}</text>"##,
-                x + 8.0,
-                y + 31.0 + k as f64 * 13.5,
-                esc(&fit(line, 31))
+                r##"<text x="{:.1}" y="{:.1}" font-size="{FONT}"{} fill="#111">{}</text>"##,
+                x + PAD,
+                y + PAD + LINE * (r as f64 + 1.0) - 3.0,
+                if *bold { r#" font-weight="bold""# } else { "" },
+                esc(line)
             );
         }
         out.push_str("</g>");
     }
-    out.push_str("</svg>");
+    out.push_str(&labels);
+    // The legend: one swatch per kind of box, then what an arrow says.
+    out.push_str(r#"<g class="legend">"#);
+    let mut x = margin;
+    let mut y = legend_y + 4.0;
+    for (kind, name) in [
+        (Kind::Mine, "mine"),
+        (Kind::ArtisanalMine, "artisanal mine"),
+        (Kind::HighRiskMine, "mine, high-risk country"),
+        (Kind::Recycler, "recycler"),
+        (Kind::Processing, "processing step"),
+        (Kind::Product, "product"),
+    ] {
+        let w = 18.0 + text_width(name) + 16.0;
+        if x + w > graph_w - margin {
+            x = margin;
+            y += LINE + 2.0;
+        }
+        let _ = write!(
+            out,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="14" height="11" fill="{}" stroke="#445" stroke-width="0.8"/><text x="{:.1}" y="{:.1}" font-size="{FONT}" fill="#222">{name}</text>"##,
+            kind.fill(),
+            x + 18.0,
+            y + 10.0
+        );
+        x += w;
+    }
+    y += LINE + 4.0;
+    let note =
+        "arrow: material flow; its label: quantity consumed (and the lot, when a box made several)";
+    let _ = write!(
+        out,
+        r##"<path d="M{margin:.1},{:.1} H{:.1}" stroke="#556" stroke-width="1.3" marker-end="url(#arrow)"/>"##,
+        y + 6.0,
+        margin + 26.0
+    );
+    for (r, line) in wrap(
+        note,
+        ((graph_w - 2.0 * margin - 34.0) / (FONT * CHAR_EM)) as usize,
+        2,
+    )
+    .iter()
+    .enumerate()
+    {
+        let _ = write!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-size="{FONT}" fill="#222">{}</text>"##,
+            margin + 34.0,
+            y + 10.0 + r as f64 * LINE,
+            esc(line)
+        );
+    }
+    out.push_str("</g></svg>");
     out
 }
 
@@ -427,7 +750,7 @@ pub fn render(data: &ReportData) -> String {
         findings(&mut h);
     }
 
-    h.push_str("<h2>Provenance graph</h2><p class=\"small\">From mines and recyclers (left) to the product (right). Green: industrial mine; orange: artisanal mine; red: mine in a high-risk country; blue: recycled material; yellow: the product.</p>");
+    h.push_str("<h2>Provenance graph</h2><p class=\"small\">Mines and recyclers in the first column (left), each processing step one column right of its deepest input, the product last (right). The legend below the graph gives the colours; hover an arrow for who shipped it.</p>");
     h.push_str(&svg(data));
 
     h.push_str("<h2>Origins</h2>");
@@ -660,9 +983,9 @@ pub fn render(data: &ReportData) -> String {
         }
         let _ = write!(
             h,
-            "<tr>{}{}{}{}{}<td class=\"mono\">{}</td></tr>",
+            "<tr>{}<td class=\"t\">{}</td>{}{}{}<td class=\"mono\">{}</td></tr>",
             tdn(&ce.seq.to_string()),
-            td(&e.time.to_string()),
+            esc(&e.time.to_string()),
             td(&data.party_name(&e.actor)),
             td(&what),
             tdn(&emissions_kg(e).unwrap_or_default()),
