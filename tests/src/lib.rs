@@ -67,3 +67,113 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A prerequisite of an end-to-end test beyond the freshly built binary.
+pub enum Need {
+    /// A program on the `PATH`, with how to install it.
+    Program(&'static str, &'static str),
+    /// The public conformance vectors, `../shared/vectors`.
+    Vectors,
+    /// A Python module importable by `python3`, with how to install it.
+    Python(&'static str, &'static str),
+}
+
+impl Need {
+    /// Why the prerequisite is missing, if it is.
+    fn missing(&self) -> Option<String> {
+        match self {
+            Need::Program(name, install) => {
+                (!program_exists(name)).then(|| format!("{name} is not installed ({install})"))
+            }
+            Need::Vectors => vectors_dir()
+                .is_none()
+                .then(|| "../shared/vectors not found above this crate".to_owned()),
+            Need::Python(module, install) => (!std::process::Command::new("python3")
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success()))
+            .then(|| format!("python3 cannot import {module} ({install})")),
+        }
+    }
+}
+
+/// Whether `name` runs from the `PATH`.
+pub fn program_exists(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            let candidate = dir.join(name);
+            candidate.is_file()
+                && std::fs::metadata(&candidate).is_ok_and(|m| {
+                    std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o111 != 0
+                })
+        })
+    })
+}
+
+/// The conformance vectors directory, `<project>/../shared/vectors`, if present.
+pub fn vectors_dir() -> Option<PathBuf> {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared").join("vectors"))
+        .find(|p| p.is_dir())
+}
+
+/// True under CI (`CI=true`), where a test whose prerequisite is missing fails.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The tests of one end-to-end test binary (a `libtest-mimic` harness): a test whose
+/// prerequisite is missing shows as **ignored** with the reason, never as passed, and
+/// fails under `CI=true`; the run ends with a `note:` line per missing prerequisite.
+#[derive(Default)]
+pub struct Suite {
+    trials: Vec<libtest_mimic::Trial>,
+    missing: std::collections::BTreeSet<String>,
+}
+
+impl Suite {
+    /// Adds the test `name` with body `body` (which panics to fail), needing `needs`.
+    pub fn test(&mut self, name: &str, needs: &[Need], body: fn()) {
+        let runner = move || {
+            body();
+            Ok(())
+        };
+        let trial = match needs.iter().find_map(Need::missing) {
+            None => libtest_mimic::Trial::test(name, runner),
+            Some(why) if in_ci() => {
+                let message = format!("{why} (CI=true: this test must run)");
+                libtest_mimic::Trial::test(name, move || Err(message.into()))
+            }
+            Some(why) => {
+                self.missing.insert(why.clone());
+                libtest_mimic::Trial::test(name, move || Err(why.into()))
+                    .with_kind("needs a missing prerequisite")
+                    .with_ignored_flag(true)
+            }
+        };
+        self.trials.push(trial);
+    }
+
+    /// Adds the test `name`, which checks a requirement not met yet: it shows as ignored
+    /// with `reason`, and runs (and fails until the requirement is met) with `--ignored`.
+    pub fn known_gap(&mut self, name: &str, reason: &str, body: fn()) {
+        let trial = libtest_mimic::Trial::test(name, move || {
+            body();
+            Ok(())
+        })
+        .with_kind(reason)
+        .with_ignored_flag(true);
+        self.trials.push(trial);
+    }
+
+    /// Runs the trials as the command line asks.
+    pub fn run(self) -> std::process::ExitCode {
+        let args = libtest_mimic::Arguments::from_args();
+        let conclusion = libtest_mimic::run(&args, self.trials);
+        for why in &self.missing {
+            eprintln!("note: tests ignored: {why}");
+        }
+        conclusion.exit_code()
+    }
+}

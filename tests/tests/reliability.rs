@@ -451,7 +451,6 @@ struct CrashTally {
     absent_after_kill: usize,
 }
 
-#[test]
 fn crash_during_append_leaves_all_or_nothing() {
     let mut rng = Rng::from_env("crash");
     let fixture = Fixture::new();
@@ -662,7 +661,6 @@ struct DamageTally {
     errors: BTreeMap<String, usize>,
 }
 
-#[test]
 fn damaged_store_files_never_pass_with_other_content_or_panic() {
     let mut rng = Rng::from_env("damage");
     let dir = tempfile::tempdir().unwrap();
@@ -893,7 +891,6 @@ struct TamperTally {
     error_exit: usize,
 }
 
-#[test]
 fn tampered_store_records_never_pass_verification() {
     let mut rng = Rng::from_env("tamper");
     let dir = tempfile::tempdir().unwrap();
@@ -1005,7 +1002,6 @@ fn collect(mut child: Child) -> Run {
     }
 }
 
-#[test]
 fn concurrent_appends_never_duplicate_or_corrupt() {
     let mut rng = Rng::from_env("concurrency");
     let fixture = Fixture::new();
@@ -1131,7 +1127,6 @@ fn set_mode(path: &Path, mode: u32) {
 }
 
 #[cfg(unix)]
-#[test]
 fn key_files_are_private_encryptable_and_openssl_compatible() {
     if !openssl_available() {
         println!("skipped: openssl not found");
@@ -1398,4 +1393,37 @@ fn key_files_are_private_encryptable_and_openssl_compatible() {
             );
         }
     }
+}
+
+fn main() -> std::process::ExitCode {
+    let mut suite = custody_tests::Suite::default();
+    suite.test(
+        "crash_during_append_leaves_all_or_nothing",
+        &[],
+        crash_during_append_leaves_all_or_nothing,
+    );
+    suite.test(
+        "damaged_store_files_never_pass_with_other_content_or_panic",
+        &[],
+        damaged_store_files_never_pass_with_other_content_or_panic,
+    );
+    suite.test(
+        "tampered_store_records_never_pass_verification",
+        &[],
+        tampered_store_records_never_pass_verification,
+    );
+    suite.test(
+        "concurrent_appends_never_duplicate_or_corrupt",
+        &[],
+        concurrent_appends_never_duplicate_or_corrupt,
+    );
+    suite.test(
+        "key_files_are_private_encryptable_and_openssl_compatible",
+        &[custody_tests::Need::Program(
+            "openssl",
+            "apt-get install openssl",
+        )],
+        key_files_are_private_encryptable_and_openssl_compatible,
+    );
+    suite.run()
 }

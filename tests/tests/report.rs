@@ -4,8 +4,8 @@
 //! event hash generator (PyPI `epcis-event-hash-generator`), the Battery Pass v1.2.0 aspect
 //! schemas, and headless Chromium printing the HTML to PDF.
 //!
-//! Tests that need `../shared/vectors`, Python packages or Chromium print "skipped: <why>"
-//! when those are missing, and fail instead when `CI=true`.
+//! A test that needs `../shared/vectors`, a Python package or Chromium is reported as ignored
+//! with the reason when that is missing (`custody_tests::Suite`), and fails under `CI=true`.
 //!
 //! # The hand-worked figures of VM-MOD-0001
 //!
@@ -151,7 +151,6 @@ fn num(v: &Value) -> String {
     }
 }
 
-#[test]
 fn json_report_has_the_hand_worked_figures() {
     let demo = Demo::new();
     let text = demo.text("json");
@@ -267,7 +266,6 @@ fn json_report_has_the_hand_worked_figures() {
     assert_eq!(r["chain_of_custody"]["links"].as_array().unwrap().len(), 29);
 }
 
-#[test]
 fn csv_dot_and_html_report_the_same_figures() {
     let demo = Demo::new();
     let csv = demo.text("csv");
@@ -353,7 +351,6 @@ fn csv_dot_and_html_report_the_same_figures() {
     }
 }
 
-#[test]
 fn html_report_prints_to_pdf_in_headless_chromium() {
     let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
         Command::new(c)
@@ -519,7 +516,6 @@ fn graph_boxes(svg: &str, class: &str) -> Vec<(Rect, Vec<Text>)> {
         .collect()
 }
 
-#[test]
 fn html_graph_labels_fit_their_boxes_and_mines_are_on_the_left() {
     let demo = Demo::new();
     let html = demo.text("html");
@@ -597,7 +593,6 @@ fn html_graph_labels_fit_their_boxes_and_mines_are_on_the_left() {
     }
 }
 
-#[test]
 fn epcis_export_validates_and_its_event_ids_are_the_reference_hashes() {
     let demo = Demo::new();
     let path = demo.file("epcis", "report.jsonld");
@@ -715,7 +710,6 @@ fn epcis_export_validates_and_its_event_ids_are_the_reference_hashes() {
     }
 }
 
-#[test]
 fn passport_sections_have_the_figures_and_the_battery_pass_shapes() {
     let demo = Demo::new();
     let text = demo.text("passport");
@@ -810,7 +804,6 @@ fn passport_sections_have_the_figures_and_the_battery_pass_shapes() {
     }
 }
 
-#[test]
 fn a_lot_that_fails_verification_says_so_first_and_exits_1() {
     let demo = Demo::new();
     let policy = demo.dir.path().join("strict.toml");
@@ -859,7 +852,6 @@ fn a_lot_that_fails_verification_says_so_first_and_exits_1() {
     }
 }
 
-#[test]
 fn unknown_lots_and_formats_are_errors_exit_2() {
     let demo = Demo::new();
     let out = custody_tests::custody()
@@ -872,4 +864,58 @@ fn unknown_lots_and_formats_are_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NO-SUCH-LOT"));
     let out = demo.report("pdf", &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn main() -> std::process::ExitCode {
+    let mut suite = custody_tests::Suite::default();
+    suite.test(
+        "json_report_has_the_hand_worked_figures",
+        &[],
+        json_report_has_the_hand_worked_figures,
+    );
+    suite.test(
+        "csv_dot_and_html_report_the_same_figures",
+        &[],
+        csv_dot_and_html_report_the_same_figures,
+    );
+    suite.test(
+        "html_report_prints_to_pdf_in_headless_chromium",
+        &[
+            custody_tests::Need::Program("chromium", "apt-get install chromium"),
+            custody_tests::Need::Program("pdftotext", "apt-get install poppler-utils"),
+        ],
+        html_report_prints_to_pdf_in_headless_chromium,
+    );
+    suite.test(
+        "html_graph_labels_fit_their_boxes_and_mines_are_on_the_left",
+        &[],
+        html_graph_labels_fit_their_boxes_and_mines_are_on_the_left,
+    );
+    suite.test(
+        "epcis_export_validates_and_its_event_ids_are_the_reference_hashes",
+        &[
+            custody_tests::Need::Vectors,
+            custody_tests::Need::Python(
+                "epcis_event_hash_generator",
+                "pip install -r .ci/requirements.txt",
+            ),
+        ],
+        epcis_export_validates_and_its_event_ids_are_the_reference_hashes,
+    );
+    suite.test(
+        "passport_sections_have_the_figures_and_the_battery_pass_shapes",
+        &[custody_tests::Need::Vectors],
+        passport_sections_have_the_figures_and_the_battery_pass_shapes,
+    );
+    suite.test(
+        "a_lot_that_fails_verification_says_so_first_and_exits_1",
+        &[],
+        a_lot_that_fails_verification_says_so_first_and_exits_1,
+    );
+    suite.test(
+        "unknown_lots_and_formats_are_errors_exit_2",
+        &[],
+        unknown_lots_and_formats_are_errors_exit_2,
+    );
+    suite.run()
 }
