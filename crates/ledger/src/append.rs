@@ -70,9 +70,27 @@ enum Mode {
 /// Parses signed statements, one JSON object per line (the form `custody sign` prints),
 /// checking each carried id against the recomputed one. `source` names the input in errors
 /// (`file.signed:3: ...`).
-pub fn parse_statements(text: &str, source: &str) -> Result<Vec<Statement>> {
+pub fn parse_statements(
+    text: &str,
+    source: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<Statement>> {
     let mut out = Vec::new();
+    progress.start("reading", text.len() as u64);
+    let parsed = parse_lines(text, source, &mut out, progress);
+    progress.finish();
+    parsed.map(|()| out)
+}
+
+/// The lines of [`parse_statements`], reporting the bytes read as progress.
+fn parse_lines(
+    text: &str,
+    source: &str,
+    out: &mut Vec<Statement>,
+    progress: &dyn Progress,
+) -> Result<()> {
     for (n, line) in text.lines().enumerate() {
+        progress.advance(line.len() as u64 + 1);
         let line = line.trim();
         if line.is_empty() {
             continue;
@@ -102,7 +120,7 @@ pub fn parse_statements(text: &str, source: &str) -> Result<Vec<Statement>> {
         }
         out.push(statement);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn plan_error(e: PlanError<StoreError>) -> Error {

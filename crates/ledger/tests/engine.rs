@@ -495,3 +495,20 @@ fn an_append_reports_progress_for_all_of_its_work() {
         ]
     );
 }
+
+#[test]
+fn reading_signed_statements_reports_the_bytes_read() {
+    let (_dir, ledger, keys) = demo_ledger();
+    let text: String = sign(&ledger, &keys["kivu-mining"], &extract("R-1"), 900)
+        .iter()
+        .map(|s| {
+            serde_json::to_string(&ledger_core::statement::StatementJson::new(s).unwrap()).unwrap()
+                + "\n"
+        })
+        .collect();
+    let stages = Stages::default();
+    let parsed = ledger::parse_statements(&text, "test", &stages).unwrap();
+    assert_eq!(parsed.len(), 1);
+    let len = text.len() as u64;
+    assert_eq!(stages.0.lock().unwrap().clone(), [("reading", len, len)]);
+}

@@ -90,9 +90,12 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
     let mut statements = Vec::new();
     for file in &args.files {
         let text = io::read_text(file, io::MAX_INPUT)?;
+        // A file of many statements shows its reading too (bytes, from 1 MiB on).
+        let reading = io::TerminalProgress::from(1 << 20);
         statements.extend(ledger::parse_statements(
             &text,
             &file.display().to_string(),
+            &reading,
         )?);
         if statements.len() > ledger::MAX_BATCH {
             bail!("more than {} statements in one batch", ledger::MAX_BATCH);
