@@ -9,7 +9,7 @@
 #![no_main]
 
 use ledger_core::check::Checked;
-use ledger_core::statement::{Entry, entry_hash};
+use ledger_core::statement::{Entry, Origin, entry_hash};
 use ledger_core::verify::{KeyCache, Prepared, PreparedEntry, Replay, prepare};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +22,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let assume_signed = flags & 1 == 1;
     let keys = KeyCache::default();
+    let Ok(origin) = Origin::new("fuzz.custody.example/log") else {
+        return;
+    };
     let mut replay = Replay::default();
     let mut position = 0u64;
     while position < MAX_ENTRIES {
@@ -43,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
                 }),
             }
         } else {
-            prepare(bytes, &keys)
+            prepare(bytes, &origin, &keys)
         };
         if replay.push_prepared(position, &prepared).is_err() {
             break;

@@ -3,7 +3,7 @@
 //! that parses prints back to JSON that parses to the same statement.
 #![no_main]
 
-use ledger_core::statement::{Statement, StatementJson};
+use ledger_core::statement::{Origin, Statement, StatementJson};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
     if id != parsed.id {
         return;
     }
-    let _ = statement.verify_signature(&id);
+    if let Ok(origin) = Origin::new("fuzz.custody.example/log") {
+        let _ = statement.verify_signature(&origin, &id);
+    }
     let json = serde_json::to_string(&StatementJson::new(&statement).expect("re-encodes"))
         .expect("serializes");
     let again: StatementJson = serde_json::from_str(&json).expect("our own output parses");

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use custody_tests::{retry, stderr, stdout};
-use ledger_core::statement::{Entry, entry_hash};
+use ledger_core::statement::{Entry, Origin, entry_hash};
 use ledger_core::verify::Replay;
 use ledger_store::{SledStore, Store};
 use serde_json::Value;
@@ -52,6 +52,10 @@ impl Scratch {
             .arg(self.ledger())
             .args(args)
             .assert()
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -204,21 +208,55 @@ fn append_batch_is_all_or_nothing_and_names_the_rule() {
     let (s, _) = small_ledger();
     let before = snapshot(&s.ledger());
     // Two good shipments and a third that ships more than kivu still holds (30 000 kg).
+    let third = r#"{"kind": "ship", "actor": "kivu", "time": "2026-03-06T12:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10001}]}"#;
     s.write(
         "batch.json",
-        r#"[{"kind": "ship", "actor": "kivu", "time": "2026-03-06T10:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]},
-            {"kind": "ship", "actor": "kivu", "time": "2026-03-06T11:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]},
-            {"kind": "ship", "actor": "kivu", "time": "2026-03-06T12:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10001}]}]"#,
+        &format!(
+            r#"[{{"kind": "ship", "actor": "kivu", "time": "2026-03-06T10:00:00Z", "to": "lualaba", "lots": [{{"lot": "KV-ORE-0001", "quantity": 10000}}]}},
+            {{"kind": "ship", "actor": "kivu", "time": "2026-03-06T11:00:00Z", "to": "lualaba", "lots": [{{"lot": "KV-ORE-0001", "quantity": 10000}}]}},
+            {third}]"#
+        ),
     );
+    // Signed together, the third cannot have its link filled: sign sees the first two draw
+    // 20 000 kg of the 30 000 kg receipt, and names the quantity.
+    let out = s
+        .custody(&["sign", "--key", "miner.pem", "batch.json"])
+        .code(2);
+    assert!(
+        stderr(&out).contains(
+            "event 3: lots[0].quantity: kivu holds 10000 kg of lot KV-ORE-0001 in this ledger, less than the 10001 kg used"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Signed apart (as two suppliers' tools would), each looks fine on its own; the batch
+    // of all three is then refused at append.
+    s.write(
+        "first-two.json",
+        r#"{"kind": "ship", "actor": "kivu", "time": "2026-03-06T10:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]}
+{"kind": "ship", "actor": "kivu", "time": "2026-03-06T11:00:00Z", "to": "lualaba", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]}"#,
+    );
+    s.write("third.json", third);
     s.custody(&[
         "sign",
         "--key",
         "miner.pem",
-        "batch.json",
+        "first-two.json",
         "--out",
         "batch.signed",
     ])
     .success();
+    s.custody(&[
+        "sign",
+        "--key",
+        "miner.pem",
+        "third.json",
+        "--out",
+        "third.signed",
+    ])
+    .success();
+    let batch = s.read("batch.signed") + &s.read("third.signed");
+    s.write("batch.signed", &batch);
     // The refusal names statement 3 and CUS-BAL-001: snapshot `append_refused_double_spending`.
     s.custody(&["append", "batch.signed"]).code(1);
     assert_eq!(
@@ -314,6 +352,7 @@ fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
         let mut forged = entries.clone();
         forged[target][i] ^= 0x01;
         let mut replay = Replay::default();
+        let origin = Origin::new("test.custody.example/log").unwrap();
         let mut prev = None;
         for (seq, bytes) in forged.iter_mut().enumerate() {
             if let (Some(p), Ok(mut entry)) = (prev, Entry::decode(bytes)) {
@@ -321,7 +360,7 @@ fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
                 *bytes = entry.encode().unwrap();
             }
             prev = Some(entry_hash(bytes));
-            replay.push(seq as u64, bytes).unwrap();
+            replay.push(&origin, seq as u64, bytes).unwrap();
         }
         assert!(
             replay
@@ -331,6 +370,76 @@ fn a_changed_statement_byte_fails_even_when_the_chain_is_rebuilt() {
             "byte {i} of entry {target} changed without an error finding"
         );
     }
+}
+
+#[test]
+fn fail_a_statement_signed_for_another_ledger_is_refused_and_offline_signing_names_its_origin() {
+    let (s, _) = small_ledger();
+    let extract = |lot: &str| {
+        format!(
+            r#"{{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z",
+                "site": {{"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"}},
+                "outputs": [{{"lot": "{lot}", "material": "cobalt-ore", "quantity": 100, "unit": "kg", "content": {{"Co": 0.031}}}}]}}"#
+        )
+    };
+    // Signing with no ledger to take the origin from.
+    let offline = |args: &[&str]| {
+        custody_tests::custody()
+            .current_dir(s.path(""))
+            .env_remove("CUSTODY_LEDGER")
+            .args(["--ledger", "no-ledger-here", "sign", "--key", "miner.pem"])
+            .args(args)
+            .assert()
+    };
+    s.write("a.json", &extract("OFF-0001"));
+    let refused = offline(&["a.json"]).code(2);
+    assert!(
+        stderr(&refused).contains("--origin"),
+        "{}",
+        stderr(&refused)
+    );
+    // With this ledger's origin, an offline statement appends.
+    offline(&[
+        "--origin",
+        "test.custody.example/log",
+        "a.json",
+        "--out",
+        "a.signed",
+    ])
+    .success();
+    s.custody(&["append", "a.signed"]).success();
+    // Signed for another ledger where the same party has the same key: CUS-INT-004, named.
+    s.write("b.json", &extract("OFF-0002"));
+    offline(&[
+        "--origin",
+        "other.example/log",
+        "b.json",
+        "--out",
+        "b.signed",
+    ])
+    .success();
+    let out = s.custody(&["append", "b.signed"]).code(1);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("CUS-INT-004") && said.contains("signed for another ledger"),
+        "{said}"
+    );
+    // With the ledger at hand, a --origin that is not its own is a usage error.
+    let out = s
+        .custody(&[
+            "sign",
+            "--origin",
+            "other.example/log",
+            "--key",
+            "miner.pem",
+            "b.json",
+        ])
+        .code(2);
+    assert!(
+        stderr(&out).contains("is not the origin of the ledger"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -445,6 +554,75 @@ fn a_country_name_is_refused_with_its_iso_code() {
     assert_eq!(
         stderr(&out),
         "error: e.json: invalid event: event 1: site.country: expected an ISO 3166-1 alpha-2 country code (two upper-case letters, such as CD), found \"Zambia\"; did you mean ZM?\n"
+    );
+}
+
+/// Issue 12, hole 8: two letters are not enough. Withdrawn (`ZR`, the old code of the DR
+/// Congo), user-assigned (`XX`, `QQ`) and unassigned codes are refused wherever a country is
+/// read: at enrollment, in a supplier's event, in a signed statement given to `append`, and
+/// in a policy's high-risk list, so a site in CD cannot leave the high-risk list by being
+/// declared under a code no list names.
+#[test]
+fn fail_unassigned_country_codes_are_refused_everywhere_a_country_is_read() {
+    let (s, _) = small_ledger();
+    // A key of its own, so nothing but the country can be wrong with the enrollment.
+    s.custody(&["keygen", "--out", "chambishi.pem"]).success();
+    for code in ["QQ", "XX", "ZR"] {
+        let out = s
+            .custody(&[
+                "enroll",
+                "--party",
+                "chambishi",
+                "--name",
+                "Chambishi Copper",
+                "--country",
+                code,
+                "--role",
+                "miner",
+                "--key",
+                "chambishi.pem.pub",
+                "--operator-key",
+                "operator.pem",
+            ])
+            .code(2);
+        assert!(
+            stderr(&out).contains(&format!(
+                "\"{code}\" is not an assigned ISO 3166-1 alpha-2 country code"
+            )),
+            "{code}: {}",
+            stderr(&out)
+        );
+    }
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"ZR","lat":-12.5,"lon":28.2,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    let out = s.custody(&["sign", "--key", "miner.pem", "e.json"]).code(2);
+    assert!(
+        stderr(&out).contains("site.country: \"ZR\" is not an assigned ISO 3166-1 alpha-2 country code (it is withdrawn, user-assigned or reserved); did you mean CD?"),
+        "{}",
+        stderr(&out)
+    );
+    // A statement signed with a real code, then edited to carry ZR: it does not even read.
+    s.write("e.json", r#"{"kind":"extract","actor":"kivu","time":"2026-03-02T08:15:00Z","site":{"id":"S","country":"CD","lat":-12.5,"lon":28.2,"method":"industrial"},"outputs":[{"lot":"X","material":"cobalt-ore","quantity":1,"unit":"kg"}]}"#);
+    let signed = stdout(
+        &s.custody(&["sign", "--key", "miner.pem", "e.json"])
+            .success(),
+    );
+    assert!(signed.contains(r#""country":"CD""#), "{signed}");
+    s.write(
+        "zr.signed",
+        &signed.replace(r#""country":"CD""#, r#""country":"ZR""#),
+    );
+    let out = s.custody(&["append", "zr.signed"]).code(2);
+    assert!(
+        stderr(&out).contains("\"ZR\" is not an assigned"),
+        "{}",
+        stderr(&out)
+    );
+    s.write("p.json", r#"{"high_risk_countries": ["CD", "ZR"]}"#);
+    let out = s.custody(&["verify", "--policy", "p.json"]).code(2);
+    assert!(
+        stderr(&out).contains("\"ZR\" is not an assigned"),
+        "{}",
+        stderr(&out)
     );
 }
 
@@ -587,7 +765,7 @@ fn explain_completions_manpage_and_version_help_a_new_user() {
         .success();
     let text = stdout(&out);
     assert!(
-        text.starts_with("CUS-BAL-001 (error): A custody balance would go below zero"),
+        text.starts_with("CUS-BAL-001 (error): A consuming event draws more from a receipt"),
         "{text}"
     );
     assert!(text.contains("what to do: "), "{text}");
@@ -611,7 +789,7 @@ fn explain_completions_manpage_and_version_help_a_new_user() {
     assert!(stdout(&out).contains(".TH custody 1"));
     let out = custody_tests::custody().arg("--version").assert().success();
     assert!(
-        stdout(&out).contains("storage format (sled): 2"),
+        stdout(&out).contains("storage format (sled): 3"),
         "{}",
         stdout(&out)
     );
@@ -765,5 +943,50 @@ fn an_input_file_over_the_limit_is_refused_before_it_is_read() {
         stderr(&out).contains("larger than the limit of"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Issue 12, "done when": whole-ledger `verify --policy FILE` runs due diligence for every
+/// product lot, so an auditor with the whole ledger gets the verdict `verify --lot` (and
+/// the lot's bundle) gives: every finding of `verify --lot` is among its findings. Without
+/// `--policy` the whole-ledger verdict stays the log's own (no due diligence).
+#[test]
+fn fail_whole_ledger_verify_with_a_policy_runs_due_diligence_for_every_product_lot() {
+    let (s, _) = small_ledger();
+    s.write(
+        "p.json",
+        r#"{"extends": "none", "high_risk_countries": [],
+            "require": [{"role": "miner", "claim": "onsite-audit", "max_age_days": 365}],
+            "missing_attestation": "error"}"#,
+    );
+    s.custody(&["verify"]).success();
+    let lot: Value = serde_json::from_str(&stdout(
+        &s.custody(&[
+            "verify",
+            "--lot",
+            "KV-ORE-0001",
+            "--policy",
+            "p.json",
+            "--json",
+        ])
+        .code(1),
+    ))
+    .unwrap();
+    let whole: Value = serde_json::from_str(&stdout(
+        &s.custody(&["verify", "--policy", "p.json", "--json"])
+            .code(1),
+    ))
+    .unwrap();
+    assert_eq!(whole["verdict"], "fail");
+    assert_eq!(whole["scope"], "ledger");
+    let found = whole["findings"].as_array().unwrap();
+    for f in lot["findings"].as_array().unwrap() {
+        assert!(found.contains(f), "{f} missing from {whole}");
+    }
+    assert!(
+        found
+            .iter()
+            .any(|f| f["rule"] == "CUS-DD-001" && f["party"] == "kivu" && f["severity"] == "error"),
+        "{whole}"
     );
 }

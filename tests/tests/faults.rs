@@ -591,7 +591,7 @@ impl Lab {
             "--operator-key",
             "operator.pem",
         ]);
-        lab.ok(&["verify", "--bundle", s(&bundle)]);
+        bundle_verifies(&lab, &bundle).unwrap();
         lab.old_bundle = fs::read(&bundle).unwrap();
         fs::remove_dir_all(&probe).unwrap();
         lab
@@ -619,7 +619,8 @@ impl Lab {
     }
 
     /// Signs `n` extract events by `kivu-mining` creating lots `PREFIX-000000`... into
-    /// `PREFIX.jsonl` (without opening the template: `sign` opens a ledger it is given).
+    /// `PREFIX.jsonl` (without opening the template: `sign` opens a ledger it is given), for
+    /// the template's origin.
     fn sign(&self, prefix: &str, n: usize) -> Batch {
         let events: String = (0..n)
             .map(|i| {
@@ -643,6 +644,8 @@ impl Lab {
             "--ledger",
             s(&nowhere),
             "sign",
+            "--origin",
+            "faults.test/ledger",
             "--key",
             "kivu.pem",
             s(&source),
@@ -902,7 +905,10 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 /// Whether `verify --bundle` passes on the bundle at `path`.
 fn bundle_verifies(lab: &Lab, path: &Path) -> Result<(), String> {
-    let run = lab.run(&["verify", "--bundle", s(path)]);
+    // With the operator's verifier key, which `init` wrote beside its key: without it a
+    // bundle never passes ("operator key not confirmed").
+    let vkey = lab.work().join("operator.pem.vkey");
+    let run = lab.run(&["verify", "--bundle", s(path), "--vkey", s(&vkey)]);
     if run.ok() {
         Ok(())
     } else {

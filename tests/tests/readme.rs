@@ -19,7 +19,8 @@ fn tour(readme: &str) -> Vec<Step> {
         .find("## A short tour")
         .expect("the README has a tour");
     let section = &readme[start..];
-    let section = &section[..section.find("\n## Documentation").unwrap_or(section.len())];
+    // To the next section: the tour's commands all run on one machine.
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
     let mut steps: Vec<Step> = Vec::new();
     let mut in_block = false;
     let mut lines = section.lines();

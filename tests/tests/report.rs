@@ -12,11 +12,17 @@
 //! Origins (mass-proportional through each blend). Lualaba refines 19950 kg of KV-ORE-0001
 //! at 3.1 % Co (618.45 kg Co) with 7990 kg of KS-ORE-0001 at 5 % Co (399.5 kg Co): 1017.95 kg,
 //! so KV-PIT-2 = 618.45/1017.95 = 60.7545 % and KS-ASM-7 = 399.5/1017.95 = 39.2455 %. Nordic
-//! Cobalt's sulfate keeps that mix. Vistula blends 4000 kg of it at 20 % Co (800 kg) with
-//! 1000 kg of recycled RR-SUL-0001 at 20 % Co (200 kg): recycled = 200/1000 = 20 %,
-//! KV-PIT-2 = 0.8 × 60.7545 = 48.6036 %, KS-ASM-7 = 0.8 × 39.2455 = 31.3964 %. Cells and the
-//! module add no other cobalt. By country: CD 80 %, DE 20 %. Mica: KD-MICA-3 100 %, IN.
-//! Recycled cobalt 20 % (post-consumer): meets the EU 16 % of 2031, not the 26 % of 2036.
+//! Cobalt's sulfate keeps that mix. Vistula blends 2250 kg of it at 40 % Co (900 kg) with
+//! 1000 kg of recycled RR-SUL-0001 at 20 % Co (200 kg): recycled = 200/1100 = 18.1818 %,
+//! KV-PIT-2 = 9/11 × 60.7545 = 49.7082 %, KS-ASM-7 = 9/11 × 39.2455 = 32.1100 % (shares are
+//! rounded to ppm so that they add up to 10^6). Cells and the module add no other cobalt. By
+//! country: CD 81.8182 %, DE 18.1818 %. Mica: KD-MICA-3 100 %, IN. Recycled cobalt 18.1818 %
+//! (post-consumer): meets the EU 16 % of 2031, not the 26 % of 2036.
+//!
+//! Masses are conserved through every transform (CUS-BAL-002): 27940 kg of ore give 2500 kg
+//! of hydroxide, 2500 kg give 2250 kg of sulfate, 3250 kg of sulfates give 3250 kg of
+//! cathode, 3250 kg of cathode give 20000 cells of 0.07 kg (1400 kg), and 19200 cells with
+//! 2400 insulators of 0.03 kg (1416 kg) give 100 modules of 14 kg (1400 kg).
 //!
 //! Carbon footprint (kg CO2e; extraction / production / distribution / recycling):
 //! - KV ore: extract 1200 over 50000 kg; 20000 kg shipped (+310) and 19950 received:
@@ -185,9 +191,9 @@ fn json_report_has_the_hand_worked_figures() {
     assert_eq!(
         shares,
         [
-            ("KV-PIT-2".into(), "48.6036".into(), 486_036),
-            ("KS-ASM-7".into(), "31.3964".into(), 313_964),
-            ("recycled".into(), "20".into(), 200_000)
+            ("KV-PIT-2".into(), "49.7082".into(), 497_082),
+            ("KS-ASM-7".into(), "32.11".into(), 321_100),
+            ("recycled".into(), "18.1818".into(), 181_818)
         ]
     );
     let countries: Vec<(String, String)> = co["countries"]
@@ -203,10 +209,13 @@ fn json_report_has_the_hand_worked_figures() {
         .collect();
     assert_eq!(
         countries,
-        [("CD".into(), "80".into()), ("DE".into(), "20".into())]
+        [
+            ("CD".into(), "81.8182".into()),
+            ("DE".into(), "18.1818".into())
+        ]
     );
-    assert_eq!(num(&co["recycled"]["share"]["percent"]), "20");
-    assert_eq!(num(&co["recycled"]["post_consumer"]["percent"]), "20");
+    assert_eq!(num(&co["recycled"]["share"]["percent"]), "18.1818");
+    assert_eq!(num(&co["recycled"]["post_consumer"]["percent"]), "18.1818");
     assert_eq!(co["eu_minimum"]["meets_2031"], true);
     assert_eq!(co["eu_minimum"]["meets_2036"], false);
     assert_eq!(num(&co["lot_mass_kg"]), "480");
@@ -274,11 +283,11 @@ fn csv_dot_and_html_report_the_same_figures() {
         "first line: {csv}"
     );
     for row in [
-        "Cobalt,Co,Kivu Mining SA (fictional),KV-PIT-2,CD,kivu-mining,industrial,,Yes,No,48.6036,486036",
-        "Cobalt,Co,Cooperative Minière de Kasombo (fictional),KS-ASM-7,CD,kasombo-coop,artisanal,,Yes,Yes,31.3964,313964",
-        "Cobalt,Co,recycled,recycled,DE,rhein-recycling,,post-consumer,No,No,20,200000",
+        "Cobalt,Co,Kivu Mining SA (fictional),KV-PIT-2,CD,kivu-mining,industrial,,Yes,No,49.7082,497082",
+        "Cobalt,Co,Cooperative Minière de Kasombo (fictional),KS-ASM-7,CD,kasombo-coop,artisanal,,Yes,Yes,32.11,321100",
+        "Cobalt,Co,recycled,recycled,DE,rhein-recycling,,post-consumer,No,No,18.1818,181818",
         "Mica,mica,Koderma Mica Mines Pvt Ltd (fictional),KD-MICA-3,IN,koderma-mica,industrial,,No,No,100,1000000",
-        "Cobalt,Co,20,0,20,16,Yes,26,No",
+        "Cobalt,Co,18.1818,0,18.1818,16,Yes,26,No",
         "per piece,800.78,6.0768,733.5824,52.4808,8.64",
         "per kWh,13.902431,0.1055,12.735806,0.911125,0.15",
         "per lot,80078,607.68,73358.24,5248.08,864",
@@ -334,9 +343,9 @@ fn csv_dot_and_html_report_the_same_figures() {
     );
     assert!(html.contains("<svg"));
     for figure in [
-        "48.6%",
-        "31.4%",
-        "20%",
+        "49.71%",
+        "32.11%",
+        "18.18%",
         "800.78",
         "13.902431",
         "80078",
@@ -745,7 +754,7 @@ fn passport_sections_have_the_figures_and_the_battery_pass_shapes() {
     );
     let rc = &p["circularity"]["recycledContent"][0];
     assert_eq!(rc["recycledMaterial"], "Cobalt");
-    assert_eq!(num(&rc["postConsumerShare"]), "20");
+    assert_eq!(num(&rc["postConsumerShare"]), "18.1818");
     assert_eq!(num(&rc["preConsumerShare"]), "0");
 
     let Some(v) = vectors() else {

@@ -9,7 +9,8 @@
 //!
 //! Each fixture builds on `fixtures/rules/base.jsonl` in a ledger where the demo parties are
 //! enrolled with their test keys. In a fixture, `"$N"` stands for the id of the N-th setup
-//! event (base first) and `"$key:PARTY"` for that party's public key.
+//! event (base first) and `"$key:NAME"` for the public test key of that name (a party's
+//! enrolled key, or a fresh one for a name nobody enrolled).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
 use ledger_core::policy::Policy;
 use ledger_core::statement::Statement;
-use ledger_scenario::demo::{TestKeys, enrolled_ledger};
+use ledger_scenario::demo::{TestKeys, enrolled_ledger, test_key};
 use ledger_store::SledStore;
 use serde::Deserialize;
 use serde_json::Value;
@@ -40,6 +41,10 @@ struct Fixture {
     policy: Option<Policy>,
     #[serde(default)]
     also: Vec<String>,
+    /// Codes the lot's verdict also gives (due-diligence gaps left once a bad entry counts
+    /// for nothing), which `append` does not.
+    #[serde(default)]
+    verdict_also: Vec<String>,
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -51,7 +56,11 @@ fn substitute(value: &mut Value, ids: &[Digest], keys: &TestKeys) {
     match value {
         Value::String(s) => {
             if let Some(party) = s.strip_prefix("$key:") {
-                *s = keys[party].public_key().to_hex();
+                // A party's enrolled key, or the test key of a name nobody enrolled.
+                *s = keys
+                    .get(party)
+                    .map_or_else(|| test_key(party).public_key(), |k| k.public_key())
+                    .to_hex();
             } else if let Some(n) = s.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
                 *s = ids[n].to_hex();
             }
@@ -63,7 +72,9 @@ fn substitute(value: &mut Value, ids: &[Digest], keys: &TestKeys) {
 }
 
 fn sign(keys: &TestKeys, ctx: &mut SigningContext<'_>, event: &Value, signer: &str) -> Statement {
-    let key = &keys[signer];
+    // A party's enrolled key, or the test key of a party a fixture enrolls.
+    let fresh = test_key(signer);
+    let key = keys.get(signer).unwrap_or(&fresh);
     let mut out = ctx
         .sign_text(&event.to_string(), "fixture", &|_| Ok(key), &mut || 7)
         .unwrap();
@@ -239,8 +250,13 @@ fn check(path: &Path) -> Result<(), String> {
     )
     .unwrap();
     let policy = fixture.policy.clone().unwrap_or_default();
+    let expected: BTreeSet<String> = expected
+        .into_iter()
+        .chain(fixture.verdict_also.clone())
+        .collect();
+    let now = ledger::now().unwrap();
     let report = ledger
-        .verify_lot(&lot, &policy, ledger::now().unwrap())
+        .verify_lot(&lot, &policy, now)
         .map_err(|e| e.to_string())?
         .report;
     if error_codes(&report.findings) != expected || report.verdict != Verdict::Fail {
@@ -250,7 +266,99 @@ fn check(path: &Path) -> Result<(), String> {
             report.findings
         ));
     }
+    lot_paths(&ledger, &keys, &lot, &policy, &expected, &report.findings)?;
     let _ = fixture.description;
+    Ok(())
+}
+
+/// Every other path a lot's verdict takes must fail the same way `verify --lot` did
+/// (`lot_findings`): the report, the exported bundle verified offline with the operator's
+/// key (the same error codes), and whole-ledger `verify --policy` (every one of the lot's
+/// findings among its own; it covers every product lot, so it may find more).
+fn lot_paths(
+    ledger: &Ledger<SledStore>,
+    keys: &TestKeys,
+    lot: &LotId,
+    policy: &Policy,
+    expected: &BTreeSet<String>,
+    lot_findings: &[Finding],
+) -> Result<(), String> {
+    let now = ledger::now().unwrap();
+    let report = ledger.report(lot, policy, now).map_err(|e| e.to_string())?;
+    if report.verdict != Verdict::Fail {
+        return Err("the report of the lot passes".into());
+    }
+    // The report's due diligence says what the verdict says: a due-diligence error fails
+    // some party or lot there too, and no attestation that failed a check (any error but a due-diligence
+    // gap it is the evidence of) is shown.
+    let data = &report.data;
+    let dd_error = lot_findings.iter().any(|f| {
+        f.severity == Severity::Error
+            && matches!(
+                f.rule,
+                Rule::MissingAttestation | Rule::OpenCorrectiveAction
+            )
+    });
+    let fails = data
+        .parties
+        .iter()
+        .map(|p| p.verdict)
+        .chain(data.lot_statuses.iter().map(|l| l.verdict))
+        .any(|v| v == ledger_report::figures::DdVerdict::Fails);
+    if dd_error != fails {
+        return Err(format!(
+            "the report's due diligence (fails: {fails}) disagrees with the verdict's \
+             (a due-diligence error: {dd_error})"
+        ));
+    }
+    let shown = data
+        .parties
+        .iter()
+        .flat_map(|p| &p.attestations)
+        .chain(data.lot_statuses.iter().flat_map(|l| &l.attestations));
+    for row in shown {
+        if lot_findings.iter().any(|f| {
+            f.severity == Severity::Error
+                && f.event == Some(row.record.event)
+                && !matches!(
+                    f.rule,
+                    Rule::MissingAttestation | Rule::OpenCorrectiveAction
+                )
+        }) {
+            return Err(format!(
+                "the report shows attestation #{} that failed a check",
+                row.record.seq
+            ));
+        }
+    }
+    let exported = ledger
+        .export_bundle(lot, Some(&keys[ledger_scenario::demo::OPERATOR]), now)
+        .map_err(|e| format!("export-bundle: {e}"))?;
+    let offline =
+        ledger_core::bundle::verify_bytes(&exported.bytes, Some(&exported.verifier), policy, now)
+            .map_err(|e| e.to_string())?;
+    if error_codes(&offline.findings) != *expected
+        || ledger_core::finding::verdict(&offline.findings) != Verdict::Fail
+    {
+        return Err(format!(
+            "verify --bundle found {:?}, expected {expected:?}: {:?}",
+            error_codes(&offline.findings),
+            offline.findings
+        ));
+    }
+    let whole = ledger
+        .verify_with_policy(&Silent, &[], policy, now)
+        .map_err(|e| e.to_string())?;
+    let missing: Vec<&Finding> = lot_findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error && !whole.findings.contains(f))
+        .collect();
+    if whole.verdict != Verdict::Fail || !missing.is_empty() {
+        return Err(format!(
+            "whole-ledger verify --policy misses {missing:?} of verify --lot: {:?}",
+            whole.findings
+        ));
+    }
     Ok(())
 }
 
@@ -287,14 +395,58 @@ fn every_rule_has_a_failing_fixture_that_fails_exactly_there() {
         paths.len(),
         failures.join("\n")
     );
-    // CUS-INT-007 (checkpoints) is covered by the transparency tests.
+    // CUS-INT-007 (checkpoints) is covered by the transparency tests, CUS-INT-008 (a
+    // tampered index) by `fail_a_forgotten_attestation_index_record_fails_verify` below.
     let missing: Vec<&str> = Rule::ALL
         .iter()
         .map(|r| r.code())
-        .filter(|c| !covered.contains(*c) && *c != "CUS-INT-007")
+        .filter(|c| !covered.contains(*c) && *c != "CUS-INT-007" && *c != "CUS-INT-008")
         .collect();
     assert!(
         missing.is_empty(),
         "rules without a fail_ fixture: {missing:?}"
+    );
+}
+
+/// A store that loses the index record of a failed audit hides it from every command that
+/// reads the index; whole-ledger `verify` derives the index from the entries and says so.
+#[test]
+fn fail_a_forgotten_attestation_index_record_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let (ledger, keys) = enrolled_ledger(&ledger_dir).unwrap();
+    let audit = serde_json::json!({"kind": "attest", "actor": "rba-auditor-7",
+        "time": "2026-03-01T00:00:00Z", "nonce": 40, "subject": {"party": "kivu-mining"},
+        "claim": "onsite-audit", "result": "fail"});
+    let mut ctx = ledger.signing_context();
+    let statement = sign(&keys, &mut ctx, &audit, "rba-auditor-7");
+    drop(ctx);
+    let receipt = ledger
+        .append(vec![statement], ledger::now().unwrap(), &Silent)
+        .unwrap()
+        .remove(0);
+    let clean = ledger.verify(&Silent).unwrap();
+    assert!(
+        !error_codes(&clean.findings).contains("CUS-INT-008"),
+        "{:?}",
+        clean.findings
+    );
+    let store = ledger.into_store();
+    let party = ledger_core::id::PartyId::new("kivu-mining").unwrap();
+    assert!(store.forget_attestation(&party, receipt.seq).unwrap());
+    store.close().unwrap();
+    let report = reopen(&ledger_dir).verify(&Silent).unwrap();
+    assert_eq!(report.verdict, Verdict::Fail);
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.rule == Rule::IndexMismatch)
+        .expect("an index finding");
+    assert!(
+        finding.message.contains(&format!(
+            "attestations about party kivu-mining leaves out #{}",
+            receipt.seq
+        )),
+        "{finding}"
     );
 }

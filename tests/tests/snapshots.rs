@@ -285,14 +285,35 @@ fn cli_runs_match_their_snapshots() {
             {"kind": "ship", "actor": "kivu-mining", "time": "2026-03-06T11:00:00Z", "nonce": 32, "to": "lualaba-refining", "lots": [{"lot": "KV-ORE-0001", "quantity": 10000}]},
             {"kind": "ship", "actor": "kivu-mining", "time": "2026-03-06T12:00:00Z", "nonce": 33, "to": "lualaba-refining", "lots": [{"lot": "KV-ORE-0001", "quantity": 10001}]}]"#,
     );
+    // Signed together, sign sees the third draw more than the receipt has left.
+    s.snapshot(
+        "sign_refused_more_than_held",
+        &["sign", "--key", "kivu.pem", "batch.json"],
+    );
+    // Signed apart, each looks fine on its own; append refuses the three together.
+    let all: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(s.path("batch.json")).unwrap()).unwrap();
+    s.write("first-two.json", &serde_json::to_string(&all[..2]).unwrap());
+    s.write("third.json", &all[2].to_string());
     s.run_ok(&[
         "sign",
         "--key",
         "kivu.pem",
-        "batch.json",
+        "first-two.json",
         "--out",
-        "batch.signed",
+        "first-two.signed",
     ]);
+    s.run_ok(&[
+        "sign",
+        "--key",
+        "kivu.pem",
+        "third.json",
+        "--out",
+        "third.signed",
+    ]);
+    let signed = std::fs::read_to_string(s.path("first-two.signed")).unwrap()
+        + &std::fs::read_to_string(s.path("third.signed")).unwrap();
+    s.write("batch.signed", &signed);
     s.snapshot(
         "append_refused_double_spending",
         &["append", "batch.signed"],

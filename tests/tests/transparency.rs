@@ -489,14 +489,37 @@ fn the_demo_module_bundle_verifies_offline_in_an_empty_directory() {
 
     let empty = tempfile::tempdir().unwrap();
     std::fs::copy(&out, empty.path().join("module.bundle")).unwrap();
-    let run = verify_bundle_in(empty.path(), "module.bundle", &[]).success();
+    // Without --vkey every check runs, but the bundle is only consistent with itself: the
+    // verdict is a fail, in the text, the JSON and the exit code alike (issue 12, hole 9).
+    let run = verify_bundle_in(empty.path(), "module.bundle", &[]).code(1);
     let text = stdout(&run);
-    assert!(text.contains("verdict: PASS (lot VM-MOD-0001;"), "{text}");
+    assert!(text.contains("verdict: FAIL (lot VM-MOD-0001;"), "{text}");
+    assert!(
+        text.contains("error CUS-INT-007: operator key not confirmed"),
+        "{text}"
+    );
     assert!(text.contains(&format!("checkpoint key: {vkey}")), "{text}");
     assert!(text.contains("genesis entry"), "{text}");
     assert!(
         text.contains("CUS-ORI-003"),
         "the artisanal site is flagged: {text}"
+    );
+    let run = verify_bundle_in(empty.path(), "module.bundle", &["--json"]).code(1);
+    let unconfirmed: Value = serde_json::from_slice(&run.get_output().stdout).unwrap();
+    assert_eq!(unconfirmed["verdict"], "fail");
+    assert_eq!(unconfirmed["counts"]["errors"], 1);
+    assert_eq!(unconfirmed["bundle"]["vkey_source"], "genesis");
+    assert!(
+        unconfirmed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "CUS-INT-007"
+                && f["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("operator key not confirmed")),
+        "{unconfirmed}"
     );
 
     let run =
@@ -530,19 +553,22 @@ fn the_demo_module_bundle_verifies_offline_in_an_empty_directory() {
 fn every_single_byte_change_of_a_small_bundle_is_rejected() {
     let d = Demo::new();
     let file = d.path("ore.bundle");
-    d.custody(&[
+    let export = d.json(&[
         "export-bundle",
         "KD-ORE-0001",
         "--out",
         file.to_str().unwrap(),
         "--operator-key",
         &d.key(),
-    ])
-    .success();
+        "--json",
+    ]);
+    // Checked against the operator's key: without it no bundle passes at all.
+    let vkey_text = export["vkey"].as_str().unwrap().to_owned();
+    let vkey = ledger_core::note::NoteVerifier::from_vkey(&vkey_text).unwrap();
     let bytes = std::fs::read(&file).unwrap();
     let now = Timestamp::from_unix(4_000_000_000).unwrap();
     let policy = Policy::default();
-    let original = bundle::verify_bytes(&bytes, None, &policy, now).unwrap();
+    let original = bundle::verify_bytes(&bytes, Some(&vkey), &policy, now).unwrap();
     assert_eq!(
         ledger_core::finding::verdict(&original.findings),
         Verdict::Pass
@@ -557,7 +583,7 @@ fn every_single_byte_change_of_a_small_bundle_is_rejected() {
         for flip in [0x01u8, 0xa5] {
             let mut changed = bytes.clone();
             changed[i] ^= flip;
-            let rejected = match bundle::verify_bytes(&changed, None, &policy, now) {
+            let rejected = match bundle::verify_bytes(&changed, Some(&vkey), &policy, now) {
                 Err(_) => true,
                 Ok(report) => ledger_core::finding::verdict(&report.findings) == Verdict::Fail,
             };
@@ -586,7 +612,7 @@ fn every_single_byte_change_of_a_small_bundle_is_rejected() {
         let mut changed = bytes.clone();
         changed[i] ^= 0x01;
         std::fs::write(empty.path().join("b"), &changed).unwrap();
-        let out = verify_bundle_in(empty.path(), "b", &[]);
+        let out = verify_bundle_in(empty.path(), "b", &["--vkey", &vkey_text]);
         let code = out.get_output().status.code();
         assert!(matches!(code, Some(1 | 2)), "byte {i}: {code:?}");
         assert!(

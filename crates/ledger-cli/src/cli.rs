@@ -9,7 +9,7 @@ use ledger_core::id::LotId;
 /// `custody --version`: the build, and the formats it reads and writes.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nstorage format (sled): 2",
+    "\nstorage format (sled): 3",
     "\nevidence bundle format: 1",
     "\nevent ids: custody/event/v1, statement signatures: custody/statement/v1",
 );
@@ -26,6 +26,12 @@ pub struct Cli {
         default_value = "custody-ledger"
     )]
     pub ledger: PathBuf,
+
+    /// A Custody server (`custody serve`) to send the command to instead of opening a ledger
+    /// directory, e.g. http://127.0.0.1:8080: for submit, verify --lot, trace, export-bundle,
+    /// checkpoint, proof, show and parties (and bench --server local: the load generator).
+    #[arg(long, global = true, env = "CUSTODY_SERVER")]
+    pub server: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -129,6 +135,83 @@ pub enum Command {
     ///
     /// Example: custody lots --material cobalt-ore --limit 20
     Lots(LotsArgs),
+    /// Serve the ledger over HTTP: suppliers submit, auditors read (docs/api.md). Prints the
+    /// address it listens on; SIGTERM finishes the open group and stops.
+    ///
+    /// Example: custody serve --listen 127.0.0.1:8080 --operator-key operator.pem
+    Serve(ServeArgs),
+    /// Submit signed statements to a server and check the receipts: the checkpoint's
+    /// signature against the pinned operator key, each inclusion proof, and consistency with
+    /// the last checkpoint seen.
+    ///
+    /// Example: custody submit extract.signed.jsonl --server http://127.0.0.1:8080 --vkey operator.vkey
+    Submit(SubmitArgs),
+}
+
+/// `custody serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The operator's private key: signs checkpoints; read once, never sent anywhere.
+    #[arg(long, env = "CUSTODY_OPERATOR_KEY")]
+    pub operator_key: PathBuf,
+    /// Most statements in one group commit.
+    #[arg(long, default_value_t = 1024)]
+    pub group_size: usize,
+    /// Longest a group stays open for more requests, in milliseconds.
+    #[arg(long, default_value_t = 5)]
+    pub group_ms: u64,
+    /// Shortest time between two signed checkpoints, in milliseconds (receipts wait for
+    /// the next checkpoint).
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_ms: u64,
+    /// Requests that may wait for the writer before new ones get 503.
+    #[arg(long, default_value_t = 8192)]
+    pub queue: usize,
+    /// The largest request body, in bytes.
+    #[arg(long, default_value_t = 4 << 20)]
+    pub body_limit: usize,
+    /// The longest a request may take, in seconds, reading its body included.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Requests handled at once; more get 503 with Retry-After.
+    #[arg(long, default_value_t = 1024)]
+    pub concurrency: usize,
+    /// Requests per second one client IP address may send; more get 429 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate_per_ip: u32,
+    /// Statements per second one signer key may submit; more get 429 (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub rate_per_signer: u32,
+    /// Serve HTTPS (rustls) with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Log JSON lines on standard error instead of text.
+    #[arg(long)]
+    pub log_json: bool,
+}
+
+/// `custody submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Signed statements, one JSON object per line, as `custody sign` writes them: one
+    /// all-or-nothing request.
+    pub file: PathBuf,
+    /// The operator's published checkpoint verifier key (`name+id+base64`, or a file holding it).
+    #[arg(long)]
+    pub vkey: String,
+    /// Where the last checkpoint seen of this log is kept (default:
+    /// $XDG_STATE_HOME/custody/ORIGIN.checkpoint).
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `custody parties`.
@@ -285,6 +368,11 @@ pub struct SignArgs {
     /// The signer's private key.
     #[arg(long)]
     pub key: PathBuf,
+    /// The origin of the ledger the statements are for (the first line of its
+    /// checkpoints): every signature covers it. Taken from the ledger when there is one;
+    /// needed to sign offline, without a ledger.
+    #[arg(long)]
+    pub origin: Option<String>,
     /// The JSON event file ('-' for stdin).
     pub events: PathBuf,
     /// Where to write the signed statements (default stdout).
@@ -317,10 +405,13 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub bundle: Option<PathBuf>,
     /// The operator's published checkpoint verifier key (`name+id+base64`, or a file
-    /// holding it); without it the genesis key in the bundle is used and printed.
+    /// holding it); without it the genesis key in the bundle is used so that every check
+    /// runs, and the verdict is a fail: "operator key not confirmed" (CUS-INT-007).
     #[arg(long, requires = "bundle")]
     pub vkey: Option<String>,
-    /// A due-diligence policy file (TOML or JSON).
+    /// A due-diligence policy file (TOML or JSON). Without --lot or --bundle, the origin
+    /// and due-diligence rules then also run for every product lot of the ledger (a lot no
+    /// transform consumes), with the findings `verify --lot` gives each.
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// A signed checkpoint you kept from earlier (C2SP text, as `custody checkpoint`
@@ -345,9 +436,10 @@ pub struct TraceArgs {
 /// `custody checkpoint`.
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
-    /// The operator's private key (a currently valid operator key of this ledger).
+    /// The operator's private key (a currently valid operator key of this ledger); not
+    /// needed with --server, which prints the server's latest checkpoint.
     #[arg(long, env = "CUSTODY_OPERATOR_KEY")]
-    pub operator_key: PathBuf,
+    pub operator_key: Option<PathBuf>,
     /// Print `origin`, `size`, `root` (hex) and `note` as JSON.
     #[arg(long)]
     pub json: bool,

@@ -10,11 +10,15 @@ mod explain;
 mod init;
 mod keygen;
 mod listing;
+mod loadgen;
 mod parties;
 mod proof;
+mod remote;
 mod report;
+mod serve;
 mod show;
 mod sign;
+mod submit;
 mod trace;
 mod verify;
 
@@ -32,6 +36,25 @@ use crate::cli::{Cli, Command};
 /// Runs `cli` and returns the process exit code.
 pub fn run(cli: Cli) -> Result<u8> {
     let dir = cli.ledger;
+    if let Some(server) = &cli.server {
+        return match &cli.command {
+            Command::Submit(args) => submit::run(server, args),
+            Command::Verify(args) if args.bundle.is_none() => remote::verify(server, args),
+            Command::Trace(args) => remote::trace(server, args),
+            Command::ExportBundle(args) => remote::export_bundle(server, args),
+            Command::Checkpoint(args) => remote::checkpoint(server, args),
+            Command::Proof(args) => remote::proof(server, &args.kind),
+            Command::Bench(args) => loadgen::run(server, args),
+            Command::Show(args) => remote::show(server, args),
+            Command::Parties(args) => remote::parties(server, args),
+            Command::Serve(_) => {
+                anyhow::bail!("custody serve serves a --ledger DIR, not a --server")
+            }
+            _ => anyhow::bail!(
+                "this command does not run against a --server: run it on the ledger's machine"
+            ),
+        };
+    }
     match cli.command {
         Command::Init(args) => init::run(&dir, args),
         Command::Keygen(args) => keygen::run(args),
@@ -61,6 +84,10 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Explain(args) => explain::run(&args.code),
         Command::Parties(args) => listing::parties(&dir, args),
         Command::Lots(args) => listing::lots(&dir, args),
+        Command::Serve(args) => serve::run(&dir, args),
+        Command::Submit(_) => {
+            anyhow::bail!("custody submit sends to a server: give --server URL")
+        }
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -106,6 +133,14 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
     let mut told = false;
     loop {
         match SledStore::open(dir) {
+            Err(StoreError::Locked { .. }) if serve::running_server(dir).is_some() => {
+                let url = serve::running_server(dir).unwrap_or_default();
+                anyhow::bail!(
+                    "ledger at {} is held by custody serve at {url}: send the command there \
+                     with --server {url} (or stop the server first)",
+                    dir.display()
+                );
+            }
             Err(StoreError::Locked { .. }) if start.elapsed() < wait => {
                 if !told {
                     eprintln!(

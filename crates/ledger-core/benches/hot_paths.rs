@@ -19,8 +19,13 @@ use ledger_core::merkle::{MemoryTree, consistency_proof, inclusion_proof};
 use ledger_core::quantity::Quantity;
 use ledger_core::rules::{self, RuleConfig};
 use ledger_core::state::{Empty, Overlay};
-use ledger_core::statement::{Entry, Statement, entry_hash};
+use ledger_core::statement::{Entry, Origin, Statement, entry_hash};
 use ledger_core::timestamp::Timestamp;
+
+/// The origin of the ledger the benchmark statements are signed for.
+fn origin() -> Origin {
+    Origin::new("bench.custody.example/log").unwrap()
+}
 
 fn key(name: &str) -> SecretKey {
     SecretKey::from_seed(&Digest::of(&[b"custody bench key\0", name.as_bytes()]).0)
@@ -54,16 +59,23 @@ fn extract(lot: &str) -> Body {
                 .into_iter()
                 .collect(),
             capacity_wh: None,
+            unit_mass_mg: None,
         }],
     })
 }
 
 fn codec_and_hashing(c: &mut Criterion) {
-    let statement = Statement::sign(event("kivu", 1, extract("KV-ORE-1")), &key("kivu")).unwrap();
+    let statement = Statement::sign(
+        event("kivu", 1, extract("KV-ORE-1")),
+        &origin(),
+        &key("kivu"),
+    )
+    .unwrap();
     let entry = Entry {
         seq: 7,
         prev: Digest::ZERO,
         recorded_at: Timestamp::from_unix(1_772_000_100).unwrap(),
+        subjects: Digest::ZERO,
         statement: statement.clone(),
     };
     let bytes = entry.encode().unwrap();
@@ -80,8 +92,12 @@ fn codec_and_hashing(c: &mut Criterion) {
         b.iter(|| black_box(&statement).id().unwrap())
     });
     let id = statement.id().unwrap();
-    c.bench_function("signature/verify_strict", |b| {
-        b.iter(|| statement.verify_signature(black_box(&id)).unwrap())
+    c.bench_function("signature/verify (ZIP-215 rule, single)", |b| {
+        b.iter(|| {
+            statement
+                .verify_signature(&origin(), black_box(&id))
+                .unwrap()
+        })
     });
 }
 
@@ -100,11 +116,13 @@ fn rules_per_event(c: &mut Criterion) {
     let mut setup = vec![
         Statement::sign(
             event("operator", 0, enroll("operator", Role::Operator, &operator)),
+            &origin(),
             &operator,
         )
         .unwrap(),
         Statement::sign(
             event("operator", 0, enroll("kivu", Role::Miner, &miner)),
+            &origin(),
             &operator,
         )
         .unwrap(),
@@ -114,11 +132,12 @@ fn rules_per_event(c: &mut Criterion) {
                 0,
                 enroll("lualaba", Role::Refiner, &key("lualaba")),
             ),
+            &origin(),
             &operator,
         )
         .unwrap(),
     ];
-    setup.push(Statement::sign(event("kivu", 1, extract("KV-ORE-1")), &miner).unwrap());
+    setup.push(Statement::sign(event("kivu", 1, extract("KV-ORE-1")), &origin(), &miner).unwrap());
     let extract_id = setup[3].id().unwrap();
     let ship = Statement::sign(
         event(
@@ -133,6 +152,7 @@ fn rules_per_event(c: &mut Criterion) {
                 }],
             }),
         ),
+        &origin(),
         &miner,
     )
     .unwrap();

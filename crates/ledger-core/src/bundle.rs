@@ -19,6 +19,11 @@
 //!    lots created by the same event, whose evidence is the same), and the lot's provenance
 //!    is traced and the origin and due-diligence rules run on it.
 //!
+//! 3. **the operator key**: without the operator's verifier key from the auditor, the
+//!    checkpoint is opened with the key of the bundle's own genesis entry so that every
+//!    check above still runs, and the report then carries the error finding CUS-INT-007
+//!    "operator key not confirmed": such a bundle never passes.
+//!
 //! What a bundle cannot show: that the log holds no *other* entry about these lots (a
 //! double spend left out of the bundle). Only whole-ledger verification shows that.
 //!
@@ -29,6 +34,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
+use crate::completeness::{self, Completeness};
 use crate::event::{Body, Event, Role, Subject};
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
@@ -36,18 +42,19 @@ use crate::id::{LotId, PartyId};
 use crate::merkle::{leaf_hash, verify_inclusion};
 use crate::note::{Checkpoint, NoteVerifier, open_checkpoint};
 use crate::policy::Policy;
-use crate::provenance::{self, EventSource, Trace, TraceError};
+use crate::provenance::{self, AttestationSet, EventSource, Trace, TraceError};
 use crate::rules::RuleConfig;
-use crate::state::{AttestationRecord, StateError};
-use crate::statement::{Entry, Statement};
+use crate::state::StateError;
+use crate::statement::{Entry, Origin, Statement};
+use crate::subjects::subjects_of;
 use crate::timestamp::Timestamp;
-use crate::verify::{KeyCache, Prepared, Replay, prepare};
+use crate::verify::{KeyCache, Prepared, Replay, prepare_batch};
 
 /// The first bytes of every bundle file.
 pub const MAGIC: &[u8; 15] = b"custody-bundle\0";
 
 /// The bundle format version this build reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The largest bundle file accepted, header included: 256 MiB.
 pub const MAX_BUNDLE: usize = codec::MAX_LARGE_ENCODED;
@@ -102,6 +109,8 @@ pub struct Bundle {
     pub checkpoint: String,
     /// The entries, in strictly increasing log order.
     pub entries: Vec<BundleEntry>,
+    /// The proof that `entries` hold every entry about the parties and lots they concern.
+    pub completeness: Completeness,
 }
 
 impl Bundle {
@@ -185,14 +194,12 @@ impl Selection {
 
     /// Considers the entry at `seq` holding event `id`. Entries must come in log order.
     pub fn offer(&mut self, seq: u64, id: Digest, event: &Event) {
-        match &event.body {
-            Body::Enroll(e) => self
-                .party_entries
-                .push((seq, e.party.clone(), event.actor.clone())),
-            Body::Revoke(r) => self
-                .party_entries
-                .push((seq, r.party.clone(), event.actor.clone())),
-            _ => {}
+        // The entries about a party (its changes, attestations about it): a needed party's
+        // are all selected, so their completeness can be proved.
+        for subject in subjects_of(event) {
+            if let crate::subjects::Subject::Party(party) = subject {
+                self.party_entries.push((seq, party, event.actor.clone()));
+            }
         }
         let wanted = seq == 0
             || self.dag.contains(&id)
@@ -243,6 +250,15 @@ impl Selection {
             }
         }
     }
+}
+
+/// The lots a bundle's completeness covers: the product and every lot a DAG event names.
+pub fn trace_lots(trace: &Trace) -> BTreeSet<LotId> {
+    let mut lots = BTreeSet::from([trace.lot.clone()]);
+    for e in trace.events.values() {
+        lots.extend(e.statement.event.lots_named().into_iter().cloned());
+    }
+    lots
 }
 
 /// Where the checkpoint's verifier key came from.
@@ -319,7 +335,9 @@ pub fn verify_bytes(
 
 /// Verifies a bundle offline (see the module documentation). `vkey` is the operator's
 /// published verifier key; without it, the key that signed the genesis entry is used under
-/// the checkpoint's origin, and the report says so.
+/// the checkpoint's origin so that every other check still runs, and the report carries an
+/// error finding (CUS-INT-007, "operator key not confirmed"): a bundle checked only against
+/// itself never passes.
 pub fn verify(
     bundle: &Bundle,
     vkey: Option<&NoteVerifier>,
@@ -460,12 +478,21 @@ pub fn verify(
     }
     report.sound = true;
 
-    // The rules, over the bundle's entries in log order.
+    // The rules, over the bundle's entries in log order. Statement signatures cover the
+    // ledger's origin: the one of the checkpoint that just verified.
+    let origin = match Origin::new(checkpoint.origin()) {
+        Ok(origin) => origin,
+        Err(e) => {
+            report.sound = false;
+            report.findings.push(checkpoint_finding(format!(
+                "the checkpoint's origin cannot be a ledger's: {e}"
+            )));
+            return report;
+        }
+    };
     let keys = KeyCache::default();
-    let prepared: Vec<(u64, Prepared)> = decoded
-        .iter()
-        .map(|d| (d.seq, prepare(d.bytes, &keys)))
-        .collect();
+    let entries: Vec<(u64, &[u8])> = decoded.iter().map(|d| (d.seq, d.bytes)).collect();
+    let prepared: Vec<(u64, Prepared)> = prepare_batch(&entries, &origin, &keys);
     let mut signer_party = None;
     let evidence = check_evidence(&bundle.lot, &prepared, policy, as_of, &mut |replay| {
         signer_party = check_checkpoint_signer(&mut report, replay, &checkpoint);
@@ -473,6 +500,23 @@ pub fn verify(
     });
     match evidence {
         Ok(evidence) => {
+            let lots = trace_lots(&evidence.trace);
+            let required = completeness::required(
+                decoded.iter().map(|d| &d.entry.statement.event),
+                lots.iter(),
+            );
+            let missing = completeness::check(
+                &bundle.completeness,
+                &checkpoint,
+                decoded
+                    .iter()
+                    .map(|d| (d.seq, &d.id, &d.entry.statement.event)),
+                &required,
+            );
+            if !missing.is_empty() {
+                report.sound = false;
+                report.findings.extend(missing);
+            }
             for (seq, id) in &evidence.extra {
                 report.sound = false;
                 report.findings.push(
@@ -492,17 +536,40 @@ pub fn verify(
             report.findings.push(integrity(message));
         }
     }
+    if report.key_source == KeySource::Genesis {
+        report.findings.push(operator_key_not_confirmed(&report));
+    }
     report
+}
+
+/// The finding that fails a bundle verified without the operator's verifier key: the
+/// checkpoint verified under the key of the bundle's own genesis entry, which whoever made
+/// the bundle chose. Everything else may check out, but nothing ties the file to the
+/// operator's ledger, so the verdict must not be a pass.
+fn operator_key_not_confirmed(report: &BundleReport) -> Finding {
+    let key = report
+        .verifier
+        .as_ref()
+        .map_or_else(|| "no key".to_owned(), NoteVerifier::vkey);
+    checkpoint_finding(format!(
+        "operator key not confirmed: the checkpoint verifies only under the key of the \
+         bundle's own genesis entry ({key}), which whoever made the file chose; verify again \
+         with --vkey and the operator's published verifier key"
+    ))
 }
 
 /// What the rules say about a lot's evidence (see [`check_evidence`]).
 pub struct Evidence {
-    /// Rule findings that concern the lot's DAG, then origin and due-diligence findings.
+    /// Rule findings about the entries the verdict relies on, then origin and
+    /// due-diligence findings.
     pub findings: Vec<Finding>,
     /// The lot's provenance, traced over the evidence alone.
     pub trace: Trace,
     /// Entries given that are not part of the lot's evidence ([`Selection`]).
     pub extra: Vec<(u64, Digest)>,
+    /// The attestations due diligence read: those of the evidence without an error
+    /// finding. A report shows these, not what an index lists.
+    pub attestations: AttestationSet,
 }
 
 /// Runs every rule that applies to `lot` over `entries`, given in strictly increasing log
@@ -566,28 +633,58 @@ pub fn check_evidence(
         .map(|(seq, _, id)| (*seq, *id))
         .collect();
 
-    // Rule findings that concern the DAG, then provenance.
+    // Which rule findings count. Every entry the verdict relies on must pass every check:
+    // the genesis, the DAG's events, every entry that changes a party (enrollments, keys,
+    // roles: the authority of every signer) and every attestation (due diligence), whatever the finding. A finding
+    // about the entry itself (it does not decode, its signature or its signer's authority
+    // fails) counts at any entry of the evidence: a failure anywhere in the evidence fails
+    // the verdict. The other entries only give balances of the DAG's lots their context:
+    // their findings count when they concern one of those lots (a sparse replay lacks what
+    // such an entry links to elsewhere, so its other findings would be noise).
     let lots: HashSet<&LotId> = trace.edges.iter().map(|e| &e.lot).chain([lot]).collect();
-    findings.extend(
+    let relied: HashSet<Digest> = decoded
+        .iter()
+        .filter(|(seq, statement, id)| {
+            *seq == 0
+                || trace.events.contains_key(id)
+                || matches!(statement.event.body, Body::Attest(_))
+                || statement
+                    .event
+                    .body
+                    .party_changed(&statement.event.actor)
+                    .is_some()
+        })
+        .map(|(_, _, id)| *id)
+        .collect();
+    let kept: Vec<Finding> = replay
+        .findings
+        .iter()
+        .filter(|f| match (&f.event, &f.lot) {
+            (None, _) => true,
+            (Some(id), found) => {
+                relied.contains(id)
+                    || about_the_entry_itself(f.rule)
+                    || found.as_ref().is_some_and(|l| lots.contains(l))
+            }
+        })
+        .cloned()
+        .collect();
+    // An attestation with an error finding (a bad signature, an auditor without the role or
+    // with a revoked key, an unknown subject) counts for nothing, in the verdict and in
+    // the report.
+    let failed: HashSet<Digest> = kept
+        .iter()
+        .filter(|f| f.severity == crate::finding::Severity::Error)
+        .filter_map(|f| f.event)
+        .collect();
+    findings.extend(kept);
+    let attestations = AttestationSet::new(
         replay
-            .findings
+            .attestations()
             .iter()
-            .filter(|f| match (&f.event, &f.lot) {
-                (None, _) => true,
-                (Some(id), found) => {
-                    trace.events.contains_key(id)
-                        || found.as_ref().is_some_and(|l| lots.contains(l))
-                }
-            })
+            .filter(|a| !failed.contains(&a.event))
             .cloned(),
     );
-    let mut by_party: HashMap<PartyId, Vec<AttestationRecord>> = HashMap::new();
-    for a in replay.attestations() {
-        if let Subject::Party(p) = &a.attest.subject {
-            by_party.entry(p.clone()).or_default().push(a.clone());
-        }
-    }
-    let attestations = |p: &PartyId| Ok(by_party.get(p).cloned().unwrap_or_default());
     match provenance::provenance_findings(&trace, replay.state(), &attestations, policy, as_of) {
         Ok(found) => findings.extend(found),
         Err(e) => findings.push(integrity(format!("cannot check provenance: {e}"))),
@@ -596,7 +693,26 @@ pub fn check_evidence(
         findings,
         trace,
         extra,
+        attestations,
     })
+}
+
+/// Whether `rule` is about an entry itself, whatever else is in the log: its bytes, its
+/// position, its signature, its signer's authority, its recording time. These need no
+/// other entry than the signer's enrollments, which every evidence holds, so they count at
+/// every entry of the evidence.
+fn about_the_entry_itself(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::EntryMalformed
+            | Rule::SequenceGap
+            | Rule::BadSignature
+            | Rule::UnknownSigner
+            | Rule::RevokedKey
+            | Rule::RoleNotAllowed
+            | Rule::BadEnrollment
+            | Rule::AfterRecorded
+    )
 }
 
 /// Checks that the checkpoint's key is an operator key, not revoked, according to the

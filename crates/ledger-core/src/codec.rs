@@ -74,11 +74,34 @@ pub fn decode_lenient<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError
         return Err(CodecError::TooLarge(bytes.len()));
     }
     let (value, used) = bincode::serde::decode_from_slice(bytes, CONFIG)
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+        .map_err(|e| CodecError::Decode(describe(&e)))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));
     }
     Ok(value)
+}
+
+/// A decoding failure in words: bincode's own messages show its error's `Debug` form.
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::DecodeError as E;
+    match e {
+        E::UnexpectedEnd { additional } => {
+            format!("the bytes end {additional} byte(s) before the value does")
+        }
+        E::LimitExceeded => "a length is larger than the limit".to_owned(),
+        E::InvalidBooleanValue(b) => format!("{b} is not a boolean (0 or 1)"),
+        E::UnexpectedVariant {
+            type_name, found, ..
+        } => {
+            format!("{found} is not a variant of {type_name}")
+        }
+        E::Utf8 { .. } => "a string is not valid UTF-8".to_owned(),
+        E::InvalidCharEncoding(_) => "a character is not valid UTF-8".to_owned(),
+        E::OutsideUsizeRange(n) => format!("a length of {n} is out of range"),
+        E::OtherString(text) => text.clone(),
+        E::Other(text) => (*text).to_owned(),
+        _ => "the bytes are not a valid encoding".to_owned(),
+    }
 }
 
 /// Canonical bytes of `value`, allowing up to [`MAX_LARGE_ENCODED`] bytes (evidence bundles).
@@ -98,7 +121,7 @@ pub fn decode_large<T: Serialize + DeserializeOwned>(bytes: &[u8]) -> Result<T, 
         return Err(CodecError::TooLarge(bytes.len()));
     }
     let (value, used) = bincode::serde::decode_from_slice(bytes, LARGE_CONFIG)
-        .map_err(|e| CodecError::Decode(e.to_string()))?;
+        .map_err(|e| CodecError::Decode(describe(&e)))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes(bytes.len() - used));
     }

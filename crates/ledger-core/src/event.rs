@@ -67,7 +67,7 @@ pub struct Document {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Body {
-    /// The operator admits a party, or adds keys and roles to it.
+    /// The operator admits a new party with its first keys, roles and country.
     Enroll(Enroll),
     /// The operator withdraws a key from this log position on.
     Revoke(Revoke),
@@ -83,6 +83,12 @@ pub enum Body {
     Transform(Transform),
     /// An auditor states a claim about a party or a lot.
     Attest(Attest),
+    /// The operator changes a party's name, country or roles from this log position on.
+    Amend(Amend),
+    /// A party asks for a new key, signed with one of its current keys: its consent.
+    RequestKey(RequestKey),
+    /// The operator adds the key a party requested.
+    AddKey(AddKey),
 }
 
 /// The kind of an event, as written in JSON input and findings.
@@ -105,6 +111,12 @@ pub enum Kind {
     Transform,
     /// See [`Body::Attest`].
     Attest,
+    /// See [`Body::Amend`].
+    Amend,
+    /// See [`Body::RequestKey`].
+    RequestKey,
+    /// See [`Body::AddKey`].
+    AddKey,
 }
 
 impl Kind {
@@ -119,6 +131,9 @@ impl Kind {
             Kind::Receive => "receive",
             Kind::Transform => "transform",
             Kind::Attest => "attest",
+            Kind::Amend => "amend",
+            Kind::RequestKey => "request-key",
+            Kind::AddKey => "add-key",
         }
     }
 }
@@ -141,6 +156,9 @@ impl Body {
             Body::Receive(_) => Kind::Receive,
             Body::Transform(_) => Kind::Transform,
             Body::Attest(_) => Kind::Attest,
+            Body::Amend(_) => Kind::Amend,
+            Body::RequestKey(_) => Kind::RequestKey,
+            Body::AddKey(_) => Kind::AddKey,
         }
     }
 
@@ -151,6 +169,20 @@ impl Body {
             Body::Recycle(r) => &r.outputs,
             Body::Transform(t) => &t.outputs,
             _ => &[],
+        }
+    }
+
+    /// The party whose enrollment this changes (its keys, roles, country or name), for the
+    /// kinds that do: `enroll`, `revoke`, `amend`, `add-key`, and `request-key` (by the
+    /// party itself).
+    pub fn party_changed<'a>(&'a self, actor: &'a PartyId) -> Option<&'a PartyId> {
+        match self {
+            Body::Enroll(e) => Some(&e.party),
+            Body::Revoke(r) => Some(&r.party),
+            Body::Amend(a) => Some(&a.party),
+            Body::AddKey(a) => Some(&a.party),
+            Body::RequestKey(_) => Some(actor),
+            _ => None,
         }
     }
 
@@ -237,6 +269,43 @@ pub struct Enroll {
     pub keys: Vec<PublicKey>,
 }
 
+/// A change of a party's enrollment: the new name, country and roles, in force from the
+/// log position of this event. Rules and reports read a party as it was at the position
+/// of the event concerned, so an amendment never rewrites the past.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amend {
+    /// The party.
+    pub party: PartyId,
+    /// Its name from now on.
+    pub name: String,
+    /// Its country from now on.
+    pub country: Country,
+    /// Its roles from now on, sorted, each once.
+    pub roles: Vec<Role>,
+}
+
+/// A party's request for a new key: the actor is the party, and a current key of it signs,
+/// so the operator cannot add a key to a party without that party's consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestKey {
+    /// The key asked for.
+    pub key: PublicKey,
+}
+
+/// The operator's addition of a requested key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddKey {
+    /// The party.
+    pub party: PartyId,
+    /// The key, as requested.
+    pub key: PublicKey,
+    /// The id of the party's `request-key` event.
+    pub request: Digest,
+}
+
 /// Withdraws a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,6 +358,9 @@ pub struct LotOutput {
     pub content: Content,
     /// Energy capacity per piece in watt-hours, for cells and modules.
     pub capacity_wh: Option<u64>,
+    /// Mass of one piece in milligrams: required for `pcs` lots, absent for `kg` lots. Mass
+    /// is conserved through transforms and footprints are allocated by it.
+    pub unit_mass_mg: Option<u64>,
 }
 
 /// Material taken out of the actor's custody, linked to the event that gave it custody.

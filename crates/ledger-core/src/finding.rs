@@ -56,14 +56,15 @@ rules! {
     EntryMalformed = "CUS-INT-001", Error, "An entry or its statement does not decode, or breaks a structural limit.";
     SequenceGap = "CUS-INT-002", Error, "An entry's sequence number is not its position in the log.";
     ChainBroken = "CUS-INT-003", Error, "An entry's previous-entry hash is not the hash of the entry before it.";
-    BadSignature = "CUS-INT-004", Error, "A statement's signature does not verify under its signer key.";
-    BrokenLink = "CUS-INT-005", Error, "A hash link does not point to an earlier event that gave the actor custody of the lot.";
+    BadSignature = "CUS-INT-004", Error, "A statement's signature does not verify under its signer key over this ledger's origin: it was changed, forged, or signed for another ledger.";
+    BrokenLink = "CUS-INT-005", Error, "A hash link does not point to an earlier creation or receipt of the lot by the actor.";
     Replay = "CUS-INT-006", Error, "A statement already in the log is appended again.";
-    CheckpointMismatch = "CUS-INT-007", Error, "A stored checkpoint is not signed by the operator or not consistent with the log.";
+    CheckpointMismatch = "CUS-INT-007", Error, "A checkpoint is not signed by the operator, not consistent with the log, or (a bundle) not confirmed with the operator's key.";
+    IndexMismatch = "CUS-INT-008", Error, "The store's index of the entries naming a lot, the attestations about a party or lot, or the entries changing a party differs from the log.";
     UnknownSigner = "CUS-AUT-001", Error, "The signer key is not enrolled for the actor, or the actor is not enrolled.";
     RevokedKey = "CUS-AUT-002", Error, "The signer key was revoked at or before this log position.";
-    RoleNotAllowed = "CUS-AUT-003", Error, "The actor's roles do not allow this kind of event (only operators enroll and revoke).";
-    BadEnrollment = "CUS-AUT-004", Error, "An enrollment or revocation is inconsistent: bad genesis, key of another party, unknown key.";
+    RoleNotAllowed = "CUS-AUT-003", Error, "The actor's roles, at this log position, do not allow this kind of event (only operators enroll, amend, add and revoke keys).";
+    BadEnrollment = "CUS-AUT-004", Error, "A change of a party is inconsistent: bad genesis, a party enrolled again, a key of another party, a key added without the party's request, an unknown key.";
     NotHeld = "CUS-CUS-001", Error, "The actor ships or transforms a lot it does not hold.";
     ReceiveMismatch = "CUS-CUS-002", Error, "A receive does not match a ship addressed to the receiver, or names a lot not shipped.";
     ReceivedTwice = "CUS-CUS-003", Error, "A shipment is received more than once.";
@@ -71,7 +72,7 @@ rules! {
     TransitLoss = "CUS-CUS-005", Warning, "Less arrived than was shipped, beyond the tolerance: material lost in transit.";
     DuplicateLot = "CUS-CUS-006", Error, "A lot is created a second time.";
     UnknownReceiver = "CUS-CUS-007", Error, "A shipment is addressed to a party that is not enrolled.";
-    NegativeBalance = "CUS-BAL-001", Error, "A custody balance would go below zero: double spending or over-shipping.";
+    NegativeBalance = "CUS-BAL-001", Error, "A consuming event draws more from a receipt than it holds: double spending, over-shipping, or links that do not account for the quantity.";
     MassOverClaimed = "CUS-BAL-002", Error, "A transform's outputs contain more of an element than its inputs: untraced material laundered in.";
     UnitMismatch = "CUS-BAL-003", Error, "A quantity is not in the lot's unit: pieces are consumed whole, mass in grams.";
     BeforeLinked = "CUS-TIM-001", Error, "An event is earlier than an event it links to.";
@@ -79,8 +80,8 @@ rules! {
     NoOrigin = "CUS-ORI-001", Error, "A provenance path does not end at an extract by a miner or a recycle by a recycler.";
     HighRiskCountry = "CUS-ORI-002", Warning, "A mine site is in a country on the high-risk list: enhanced due diligence.";
     ArtisanalSite = "CUS-ORI-003", Warning, "A mine site is artisanal and small-scale: enhanced due diligence.";
-    MissingAttestation = "CUS-DD-001", Warning, "A party in the chain lacks a required, valid attestation (error where the policy says so).";
-    OpenCorrectiveAction = "CUS-DD-002", Warning, "A party in the chain has an open major corrective action plan (error where the policy says so).";
+    MissingAttestation = "CUS-DD-001", Warning, "A party in the chain lacks a required, valid attestation, or a lot on the way failed one (error where the policy says so).";
+    OpenCorrectiveAction = "CUS-DD-002", Warning, "A party in the chain or a lot on the way has an open major corrective action plan (error where the policy says so).";
     UnknownSubject = "CUS-DD-003", Error, "An attestation is about a party or lot the ledger does not know.";
 }
 

@@ -9,7 +9,7 @@
 //! its JSON Schema ([`crate::schema::input_schema`]): their doc comments are the schema's
 //! descriptions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -17,9 +17,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Number, Value};
 
 use crate::event::{
-    Attest, Body, CapSeverity, Claim, Document, Enroll, Event, Extract, Feedstock, LotMove,
-    LotOutput, Method, Outcome, Receive, Received, Recycle, Revoke, Role, Ship, Site, Subject,
-    Transform, limits,
+    AddKey, Amend, Attest, Body, CapSeverity, Claim, Document, Enroll, Event, Extract, Feedstock,
+    LotMove, LotOutput, Method, Outcome, Receive, Received, Recycle, RequestKey, Revoke, Role,
+    Ship, Site, Subject, Transform, limits,
 };
 use crate::hash::Digest;
 use crate::id::{Component, Country, LotId, Material, PartyId, SiteId};
@@ -28,6 +28,7 @@ use crate::quantity::{
     MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled,
 };
 use crate::schema;
+use crate::state::Holding;
 use crate::timestamp::Timestamp;
 use crate::validate::{FieldError, check_event};
 
@@ -38,8 +39,10 @@ pub const MAX_EVENT_JSON: usize = 256 * 1024;
 pub trait SignContext {
     /// The unit a lot is counted in, if the lot exists.
     fn lot_unit(&self, lot: &LotId) -> Option<Unit>;
-    /// The id of the event that last gave `holder` custody of `lot`.
-    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest>;
+    /// What `holder` holds of `lot`: its receipts in log order, with what is left of each.
+    /// A move without `from` is filled with links to these, oldest first, enough to cover
+    /// its quantity.
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> Option<Holding>;
     /// Every shipment addressed to `receiver`, not yet received, that carries all of `lots`,
     /// each once. A `receive` without `shipment` is linked to it when there is exactly one.
     fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest>;
@@ -57,7 +60,7 @@ impl SignContext for NoContext {
     fn lot_unit(&self, _: &LotId) -> Option<Unit> {
         None
     }
-    fn custody_source(&self, _: &LotId, _: &PartyId) -> Option<Digest> {
+    fn holding(&self, _: &LotId, _: &PartyId) -> Option<Holding> {
         None
     }
     fn open_shipments(&self, _: &PartyId, _: &[LotId]) -> Vec<Digest> {
@@ -123,11 +126,34 @@ pub fn parse_event(
             })
         }
         "attest" => attest(from_value(rest)?)?,
+        "amend" => {
+            let a: AmendIn = from_value(rest)?;
+            Body::Amend(Amend {
+                party: a.party,
+                name: a.name,
+                country: country(&a.country)?,
+                roles: roles(&a.roles)?,
+            })
+        }
+        "request-key" => {
+            let r: RequestKeyIn = from_value(rest)?;
+            Body::RequestKey(RequestKey {
+                key: key(&r.key, "key")?,
+            })
+        }
+        "add-key" => {
+            let a: AddKeyIn = from_value(rest)?;
+            Body::AddKey(AddKey {
+                party: a.party,
+                key: key(&a.key, "key")?,
+                request: a.request,
+            })
+        }
         other => {
             return Err(FieldError::new(
                 "kind",
                 format!(
-                    "unknown kind {:?}; expected enroll, revoke, extract, recycle, ship, receive, transform or attest",
+                    "unknown kind {:?}; expected enroll, amend, request-key, add-key, revoke, extract, recycle, ship, receive, transform or attest",
                     other.chars().take(40).collect::<String>()
                 ),
             ));
@@ -448,11 +474,12 @@ pub(crate) struct CommonIn {
     documents: Option<Vec<Document>>,
 }
 
-/// Admits a party, or adds keys and roles to it; signed by an operator.
+/// Admits a new party with its first keys; signed by an operator. An enrolled party is
+/// changed with `amend` (name, country, roles) and `request-key` + `add-key` (keys).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollIn {
-    /// The party admitted or extended.
+    /// The party admitted.
     party: PartyId,
     /// Its legal or trading name: 1 to 256 bytes of UTF-8 without control characters.
     #[schemars(length(min = 1, max = limits::MAX_TEXT))]
@@ -469,20 +496,11 @@ pub(crate) struct EnrollIn {
 }
 
 fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
-    let country =
-        Country::parse(&e.country).map_err(|err| FieldError::new("country", err.to_string()))?;
-    if e.roles.len() > Role::ALL.len() * 2 || e.keys.len() > limits::MAX_KEYS {
-        return Err(FieldError::new("roles", "too many roles or keys"));
+    let country = country(&e.country)?;
+    if e.keys.len() > limits::MAX_KEYS {
+        return Err(FieldError::new("keys", "too many keys"));
     }
-    let mut roles = Vec::new();
-    for (i, name) in e.roles.iter().enumerate() {
-        let role = Role::parse(name).ok_or_else(|| {
-            FieldError::new(format!("roles[{i}]"), format!("unknown role {name:?}; expected one of miner, trader, refiner, manufacturer, recycler, transporter, auditor, operator"))
-        })?;
-        roles.push(role);
-    }
-    roles.sort();
-    roles.dedup();
+    let roles = roles(&e.roles)?;
     let keys = e
         .keys
         .iter()
@@ -496,6 +514,69 @@ fn enroll(e: EnrollIn) -> Result<Body, FieldError> {
         roles,
         keys,
     }))
+}
+
+/// The `country` of a party.
+fn country(text: &str) -> Result<Country, FieldError> {
+    Country::parse(text).map_err(|err| FieldError::new("country", err.to_string()))
+}
+
+/// Role names, sorted, each once.
+fn roles(names: &[String]) -> Result<Vec<Role>, FieldError> {
+    if names.len() > Role::ALL.len() * 2 {
+        return Err(FieldError::new("roles", "too many roles"));
+    }
+    let mut roles = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let role = Role::parse(name).ok_or_else(|| {
+            FieldError::new(format!("roles[{i}]"), format!("unknown role {name:?}; expected one of miner, trader, refiner, manufacturer, recycler, transporter, auditor, operator"))
+        })?;
+        roles.push(role);
+    }
+    roles.sort();
+    roles.dedup();
+    Ok(roles)
+}
+
+/// Changes a party's name, country and roles from this log position on; signed by an
+/// operator. Events before it keep the party as it was.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AmendIn {
+    /// The enrolled party.
+    party: PartyId,
+    /// Its name from now on: 1 to 256 bytes of UTF-8 without control characters.
+    #[schemars(length(min = 1, max = limits::MAX_TEXT))]
+    name: String,
+    /// Its country from now on.
+    #[schemars(with = "Country")]
+    country: String,
+    /// Its roles from now on; duplicates are dropped. 1 to 16 names.
+    #[schemars(with = "Vec<Role>", length(min = 1, max = 16))]
+    roles: Vec<String>,
+}
+
+/// A party asks for a new key; the actor is the party, signing with one of its current
+/// keys. The key is valid once an operator's `add-key` adds it.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequestKeyIn {
+    /// The new key.
+    #[schemars(with = "PublicKey")]
+    key: String,
+}
+
+/// Adds the key a party requested; signed by an operator.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddKeyIn {
+    /// The party.
+    party: PartyId,
+    /// The key, as requested.
+    #[schemars(with = "PublicKey")]
+    key: String,
+    /// The id of the party's `request-key` event.
+    request: Digest,
 }
 
 /// Withdraws a key from this log position on; signed by an operator.
@@ -563,6 +644,11 @@ pub(crate) struct OutputIn {
     /// zero, at most 3 decimals (stored as watt-hours), at most 1000000.
     #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000))]
     capacity_kwh: Option<Number>,
+    /// Mass of one piece in kilograms, for pcs lots (required there, refused on kg lots):
+    /// greater than zero, at most 6 decimals (stored as milligrams), at most 1000; at least
+    /// the piece's content. Transforms conserve mass, and footprints are allocated by it.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1000))]
+    unit_mass_kg: Option<Number>,
 }
 
 /// A miner creates lots from a mine site.
@@ -640,12 +726,33 @@ fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
                 )?),
                 None => None,
             };
+            let unit_mass_mg = match (&o.unit_mass_kg, o.unit) {
+                (Some(n), Unit::Pcs) => Some(
+                    parse_scaled(&n.to_string(), 6, MAX_MG_PER_PIECE).map_err(|e| {
+                        FieldError::new(format!("outputs[{i}].unit_mass_kg"), e.to_string())
+                    })?,
+                ),
+                (None, Unit::Pcs) => {
+                    return Err(FieldError::new(
+                        format!("outputs[{i}].unit_mass_kg"),
+                        "a lot counted in pieces needs the mass of one piece, in kg",
+                    ));
+                }
+                (Some(_), Unit::Kg) => {
+                    return Err(FieldError::new(
+                        format!("outputs[{i}].unit_mass_kg"),
+                        "only lots counted in pieces have a unit mass; a kg lot's quantity is its mass",
+                    ));
+                }
+                (None, Unit::Kg) => None,
+            };
             Ok(LotOutput {
                 lot: o.lot,
                 material: o.material,
                 quantity: q,
                 content,
                 capacity_wh,
+                unit_mass_mg,
             })
         })
         .collect()
@@ -730,23 +837,75 @@ fn moves(
             format!("at most {} lots", limits::MAX_LOTS),
         ));
     }
-    list.into_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let unit = unit_of(&format!("{field}[{i}].lot"), &m.lot, m.unit, ctx)?;
-            let quantity = quantity(&format!("{field}[{i}].quantity"), &m.quantity, unit)?;
-            let from = match m.from {
-                Some(from) => from,
-                None => ctx.custody_source(&m.lot, actor).ok_or_else(|| {
-                    FieldError::new(
-                        format!("{field}[{i}].from"),
-                        format!("{actor} holds no custody of lot {} in this ledger, so the link cannot be filled in", m.lot),
-                    )
-                })?,
-            };
-            Ok(LotMove { lot: m.lot, quantity, from })
-        })
-        .collect()
+    // What this event has already drawn from each receipt, so two moves of one lot
+    // without links do not both count the same grams.
+    let mut drawn: HashMap<(LotId, Digest), u64> = HashMap::new();
+    let mut out = Vec::with_capacity(list.len());
+    for (i, m) in list.into_iter().enumerate() {
+        let unit = unit_of(&format!("{field}[{i}].lot"), &m.lot, m.unit, ctx)?;
+        let quantity = quantity(&format!("{field}[{i}].quantity"), &m.quantity, unit)?;
+        if let Some(from) = m.from {
+            *drawn.entry((m.lot.clone(), from)).or_default() += quantity.amount();
+            out.push(LotMove {
+                lot: m.lot,
+                quantity,
+                from,
+            });
+            continue;
+        }
+        let no_custody = || {
+            FieldError::new(
+                format!("{field}[{i}].from"),
+                format!(
+                    "{actor} holds no custody of lot {} in this ledger, so the link cannot be filled in",
+                    m.lot
+                ),
+            )
+        };
+        let holding = ctx.holding(&m.lot, actor).ok_or_else(no_custody)?;
+        let mut needed = quantity.amount();
+        let mut held = 0u64;
+        for receipt in &holding.receipts {
+            let used = drawn.entry((m.lot.clone(), receipt.source)).or_default();
+            let left = receipt.balance.saturating_sub(*used);
+            held = held.saturating_add(left);
+            let take = left.min(needed);
+            if take == 0 {
+                continue;
+            }
+            *used += take;
+            needed -= take;
+            // A receipt an earlier move of this event also draws on gets one move, so
+            // each (lot, receipt) appears once.
+            match out
+                .iter_mut()
+                .find(|o| o.lot == m.lot && o.from == receipt.source)
+            {
+                Some(o) => {
+                    o.quantity = Quantity::of(unit, o.quantity.amount().saturating_add(take));
+                }
+                None => out.push(LotMove {
+                    lot: m.lot.clone(),
+                    quantity: Quantity::of(unit, take),
+                    from: receipt.source,
+                }),
+            }
+            if needed == 0 {
+                break;
+            }
+        }
+        if needed > 0 {
+            return Err(FieldError::new(
+                format!("{field}[{i}].quantity"),
+                format!(
+                    "{actor} holds {} of lot {} in this ledger, less than the {quantity} used",
+                    Quantity::of(unit, held),
+                    m.lot
+                ),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// A refiner or manufacturer consumes inputs it holds and creates output lots.

@@ -1,19 +1,52 @@
-//! Ed25519 keys and signatures, and the one signature acceptance rule every path uses.
+//! Ed25519 keys and signatures, and the one signature acceptance rule every path uses
+//! (SPEC §3, `docs/format.md` §3).
 //!
-//! The rule: a public key must be a canonical encoding of a point that is not of small
-//! order (checked once, when the key is parsed); a signature is accepted iff
-//! `ed25519-dalek`'s `verify_strict` accepts it (canonical `S`, `R` not of small order,
-//! cofactorless equation). Every path (append, replay, `verify --lot`, bundles) calls
-//! [`PublicKey::verify`]. There is deliberately no batch verification: `verify_batch`
-//! accepts some signatures `verify_strict` refuses (`docs/format.md` §3).
+//! **Keys.** A public key is accepted once, when it is parsed ([`PublicKey::from_bytes`],
+//! and through it hex, PEM, JSON and the codec): its 32 bytes must be the canonical
+//! encoding of a curve point (RFC 8032 §5.1.3 decoding, which refuses `y ≥ p` and a set
+//! sign bit with `x = 0`) that is not of small order and lies in the prime-order subgroup
+//! (`[L]A` is the identity). Every other key is refused with the reason
+//! ([`KeyError::InvalidPoint`], [`KeyError::NonCanonical`], [`KeyError::WeakKey`],
+//! [`KeyError::MixedOrder`]).
+//!
+//! **Signatures.** A signature `R || S` over a message `M` under such a key `A` is valid
+//! when
+//!
+//! 1. `S`, read as a 256-bit little-endian integer, is below the group order `L`;
+//! 2. `R` is a canonical encoding (the same decoding as for keys) that is not one of the
+//!    eight encodings of the small-order points ([`SMALL_ORDER_ENCODINGS`]). Both are
+//!    byte-level checks, done before any curve arithmetic;
+//! 3. `R` decodes to a curve point, and the cofactored equation of ZIP-215 holds:
+//!    `[8][S]B = [8]R + [8][k]A` with `k = SHA-512(R || A || M) mod L`.
+//!
+//! Step 3 is `ed25519-zebra`'s check, single ([`PublicKey::verify`]) or batched
+//! ([`verify_batch`]); steps 1 and 2 and the key checks are this module's. The batch check
+//! merges signatures by key and agrees with the single check on every input (the cofactor
+//! kills every small-order term in both), so append, whole-ledger replay, `verify --lot`,
+//! evidence bundles and checkpoint notes all give the same answer whichever they use.
+//!
+//! Against RFC 8032 and ed25519-dalek's `verify_strict`: every signature an honest signer
+//! makes (`R = [r]B`) is accepted by all three. They differ only on signatures that only
+//! the key holder can make (a torsion component deliberately added to `R`, or a key with
+//! one): the cofactorless equation of `verify_strict` refuses an `R` with a small-order
+//! component, which this rule accepts; `verify_strict` accepts a key with a small-order
+//! component, which this rule refuses at enrollment; RFC 8032 leaves the equation to the
+//! verifier and accepts small-order and some non-canonical encodings that this rule
+//! refuses. `docs/format.md` §3 has the details and the test vectors.
+//!
+//! Signing stays on ed25519-dalek (its PKCS#8 key files, RFC 8032 deterministic
+//! signatures): signing is not where implementations disagree.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_zebra::batch;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest as _, Sha512};
 use zeroize::Zeroizing;
 
 /// Why a key or signature was refused.
@@ -29,6 +62,12 @@ pub enum KeyError {
     /// The point is valid but not in canonical encoding.
     #[error("public key is not canonically encoded")]
     NonCanonical,
+    /// The point has a small-order component: it is not in the prime-order subgroup, so
+    /// cofactored and cofactorless verifiers could disagree on its signatures.
+    #[error(
+        "public key is not in the prime-order subgroup (it has a small-order component) and is refused"
+    )]
+    MixedOrder,
     /// Hex text of the wrong length or alphabet.
     #[error("expected {expected} hex characters")]
     BadHex {
@@ -48,21 +87,144 @@ pub enum KeyError {
     BadSignature,
 }
 
+/// The group order `L = 2^252 + 27742317777372353535851937790883648493`, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// The canonical encodings of the eight points of small order (the torsion subgroup
+/// `E[8]`): an `R` equal to one of them is refused. In order: order 4 (`y = 0`, both
+/// signs), the identity, order 8 (two `y`, both signs), order 2 (`y = p - 1`).
+pub const SMALL_ORDER_ENCODINGS: [[u8; 32]; 8] = [
+    [0; 32],
+    {
+        let mut e = [0; 32];
+        e[31] = 0x80;
+        e
+    },
+    {
+        let mut e = [0; 32];
+        e[0] = 1;
+        e
+    },
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x85,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0xfa,
+    ],
+    {
+        let mut e = [0xff; 32];
+        e[0] = 0xec;
+        e[31] = 0x7f;
+        e
+    },
+];
+
+/// Whether the 32 bytes `a < b`, both read as little-endian integers.
+fn less_le(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().rev().cmp(b.iter().rev()).is_lt()
+}
+
+/// Whether `bytes` can be the canonical encoding of a point (RFC 8032 §5.1.3): the
+/// 255-bit `y` is below `p = 2^255 - 19`, and the sign bit is clear when `x = 0`, which
+/// happens only for `y = 1` and `y = p - 1`. Whether `y` is on the curve is not checked.
+fn is_canonical_encoding(bytes: &[u8; 32]) -> bool {
+    let mut y = *bytes;
+    y[31] &= 0x7f;
+    // p - 1 = 2^255 - 20 and p = 2^255 - 19, little-endian.
+    let mut p_minus_1 = [0xff; 32];
+    p_minus_1[0] = 0xec;
+    p_minus_1[31] = 0x7f;
+    let mut one = [0; 32];
+    one[0] = 1;
+    let y_ok = less_le(&y, &p_minus_1) || y == p_minus_1;
+    let sign = bytes[31] & 0x80 != 0;
+    y_ok && !(sign && (y == one || y == p_minus_1))
+}
+
+/// Steps 1 and 2 of the rule (module documentation): `S < L`, and `R` is a canonical
+/// encoding of none of the small-order points. Bytes only, no curve arithmetic.
+fn signature_encoding_is_valid(signature: &Signature) -> bool {
+    let (r, s) = signature.0.split_at(32);
+    let (Ok(r), Ok(s)) = (<&[u8; 32]>::try_from(r), <&[u8; 32]>::try_from(s)) else {
+        return false;
+    };
+    less_le(s, &GROUP_ORDER) && is_canonical_encoding(r) && !SMALL_ORDER_ENCODINGS.contains(r)
+}
+
 /// An ed25519 public key that passed the acceptance rule's key checks.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct PublicKey(VerifyingKey);
+///
+/// It holds the point twice, decompressed once: as ed25519-dalek's key (PEM, checkpoint
+/// notes) and as ed25519-zebra's (the verification equation).
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    dalek: VerifyingKey,
+    /// Always `Some` for a key that [`PublicKey::from_bytes`] or [`SecretKey::public_key`]
+    /// made; `None` would refuse every signature.
+    zebra: Option<ed25519_zebra::VerificationKey>,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &PublicKey) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl Hash for PublicKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
 
 impl PublicKey {
-    /// Parses 32 bytes, refusing invalid, small-order and non-canonical points.
+    /// Parses 32 bytes under the rule's key checks: refuses bytes that are not a point,
+    /// points of small order, non-canonical encodings and points outside the prime-order
+    /// subgroup.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, KeyError> {
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::InvalidPoint)?;
         if key.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        if key.to_edwards().compress().as_bytes() != bytes {
+        let point = key.to_edwards();
+        if point.compress().as_bytes() != bytes {
             return Err(KeyError::NonCanonical);
         }
-        Ok(PublicKey(key))
+        if !point.is_torsion_free() {
+            return Err(KeyError::MixedOrder);
+        }
+        let zebra =
+            ed25519_zebra::VerificationKey::try_from(*bytes).map_err(|_| KeyError::InvalidPoint)?;
+        Ok(PublicKey {
+            dalek: key,
+            zebra: Some(zebra),
+        })
+    }
+
+    /// The public key of a signing key, without the checks: `[a]B` for a secret scalar
+    /// `a` is a canonical point of order `L`, so they would pass. Were its bytes ever not
+    /// to decode, the key would verify nothing ([`PublicKey::verify`] fails closed).
+    pub(crate) fn of_signing_key(key: &SigningKey) -> PublicKey {
+        let dalek = key.verifying_key();
+        let zebra = ed25519_zebra::VerificationKey::try_from(*dalek.as_bytes()).ok();
+        PublicKey { dalek, zebra }
     }
 
     /// Parses 64 hex characters.
@@ -83,7 +245,7 @@ impl PublicKey {
 
     /// The SPKI PEM text.
     pub fn to_pem(&self) -> Result<String, KeyError> {
-        self.0
+        self.dalek
             .to_public_key_pem(Default::default())
             .map_err(|e| KeyError::Pem {
                 what: "public key",
@@ -93,7 +255,7 @@ impl PublicKey {
 
     /// The 32-byte encoding.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        self.0.as_bytes()
+        self.dalek.as_bytes()
     }
 
     /// Lowercase hex of the encoding.
@@ -103,17 +265,156 @@ impl PublicKey {
 
     /// The dalek key, for signed-note verifier keys.
     pub fn verifying_key(&self) -> &VerifyingKey {
-        &self.0
+        &self.dalek
     }
 
-    /// Checks `signature` over `message` under the acceptance rule.
+    /// Checks `signature` over `message` under the acceptance rule (module
+    /// documentation): the single check, which [`verify_batch`] agrees with.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.0
-            .verify_strict(message, &sig)
+        if !signature_encoding_is_valid(signature) {
+            return Err(KeyError::BadSignature);
+        }
+        let sig = ed25519_zebra::Signature::from_bytes(&signature.0);
+        self.zebra
+            .ok_or(KeyError::BadSignature)?
+            .verify(&sig, message)
             .map_err(|_| KeyError::BadSignature)
     }
 }
+
+/// How many signatures [`verify_batch`] callers put in one batch: past a few hundred the
+/// multiscalar multiplication gains little, and a failed batch falls back to this many
+/// single checks.
+pub const BATCH_SIZE: usize = 256;
+
+/// One signature for [`verify_batch`]: a checked key, the signed message, the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureCheck<'a> {
+    /// The key, already checked when it was parsed.
+    pub key: &'a PublicKey,
+    /// The message that was signed.
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a Signature,
+}
+
+/// Checks every signature of `checks` under the acceptance rule and says, for each,
+/// whether it is valid: exactly what [`PublicKey::verify`] says of it alone.
+///
+/// The byte-level checks (steps 1 and 2) run per signature; the rest share one ZIP-215
+/// batch equation, whose terms ed25519-zebra merges by key. Only if the batch fails is
+/// each signature checked singly, to name the bad ones. The batch's 128-bit weights are
+/// hashed from every item of the batch ([`Weights`]), so no signer can choose or adapt to
+/// them. Callers pass at most a few hundred ([`BATCH_SIZE`]).
+pub fn verify_batch(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
+    let mut valid = vec![false; checks.len()];
+    let queued: Vec<&SignatureCheck<'_>> = checks
+        .iter()
+        .filter(|c| signature_encoding_is_valid(c.signature))
+        .collect();
+    let all_valid = match queued.as_slice() {
+        [] => return valid,
+        // One signature: the single check is the same equation, and cheaper.
+        [one] => one.key.verify(one.message, one.signature).is_ok(),
+        _ => batch_equation_holds(&queued),
+    };
+    for (i, c) in checks.iter().enumerate() {
+        valid[i] = signature_encoding_is_valid(c.signature)
+            && (all_valid || c.key.verify(c.message, c.signature).is_ok());
+    }
+    valid
+}
+
+/// Whether every signature of `checks` passes the byte-level checks and the one batch
+/// equation holds: [`verify_batch`]'s fast path, without the single checks it falls back
+/// to. True exactly when every signature is valid (up to the 2^-128 chance of the weights).
+pub fn batch_holds(checks: &[SignatureCheck<'_>]) -> bool {
+    checks
+        .iter()
+        .all(|c| signature_encoding_is_valid(c.signature))
+        && batch_equation_holds(&checks.iter().collect::<Vec<_>>())
+}
+
+/// Step 3 of the rule for all of `checks` at once: `R` decodes and
+/// `[8](sum z_i R_i + sum (sum z_i k_i) A - [sum z_i S_i] B) = 0`, terms merged by key.
+fn batch_equation_holds(checks: &[&SignatureCheck<'_>]) -> bool {
+    let mut verifier = batch::Verifier::new();
+    let mut weights = Sha512::new_with_prefix(WEIGHTS_TAG);
+    for check in checks {
+        let key = ed25519_zebra::VerificationKeyBytes::from(*check.key.as_bytes());
+        let sig = ed25519_zebra::Signature::from_bytes(&check.signature.0);
+        verifier.queue((key, sig, check.message));
+        weights.update(check.key.as_bytes());
+        weights.update(check.signature.0);
+        weights.update((check.message.len() as u64).to_be_bytes());
+        weights.update(check.message);
+    }
+    verifier
+        .verify(Weights::new(weights.finalize().into()))
+        .is_ok()
+}
+
+/// Domain tag of the hash the batch weights are derived from.
+const WEIGHTS_TAG: &[u8] = b"custody/batch-weights/v1\0";
+
+/// The random weights of a batch equation, derived from a hash of the whole batch
+/// (Fiat-Shamir): block `j` of the stream is `SHA-512(seed || u64-BE(j))`, where `seed`
+/// hashes every key, signature and message of the batch. A signer who wants a bad
+/// signature to pass inside a batch must find a batch whose weights cancel its error, one
+/// chance in about 2^128 per try, the same odds as with weights from the operating
+/// system, and no source of randomness is needed. (ed25519-zebra draws the weights in the
+/// order of its own map of keys.)
+struct Weights {
+    seed: [u8; 64],
+    block: [u8; 64],
+    used: usize,
+    counter: u64,
+}
+
+impl Weights {
+    fn new(seed: [u8; 64]) -> Weights {
+        Weights {
+            seed,
+            block: [0; 64],
+            used: 64,
+            counter: 0,
+        }
+    }
+}
+
+impl rand_core_010::TryRng for Weights {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut bytes = [0; 4];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut bytes = [0; 8];
+        self.try_fill_bytes(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for byte in dst {
+            if self.used == self.block.len() {
+                let mut hash = Sha512::new();
+                hash.update(self.seed);
+                hash.update(self.counter.to_be_bytes());
+                self.block = hash.finalize().into();
+                self.counter += 1;
+                self.used = 0;
+            }
+            *byte = self.block[self.used];
+            self.used += 1;
+        }
+        Ok(())
+    }
+}
+
+impl rand_core_010::TryCryptoRng for Weights {}
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,7 +460,7 @@ impl JsonSchema for PublicKey {
             "type": "string",
             "pattern": "^[0-9A-Fa-f]{64}$",
             "description": "An ed25519 public key: its 32 bytes as 64 hex digits, the canonical \
-                encoding of a curve point that is not of small order",
+                encoding of a curve point of the prime-order subgroup, not of small order",
         })
     }
 }
@@ -189,8 +490,8 @@ impl KeyBytes {
         PublicKey::from_bytes(&self.0)
     }
 
-    /// Checks `signature` over `message` under the acceptance rule: the bytes must be a
-    /// valid key and the signature must pass `verify_strict`.
+    /// Checks `signature` over `message` under the acceptance rule: the bytes must be an
+    /// acceptable key ([`PublicKey::from_bytes`]) and the signature valid under it.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
         self.parse()?.verify(message, signature)
     }
@@ -364,7 +665,7 @@ impl SecretKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.0.verifying_key())
+        PublicKey::of_signing_key(&self.0)
     }
 
     /// Signs `message`.
@@ -399,6 +700,85 @@ mod tests {
 
         let public = key.public_key().to_pem().unwrap();
         assert_eq!(PublicKey::from_pem(&public).unwrap(), key.public_key());
+    }
+
+    #[test]
+    fn r_must_be_a_canonical_encoding_checked_on_the_bytes() {
+        let encoding = |y: [u8; 32], sign: bool| {
+            let mut e = y;
+            e[31] |= u8::from(sign) << 7;
+            e
+        };
+        let mut p = [0xff; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let mut p_minus_1 = p;
+        p_minus_1[0] = 0xec;
+        let mut one = [0; 32];
+        one[0] = 1;
+        let mut two = [0; 32];
+        two[0] = 2;
+        // y >= p is never canonical, whatever the sign; p..2^255-1 are the 19 such y.
+        for low in 0xed..=0xff {
+            let mut y = p;
+            y[0] = low;
+            assert!(!is_canonical_encoding(&encoding(y, false)), "{low:#x}");
+            assert!(!is_canonical_encoding(&encoding(y, true)), "{low:#x}");
+        }
+        // x = 0 (y = 1 or p - 1) with the sign bit set is a second encoding.
+        assert!(!is_canonical_encoding(&encoding(one, true)));
+        assert!(!is_canonical_encoding(&encoding(p_minus_1, true)));
+        assert!(is_canonical_encoding(&encoding(one, false)));
+        assert!(is_canonical_encoding(&encoding(p_minus_1, false)));
+        // Any other y below p, either sign (whether it is on the curve is decided later).
+        assert!(is_canonical_encoding(&encoding(two, true)));
+        assert!(is_canonical_encoding(&encoding([0; 32], true)));
+        // The small-order encodings are canonical, and refused as R by their own check.
+        let key = SecretKey::from_seed(&[3; 32]);
+        for r in SMALL_ORDER_ENCODINGS {
+            assert!(is_canonical_encoding(&r));
+            let mut sig = key.sign(b"m");
+            sig.0[..32].copy_from_slice(&r);
+            assert!(!signature_encoding_is_valid(&sig));
+        }
+        // S = L is refused, S = L - 1 is allowed by the byte check.
+        let mut sig = key.sign(b"m");
+        sig.0[32..].copy_from_slice(&GROUP_ORDER);
+        assert!(!signature_encoding_is_valid(&sig));
+        sig.0[32] -= 1;
+        assert!(signature_encoding_is_valid(&sig));
+    }
+
+    #[test]
+    fn a_batch_of_honest_signatures_with_key_reuse_passes_as_one_equation() {
+        let keys: Vec<SecretKey> = (0..7u8).map(|i| SecretKey::from_seed(&[i; 32])).collect();
+        let public: Vec<PublicKey> = keys.iter().map(SecretKey::public_key).collect();
+        let messages: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let sigs: Vec<Signature> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| keys[i % 7].sign(m))
+            .collect();
+        let checks: Vec<SignatureCheck<'_>> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| SignatureCheck {
+                key: &public[i % 7],
+                message: m,
+                signature: &sigs[i],
+            })
+            .collect();
+        assert!(batch_holds(&checks));
+        assert_eq!(verify_batch(&checks), vec![true; checks.len()]);
+        // One message changed: the equation fails and the fallback names only that one.
+        let changed = b"changed".to_vec();
+        let mut bad = checks.clone();
+        bad[123].message = &changed;
+        assert!(!batch_holds(&bad));
+        let mut expected = vec![true; bad.len()];
+        expected[123] = false;
+        assert_eq!(verify_batch(&bad), expected);
+        assert!(verify_batch(&[]).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod check;
 pub mod codec;
+pub mod completeness;
 pub mod event;
 pub mod finding;
 pub mod hash;
@@ -26,6 +27,7 @@ pub mod rules;
 pub mod schema;
 pub mod state;
 pub mod statement;
+pub mod subjects;
 pub mod timestamp;
 pub mod transparency;
 pub mod validate;

@@ -17,9 +17,13 @@
 //! - Every line from a known key is verified, repeats included, and any failure rejects
 //!   the whole note (the spec's SHOULD). Go's `note.Open` checks only the first line of
 //!   each known key; for well-formed notes both give the same answer.
-//! - Signatures are accepted under the project's single rule, ed25519-dalek's
-//!   `verify_strict`; verifier keys must be canonical points of large order, as in
-//!   [`crate::keys`].
+//! - Signatures are accepted under the project's single rule ([`crate::keys`]: `S < L`,
+//!   `R` canonical and not of small order, the cofactored ZIP-215 equation), and verifier
+//!   keys must pass its key checks (canonical, prime order). Every signature an honest
+//!   signer makes passes it, so notes from other C2SP implementations (Go's
+//!   `sumdb/note`, the signed-note vectors) open as they do there; the rule differs from
+//!   Go's `crypto/ed25519` only on signatures that just the key holder could craft
+//!   (`docs/format.md` §3).
 //! - At least one signature from a known key must verify.
 //!
 //! Base64 is standard with padding and decoded strictly (non-canonical trailing bits are
@@ -33,6 +37,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 
 use crate::hash::Digest;
+use crate::keys::{KeyError, PublicKey, Signature};
 
 /// The largest note, in bytes, that is opened or produced.
 pub const MAX_NOTE_SIZE: usize = 64 * 1024;
@@ -138,6 +143,10 @@ pub enum NoteError {
     /// An Ed25519 public key has small order: anyone could forge signatures for it.
     #[error("public key has small order and is refused")]
     WeakPublicKey,
+    /// An Ed25519 public key has a small-order component (it is not in the prime-order
+    /// subgroup), which the project's signature rule refuses.
+    #[error("public key is not in the prime-order subgroup and is refused")]
+    MixedOrderPublicKey,
     /// The key ID in a verifier key is not the one computed from its name and key.
     #[error("verifier key id {found:08x} does not match the computed {expected:08x}")]
     KeyIdMismatch {
@@ -200,14 +209,12 @@ pub fn key_id(name: &str, key: &VerifyingKey) -> u32 {
 }
 
 /// Refuses keys the project's acceptance rule refuses (see [`crate::keys`]).
-fn check_public_key(key: &VerifyingKey) -> Result<(), NoteError> {
-    if key.is_weak() {
-        return Err(NoteError::WeakPublicKey);
-    }
-    if key.to_edwards().compress().as_bytes() != key.as_bytes() {
-        return Err(NoteError::InvalidPublicKey);
-    }
-    Ok(())
+fn check_public_key(key: &VerifyingKey) -> Result<PublicKey, NoteError> {
+    PublicKey::from_bytes(key.as_bytes()).map_err(|e| match e {
+        KeyError::WeakKey => NoteError::WeakPublicKey,
+        KeyError::MixedOrder => NoteError::MixedOrderPublicKey,
+        _ => NoteError::InvalidPublicKey,
+    })
 }
 
 /// A key that signs notes: a key name and an Ed25519 signing key, borrowed so that no
@@ -248,7 +255,7 @@ impl<'k> NoteSigner<'k> {
         NoteVerifier {
             name: self.name.clone(),
             key_id: self.key_id,
-            key: self.key.verifying_key(),
+            key: PublicKey::of_signing_key(self.key),
         }
     }
 }
@@ -277,7 +284,7 @@ impl fmt::Debug for NoteSigner<'_> {
 pub struct NoteVerifier {
     name: String,
     key_id: u32,
-    key: VerifyingKey,
+    key: PublicKey,
 }
 
 impl NoteVerifier {
@@ -288,10 +295,10 @@ impl NoteVerifier {
                 name: name.to_owned(),
             });
         }
-        check_public_key(&key)?;
+        let key = check_public_key(&key)?;
         Ok(NoteVerifier {
             name: name.to_owned(),
-            key_id: key_id(name, &key),
+            key_id: key_id(name, key.verifying_key()),
             key,
         })
     }
@@ -361,6 +368,11 @@ impl NoteVerifier {
 
     /// The Ed25519 public key.
     pub fn verifying_key(&self) -> &VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The public key, checked under the project's key rule.
+    pub fn public_key(&self) -> &PublicKey {
         &self.key
     }
 }
@@ -542,11 +554,10 @@ pub fn open_note(note: &[u8], verifiers: &[NoteVerifier]) -> Result<OpenedNote, 
             name: parsed.name.to_owned(),
             key_id: parsed.key_id,
         };
-        let signature =
-            ed25519_dalek::Signature::from_slice(&parsed.signature).map_err(|_| invalid())?;
+        let signature = <[u8; 64]>::try_from(parsed.signature.as_slice()).map_err(|_| invalid())?;
         verifier
             .key
-            .verify_strict(text.as_bytes(), &signature)
+            .verify(text.as_bytes(), &Signature(signature))
             .map_err(|_| invalid())?;
         if !verified_keys
             .iter()

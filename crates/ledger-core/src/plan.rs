@@ -8,13 +8,15 @@
 //! cannot be handed a half-built or inconsistent one.
 
 use crate::codec::CodecError;
-use crate::event::{Body, Event};
+use crate::event::Event;
 use crate::hash::Digest;
 use crate::id::LotId;
 use crate::merkle::{self, NodeSource, PendingNodes, StoredNode, TreeError};
 use crate::state::Changes;
 use crate::statement::{Entry, Statement, entry_hash};
+use crate::subjects::{SubjectState, Subjects};
 use crate::timestamp::Timestamp;
+use std::collections::BTreeMap;
 
 /// The log's size and the hash of its last entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -61,6 +63,8 @@ pub struct PlanBuilder<'a, S: NodeSource + ?Sized> {
     entries: Vec<(u64, Vec<u8>)>,
     lot_events: Vec<(LotId, u64)>,
     party_events: Vec<u64>,
+    subjects: Subjects,
+    subject_changes: BTreeMap<Digest, SubjectState>,
 }
 
 impl<'a, S> PlanBuilder<'a, S>
@@ -68,8 +72,9 @@ where
     S: NodeSource + ?Sized,
     S::Error: std::error::Error + 'static,
 {
-    /// A plan starting at `head`, whose Merkle nodes so far are read from `nodes`.
-    pub fn new(head: Head, nodes: &'a S) -> PlanBuilder<'a, S> {
+    /// A plan starting at `head`, whose Merkle nodes so far are read from `nodes` and
+    /// whose subject index at `head` is `subjects`.
+    pub fn new(head: Head, nodes: &'a S, subjects: Subjects) -> PlanBuilder<'a, S> {
         PlanBuilder {
             start: head,
             last: head.last,
@@ -77,6 +82,8 @@ where
             entries: Vec::new(),
             lot_events: Vec::new(),
             party_events: Vec::new(),
+            subjects,
+            subject_changes: BTreeMap::new(),
         }
     }
 
@@ -90,24 +97,35 @@ where
         self.last
     }
 
-    /// Appends `statement` as the next entry, recorded at `recorded_at`. Returns the
-    /// entry's hash (its Merkle leaf).
+    /// Appends `statement` (event id `id`) as the next entry, recorded at `recorded_at`.
+    /// Returns the entry's hash (its Merkle leaf).
     pub fn push(
         &mut self,
         statement: &Statement,
+        id: &Digest,
         recorded_at: Timestamp,
     ) -> Result<Digest, PlanError<S::Error>> {
         let seq = self.next_seq();
+        let subjects = self.record_subjects(seq, id, &statement.event);
         let entry = Entry {
             seq,
             prev: self.last,
             recorded_at,
+            subjects,
             statement: statement.clone(),
         };
         let bytes = entry
             .encode()
             .map_err(|source| PlanError::Encode { seq, source })?;
-        self.push_entry_bytes(bytes, &statement.event)
+        self.push_bytes(bytes, &statement.event)
+    }
+
+    /// The subject index root after the entry at `seq` with `event` (id `id`), which it
+    /// commits to.
+    fn record_subjects(&mut self, seq: u64, id: &Digest, event: &Event) -> Digest {
+        self.subject_changes
+            .extend(self.subjects.record(seq, id, event));
+        self.subjects.root()
     }
 
     /// Appends `bytes` as the next entry, indexed as holding `event`. The plan stays
@@ -116,14 +134,28 @@ where
     pub fn push_entry_bytes(
         &mut self,
         bytes: Vec<u8>,
+        id: &Digest,
         event: &Event,
     ) -> Result<Digest, PlanError<S::Error>> {
+        self.record_subjects(self.next_seq(), id, event);
+        self.push_bytes(bytes, event)
+    }
+
+    /// The subject index root the next entry commits to if it holds `event` (id `id`):
+    /// what tests that write damaged entries put in them.
+    pub fn next_subjects_root(&self, id: &Digest, event: &Event) -> Digest {
+        let mut subjects = self.subjects.clone();
+        subjects.record(self.next_seq(), id, event);
+        subjects.root()
+    }
+
+    fn push_bytes(&mut self, bytes: Vec<u8>, event: &Event) -> Result<Digest, PlanError<S::Error>> {
         let seq = self.next_seq();
         let hash = entry_hash(&bytes);
         self.nodes.push(hash).map_err(PlanError::Tree)?;
         self.lot_events
             .extend(event.lots_named().into_iter().map(|lot| (lot.clone(), seq)));
-        if matches!(event.body, Body::Enroll(_) | Body::Revoke(_)) {
+        if event.body.party_changed(&event.actor).is_some() {
             self.party_events.push(seq);
         }
         self.entries.push((seq, bytes));
@@ -159,6 +191,7 @@ where
             merkle_nodes: self.nodes.into_nodes(),
             lot_events: self.lot_events,
             party_events: self.party_events,
+            subjects: self.subject_changes.into_iter().collect(),
         })
     }
 }
@@ -173,6 +206,7 @@ pub struct AppendPlan {
     merkle_nodes: Vec<StoredNode>,
     lot_events: Vec<(LotId, u64)>,
     party_events: Vec<u64>,
+    subjects: Vec<(Digest, SubjectState)>,
 }
 
 impl AppendPlan {
@@ -207,8 +241,13 @@ impl AppendPlan {
         &self.lot_events
     }
 
-    /// Positions of the plan's `enroll` and `revoke` entries.
+    /// Positions of the plan's entries that change a party.
     pub fn party_events(&self) -> &[u64] {
         &self.party_events
+    }
+
+    /// The subjects the plan's entries are about, with their states after the plan.
+    pub fn subjects(&self) -> &[(Digest, SubjectState)] {
+        &self.subjects
     }
 }

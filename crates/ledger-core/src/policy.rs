@@ -297,6 +297,23 @@ mod tests {
     }
 
     #[test]
+    fn fail_the_high_risk_list_holds_only_assigned_iso_codes() {
+        // The built-in list loses no entry to parsing (it is read with `filter_map`).
+        assert_eq!(
+            Policy::default().high_risk_countries.len(),
+            DEFAULT_HIGH_RISK.len()
+        );
+        // A policy's list is read through the same check as every other country: a
+        // withdrawn code (ZR, the old code of CD) or a made-up one is refused, not kept as
+        // a code no site can match.
+        for code in ["ZR", "XX", "QQ"] {
+            let err =
+                parse(&format!(r#"{{"high_risk_countries": ["CD", "{code}"]}}"#)).unwrap_err();
+            assert!(err.contains("not an assigned ISO 3166-1"), "{code}: {err}");
+        }
+    }
+
+    #[test]
     fn the_effective_policy_written_out_reads_back_the_same() {
         let policy = parse(r#"{"extends": "default", "artisanal": "error"}"#).unwrap();
         let text = serde_json::to_string(&policy).unwrap();

@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde::Serialize;
 
-use crate::event::{Body, CapSeverity, Claim, Feedstock, Method, Outcome};
+use crate::event::{Body, CapSeverity, Claim, Feedstock, Method, Outcome, Subject};
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
 use crate::id::{Component, Country, LotId, PartyId, SiteId};
 use crate::policy::Policy;
 use crate::quantity::{Quantity, component_micrograms};
-use crate::state::{AttestationRecord, StateError, StateView};
+use crate::state::{AttestationRecord, PartyRecord, StateError, StateView};
 use crate::statement::Statement;
 use crate::timestamp::Timestamp;
 
@@ -250,7 +250,10 @@ fn compute_mix(t: &mut Trace, product: &LotId, state: &dyn StateView) -> Result<
                 single(&mut t.origins, &mut origin_index, origin, &record.content)
             }
             Body::Recycle(r) => {
-                let country = state.party(&event.actor)?.map(|p| p.country);
+                // The recycler's country when it recycled, not after a later amendment.
+                let country = state
+                    .party(&event.actor)?
+                    .map(|p| p.country_at(creation.seq).clone());
                 let Some(country) = country else {
                     mixes.insert(lot, Mix::new());
                     continue;
@@ -332,12 +335,70 @@ fn single(
         .collect()
 }
 
-/// Runs the provenance rules on a trace: origin flags and due diligence of every party in
-/// the chain, as of `as_of`.
+/// The attestations due diligence reads, grouped by what they are about, each list in log
+/// order. Only attestations whose entries passed every check belong here: the evidence
+/// checks ([`crate::bundle::check_evidence`]) leave out any attestation with an error
+/// finding, so a forged or unauthorised one never counts.
+#[derive(Debug, Clone, Default)]
+pub struct AttestationSet {
+    parties: HashMap<PartyId, Vec<AttestationRecord>>,
+    lots: HashMap<LotId, Vec<AttestationRecord>>,
+}
+
+impl AttestationSet {
+    /// Groups `records` by subject.
+    pub fn new(records: impl IntoIterator<Item = AttestationRecord>) -> AttestationSet {
+        let mut set = AttestationSet::default();
+        for a in records {
+            match &a.attest.subject {
+                Subject::Party(p) => set.parties.entry(p.clone()).or_default().push(a),
+                Subject::Lot(l) => set.lots.entry(l.clone()).or_default().push(a),
+            }
+        }
+        for list in set.parties.values_mut().chain(set.lots.values_mut()) {
+            list.sort_by_key(|a| a.seq);
+        }
+        set
+    }
+
+    /// The attestations about `party`.
+    pub fn about_party(&self, party: &PartyId) -> &[AttestationRecord] {
+        self.parties.get(party).map_or(&[], Vec::as_slice)
+    }
+
+    /// The attestations about `lot`.
+    pub fn about_lot(&self, lot: &LotId) -> &[AttestationRecord] {
+        self.lots.get(lot).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The lots the product's material came through: the product lot and every lot that moved
+/// along a link of the trace. Their attestations are part of the verdict.
+pub fn lots_on_the_way(t: &Trace) -> BTreeSet<LotId> {
+    t.edges
+        .iter()
+        .map(|e| e.lot.clone())
+        .chain([t.lot.clone()])
+        .collect()
+}
+
+/// The parties that acted on `lot` on the way (created, shipped, received or consumed it):
+/// an attestation about the lot by any of them, or by a party sharing a key with one of
+/// them, counts for nothing.
+pub fn lot_actors(t: &Trace, lot: &LotId) -> BTreeSet<PartyId> {
+    t.events
+        .values()
+        .filter(|e| e.statement.event.lots_named().contains(&lot))
+        .map(|e| e.statement.event.actor.clone())
+        .collect()
+}
+
+/// Runs the provenance rules on a trace: origin flags, due diligence of every party in the
+/// chain and the attestations about every lot on the way, as of `as_of`.
 pub fn provenance_findings(
     t: &Trace,
     state: &dyn StateView,
-    attestations: &dyn Fn(&PartyId) -> Result<Vec<AttestationRecord>, StateError>,
+    attestations: &AttestationSet,
     policy: &Policy,
     as_of: Timestamp,
 ) -> Result<Vec<Finding>, StateError> {
@@ -388,55 +449,90 @@ pub fn provenance_findings(
         let Some(record) = state.party(&party)? else {
             continue;
         };
-        let held = attestations(&party)?;
-        for status in due_diligence(&record.roles, &held, policy, as_of) {
-            match status {
-                DdGap::Missing { claim, reason } => {
-                    if let Some(sev) = policy.missing_attestation.severity() {
-                        out.push(
-                            Finding::new(
-                                Rule::MissingAttestation,
-                                format!("{party}: {} {reason}", claim.name()),
-                            )
-                            .party(&party)
-                            .severity(sev),
-                        );
-                    }
-                }
-                DdGap::OpenCap {
-                    reference,
-                    event,
-                    seq,
-                } => {
-                    if let Some(sev) = policy.open_major_cap.severity() {
-                        out.push(
-                            Finding::new(
-                                Rule::OpenCorrectiveAction,
-                                format!(
-                                    "{party} has an open major corrective action plan {reference}"
-                                ),
-                            )
-                            .at(event, seq)
-                            .party(&party)
-                            .severity(sev),
-                        );
-                    }
-                }
+        let found = party_diligence(
+            &record,
+            &chain_roles(t, &record),
+            attestations.about_party(&party),
+            state,
+            policy,
+            as_of,
+        )?;
+        for gap in found.gaps {
+            if let Some(f) = gap_finding(gap, &party.to_string(), policy) {
+                out.push(f.party(&party));
+            }
+        }
+    }
+    for lot in lots_on_the_way(t) {
+        let actors = lot_actors(t, &lot);
+        let found = lot_diligence(&actors, attestations.about_lot(&lot), state, as_of)?;
+        for gap in found.gaps {
+            if let Some(f) = gap_finding(gap, &format!("lot {lot}"), policy) {
+                out.push(f.lot(&lot));
             }
         }
     }
     Ok(out)
 }
 
-/// A due-diligence gap of one party.
+/// The finding for a gap of `who` (a party id, or `lot L`), at the policy's severity.
+fn gap_finding(gap: DdGap, who: &str, policy: &Policy) -> Option<Finding> {
+    match gap {
+        DdGap::Missing {
+            claim,
+            reason,
+            evidence,
+        } => {
+            let sev = policy.missing_attestation.severity()?;
+            let f = Finding::new(
+                Rule::MissingAttestation,
+                format!("{who}: {} {reason}", claim.name()),
+            )
+            .severity(sev);
+            Some(match evidence {
+                Some((event, seq)) => f.at(event, seq),
+                None => f,
+            })
+        }
+        DdGap::OpenCap {
+            reference,
+            event,
+            seq,
+            opened_by,
+            closed_by,
+        } => {
+            let sev = policy.open_major_cap.severity()?;
+            let mut message = format!(
+                "{who} has an open major corrective action plan {reference}, opened by {opened_by}"
+            );
+            if let Some(other) = closed_by {
+                message.push_str(&format!(
+                    "; the cap-closed by {other} does not close it: only the auditor that \
+                     opened a plan closes it"
+                ));
+            }
+            Some(
+                Finding::new(Rule::OpenCorrectiveAction, message)
+                    .at(event, seq)
+                    .severity(sev),
+            )
+        }
+    }
+}
+
+/// A due-diligence gap of one party or lot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DdGap {
-    /// A required attestation is missing, failed or expired.
+    /// A required attestation is missing, failed or expired (for a lot: the latest
+    /// attestation of a claim failed).
     Missing {
         /// The claim required.
         claim: Claim,
         /// Why it does not count, in words.
         reason: String,
+        /// The attestation that makes the gap (the failed, expired or old latest one), if
+        /// there is one.
+        evidence: Option<(Digest, u64)>,
     },
     /// A major corrective action plan is open.
     OpenCap {
@@ -446,10 +542,172 @@ pub enum DdGap {
         event: Digest,
         /// Its position.
         seq: u64,
+        /// The auditor that opened it, the only one whose `cap-closed` closes it.
+        opened_by: PartyId,
+        /// The last auditor other than the opener that attested `cap-closed` for it, which
+        /// does not close it.
+        closed_by: Option<PartyId>,
     },
 }
 
-/// The gaps of a party with `roles` holding `held` attestations, under `policy`.
+/// An attestation that counts for nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discounted {
+    /// The attestation.
+    pub record: AttestationRecord,
+    /// Why, in words: `it is by X, the party it is about`, `it is by X, which shares a key
+    /// with Y`.
+    pub reason: String,
+}
+
+/// The due-diligence standing of one party or lot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diligence {
+    /// Every gap.
+    pub gaps: Vec<DdGap>,
+    /// Attestations that count for nothing: made by the subject itself or by a party that
+    /// shares a key with it.
+    pub discounted: Vec<Discounted>,
+}
+
+/// Why `a` is not independent of the parties in `subjects` (a party, or the parties that
+/// acted on a lot): its auditor is one of them, or shares a key (any key ever enrolled for
+/// both) with one of them.
+fn not_independent(
+    a: &AttestationRecord,
+    subjects: &BTreeSet<PartyId>,
+    state: &dyn StateView,
+) -> Result<Option<String>, StateError> {
+    if subjects.contains(&a.auditor) {
+        let why = match &a.attest.subject {
+            Subject::Party(_) => "the party it is about",
+            Subject::Lot(_) => "a party that acted on the lot",
+        };
+        return Ok(Some(format!("it is by {}, {why}", a.auditor)));
+    }
+    let Some(auditor) = state.party(&a.auditor)? else {
+        return Ok(None);
+    };
+    for subject in subjects {
+        let Some(record) = state.party(subject)? else {
+            continue;
+        };
+        if auditor
+            .keys
+            .iter()
+            .any(|k| record.key(k.key.as_bytes()).is_some())
+        {
+            return Ok(Some(format!(
+                "it is by {}, which shares a key with {subject}",
+                a.auditor
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// Splits `held` into the attestations that count and those that count for nothing.
+fn independent(
+    held: &[AttestationRecord],
+    subjects: &BTreeSet<PartyId>,
+    state: &dyn StateView,
+) -> Result<(Vec<AttestationRecord>, Vec<Discounted>), StateError> {
+    let mut counted = Vec::with_capacity(held.len());
+    let mut discounted = Vec::new();
+    for a in held {
+        match not_independent(a, subjects, state)? {
+            None => counted.push(a.clone()),
+            Some(reason) => discounted.push(Discounted {
+                record: a.clone(),
+                reason,
+            }),
+        }
+    }
+    Ok((counted, discounted))
+}
+
+/// The roles the party of `record` had when it acted on the way: every role it held at the
+/// log position of one of its events in the trace (so a later amendment of its roles never
+/// changes what was required of it).
+pub fn chain_roles(t: &Trace, record: &PartyRecord) -> Vec<crate::event::Role> {
+    let roles: BTreeSet<crate::event::Role> = t
+        .events
+        .values()
+        .filter(|e| e.statement.event.actor == record.id)
+        .flat_map(|e| record.roles_at(e.seq).iter().copied())
+        .collect();
+    roles.into_iter().collect()
+}
+
+/// The due diligence of the party `record`, with `roles` (see [`chain_roles`]), holding the
+/// attestations `held` about it: its own attestations, and those of parties sharing a key
+/// with it, are set aside first; the rest go through [`due_diligence`].
+pub fn party_diligence(
+    record: &PartyRecord,
+    roles: &[crate::event::Role],
+    held: &[AttestationRecord],
+    state: &dyn StateView,
+    policy: &Policy,
+    as_of: Timestamp,
+) -> Result<Diligence, StateError> {
+    let (counted, discounted) = independent(held, &BTreeSet::from([record.id.clone()]), state)?;
+    let mut gaps = due_diligence(roles, &counted, policy, as_of);
+    for gap in &mut gaps {
+        if let DdGap::Missing { claim, reason, .. } = gap {
+            let ignored = discounted
+                .iter()
+                .filter(|d| d.record.attest.claim == *claim && d.record.time <= as_of)
+                .count();
+            if ignored > 0 {
+                reason.push_str(&format!(
+                    " ({} by the party itself or a party sharing a key with it {} for nothing)",
+                    crate::plural::counted(ignored as u64, "attestation", "attestations"),
+                    if ignored == 1 { "counts" } else { "count" }
+                ));
+            }
+        }
+    }
+    Ok(Diligence { gaps, discounted })
+}
+
+/// The due diligence of a lot on the way, from the attestations `held` about it: those by
+/// a party in `actors` (the parties that acted on it) or sharing a key with one count for
+/// nothing; of the rest, the latest attestation of each claim with an outcome must not be
+/// a `fail`, and no major corrective action plan may be open.
+pub fn lot_diligence(
+    actors: &BTreeSet<PartyId>,
+    held: &[AttestationRecord],
+    state: &dyn StateView,
+    as_of: Timestamp,
+) -> Result<Diligence, StateError> {
+    let (counted, discounted) = independent(held, actors, state)?;
+    let mut latest: BTreeMap<Claim, &AttestationRecord> = BTreeMap::new();
+    for a in counted
+        .iter()
+        .filter(|a| a.time <= as_of && a.attest.result.is_some())
+    {
+        let slot = latest.entry(a.attest.claim).or_insert(a);
+        if (a.time, a.seq) > (slot.time, slot.seq) {
+            *slot = a;
+        }
+    }
+    let mut gaps: Vec<DdGap> = latest
+        .into_iter()
+        .filter(|(_, a)| a.attest.result == Some(Outcome::Fail))
+        .map(|(claim, a)| DdGap::Missing {
+            claim,
+            reason: format!("latest result is fail ({}, by {})", a.time, a.auditor),
+            evidence: Some((a.event, a.seq)),
+        })
+        .collect();
+    gaps.extend(open_caps(&counted, as_of));
+    Ok(Diligence { gaps, discounted })
+}
+
+/// The gaps of a party with `roles` holding `held` attestations, under `policy`. Every
+/// requirement for one of the roles applies, each on its own (two requirements for the
+/// same claim with different `max_age_days`: the stricter one decides). `held` must hold
+/// only attestations that count ([`party_diligence`] sets the others aside).
 pub fn due_diligence(
     roles: &[crate::event::Role],
     held: &[AttestationRecord],
@@ -457,11 +715,8 @@ pub fn due_diligence(
     as_of: Timestamp,
 ) -> Vec<DdGap> {
     let mut gaps = Vec::new();
-    let mut done = BTreeSet::new();
+    let mut said: BTreeSet<(Claim, String)> = BTreeSet::new();
     for req in policy.require.iter().filter(|r| roles.contains(&r.role)) {
-        if !done.insert(req.claim) {
-            continue;
-        }
         let latest = held
             .iter()
             .filter(|a| a.attest.claim == req.claim && a.time <= as_of)
@@ -488,14 +743,33 @@ pub fn due_diligence(
             }
             Some(_) => None,
         };
-        if let Some(reason) = reason {
+        if let Some(reason) = reason
+            && said.insert((req.claim, reason.clone()))
+        {
             gaps.push(DdGap::Missing {
                 claim: req.claim,
                 reason,
+                evidence: latest.map(|a| (a.event, a.seq)),
             });
         }
     }
-    let mut open: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
+    gaps.extend(open_caps(held, as_of));
+    gaps
+}
+
+/// The major corrective action plans opened and not closed among `held` as of `as_of`. A
+/// `cap-closed` closes a plan only when it is by the auditor that opened it: a supplier
+/// cannot shop for a friendlier auditor to close what an independent one found (a plan the
+/// opener can no longer close stays open; the policy's `open_major_cap` decides what that
+/// means).
+fn open_caps(held: &[AttestationRecord], as_of: Timestamp) -> Vec<DdGap> {
+    struct Open {
+        event: Digest,
+        seq: u64,
+        opened_by: PartyId,
+        closed_by: Option<PartyId>,
+    }
+    let mut open: BTreeMap<String, Open> = BTreeMap::new();
     let mut ordered: Vec<_> = held.iter().filter(|a| a.time <= as_of).collect();
     ordered.sort_by_key(|a| a.seq);
     for a in ordered {
@@ -504,20 +778,247 @@ pub fn due_diligence(
         };
         match a.attest.claim {
             Claim::CapOpened if a.attest.severity == Some(CapSeverity::Major) => {
-                open.insert(reference.clone(), (a.event, a.seq));
+                open.insert(
+                    reference.clone(),
+                    Open {
+                        event: a.event,
+                        seq: a.seq,
+                        opened_by: a.auditor.clone(),
+                        closed_by: None,
+                    },
+                );
             }
             Claim::CapClosed => {
-                open.remove(reference);
+                if let Some(plan) = open.get_mut(reference) {
+                    if plan.opened_by == a.auditor {
+                        open.remove(reference);
+                    } else {
+                        plan.closed_by = Some(a.auditor.clone());
+                    }
+                }
             }
             _ => {}
         }
     }
-    for (reference, (event, seq)) in open {
-        gaps.push(DdGap::OpenCap {
+    open.into_iter()
+        .map(|(reference, o)| DdGap::OpenCap {
             reference,
-            event,
-            seq,
-        });
+            event: o.event,
+            seq: o.seq,
+            opened_by: o.opened_by,
+            closed_by: o.closed_by,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Attest, Role};
+    use crate::keys::KeyBytes;
+    use crate::policy::Requirement;
+    use crate::state::{Empty, KeyRecord, Overlay, PartyVersion};
+
+    const DAY: i64 = 86_400;
+
+    fn at(days: i64) -> Timestamp {
+        Timestamp::from_unix(1_800_000_000 + days * DAY).unwrap()
     }
-    gaps
+
+    fn party(id: &str) -> PartyId {
+        PartyId::new(id).unwrap()
+    }
+
+    fn record(id: &str, roles: &[Role], keys: &[u8]) -> PartyRecord {
+        PartyRecord {
+            id: party(id),
+            name: id.to_owned(),
+            country: Country::parse("CD").unwrap(),
+            roles: roles.to_vec(),
+            versions: vec![PartyVersion {
+                since_seq: 0,
+                country: Country::parse("CD").unwrap(),
+                roles: roles.to_vec(),
+            }],
+            requested_keys: Vec::new(),
+            keys: keys
+                .iter()
+                .map(|k| KeyRecord {
+                    key: KeyBytes([*k; 32]),
+                    enrolled_seq: 1,
+                    revoked_seq: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn attest(seq: u64, by: &str, about: Subject, claim: Claim, day: i64) -> AttestationRecord {
+        AttestationRecord {
+            event: Digest([seq as u8; 32]),
+            seq,
+            auditor: party(by),
+            time: at(day),
+            attest: Attest {
+                subject: about,
+                claim,
+                result: matches!(claim, Claim::OnsiteAudit | Claim::Certification)
+                    .then_some(Outcome::Pass),
+                score: None,
+                reference: matches!(claim, Claim::CapOpened | Claim::CapClosed)
+                    .then(|| "CAP-1".to_owned()),
+                severity: (claim == Claim::CapOpened).then_some(CapSeverity::Major),
+                valid_until: None,
+            },
+        }
+    }
+
+    fn only(require: Vec<Requirement>) -> Policy {
+        Policy {
+            require,
+            ..Policy::default()
+        }
+    }
+
+    fn onsite(days: u32) -> Requirement {
+        Requirement {
+            role: Role::Miner,
+            claim: Claim::OnsiteAudit,
+            max_age_days: Some(days),
+        }
+    }
+
+    /// A state holding `parties`.
+    fn state(parties: &[PartyRecord]) -> Overlay<'static> {
+        let mut o = Overlay::new(&Empty);
+        for p in parties {
+            o.changes.parties.insert(p.id.clone(), p.clone());
+        }
+        o
+    }
+
+    #[test]
+    fn fail_every_requirement_for_a_claim_applies_not_only_the_first() {
+        let audit = [attest(
+            5,
+            "auditor",
+            Subject::Party(party("mine")),
+            Claim::OnsiteAudit,
+            0,
+        )];
+        for require in [
+            vec![onsite(3650), onsite(90)],
+            vec![onsite(90), onsite(3650)],
+        ] {
+            let gaps = due_diligence(&[Role::Miner], &audit, &only(require), at(214));
+            assert!(
+                matches!(&gaps[..], [DdGap::Missing { reason, .. }] if reason.contains("older than 90 days")),
+                "{gaps:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fail_an_attestation_by_its_subject_or_a_party_sharing_its_key_counts_for_nothing() {
+        let mine = record("mine", &[Role::Miner, Role::Auditor], &[1]);
+        let twin = record("twin", &[Role::Auditor], &[2, 1]);
+        let auditor = record("auditor", &[Role::Auditor], &[3]);
+        let view = state(&[mine.clone(), twin, auditor]);
+        let policy = only(vec![onsite(365)]);
+        for by in ["mine", "twin"] {
+            let held = [attest(
+                5,
+                by,
+                Subject::Party(party("mine")),
+                Claim::OnsiteAudit,
+                0,
+            )];
+            let found = party_diligence(&mine, &mine.roles, &held, &view, &policy, at(10)).unwrap();
+            assert_eq!(found.discounted.len(), 1, "{by}");
+            assert!(
+                matches!(&found.gaps[..], [DdGap::Missing { reason, .. }]
+                    if reason.contains("none is on record") && reason.contains("counts for nothing")),
+                "{by}: {:?}",
+                found.gaps
+            );
+        }
+        let held = [attest(
+            5,
+            "auditor",
+            Subject::Party(party("mine")),
+            Claim::OnsiteAudit,
+            0,
+        )];
+        let found = party_diligence(&mine, &mine.roles, &held, &view, &policy, at(10)).unwrap();
+        assert!(found.gaps.is_empty() && found.discounted.is_empty());
+    }
+
+    #[test]
+    fn fail_a_major_cap_is_closed_only_by_the_auditor_that_opened_it() {
+        let mine = record("mine", &[Role::Miner, Role::Auditor], &[1]);
+        let view = state(&[
+            mine.clone(),
+            record("auditor", &[Role::Auditor], &[3]),
+            record("friendly", &[Role::Auditor], &[4]),
+        ]);
+        let policy = only(Vec::new());
+        let about = || Subject::Party(party("mine"));
+        let opened = attest(5, "auditor", about(), Claim::CapOpened, 0);
+        for closer in ["mine", "friendly"] {
+            let held = [
+                opened.clone(),
+                attest(6, closer, about(), Claim::CapClosed, 1),
+            ];
+            let found = party_diligence(&mine, &mine.roles, &held, &view, &policy, at(10)).unwrap();
+            assert!(
+                matches!(&found.gaps[..], [DdGap::OpenCap { opened_by, .. }] if opened_by.as_str() == "auditor"),
+                "closed by {closer}: {:?}",
+                found.gaps
+            );
+        }
+        let held = [opened, attest(6, "auditor", about(), Claim::CapClosed, 1)];
+        let found = party_diligence(&mine, &mine.roles, &held, &view, &policy, at(10)).unwrap();
+        assert!(found.gaps.is_empty(), "{:?}", found.gaps);
+    }
+
+    #[test]
+    fn fail_a_failed_lot_certification_is_a_gap_a_holder_cannot_paper_over() {
+        let lot = LotId::new("ORE-1").unwrap();
+        let view = state(&[
+            record("mine", &[Role::Miner, Role::Auditor], &[1]),
+            record("auditor", &[Role::Auditor], &[3]),
+        ]);
+        let mut failed = attest(
+            5,
+            "auditor",
+            Subject::Lot(lot.clone()),
+            Claim::Certification,
+            0,
+        );
+        failed.attest.result = Some(Outcome::Fail);
+        let pass_by_mine = attest(
+            6,
+            "mine",
+            Subject::Lot(lot.clone()),
+            Claim::Certification,
+            1,
+        );
+        let actors = BTreeSet::from([party("mine")]);
+        let found = lot_diligence(&actors, &[failed.clone(), pass_by_mine], &view, at(10)).unwrap();
+        assert_eq!(found.discounted.len(), 1);
+        assert!(
+            matches!(
+                &found.gaps[..],
+                [DdGap::Missing {
+                    claim: Claim::Certification,
+                    evidence: Some((_, 5)),
+                    ..
+                }]
+            ),
+            "{:?}",
+            found.gaps
+        );
+        let pass = attest(7, "auditor", Subject::Lot(lot), Claim::Certification, 2);
+        let found = lot_diligence(&actors, &[failed, pass], &view, at(10)).unwrap();
+        assert!(found.gaps.is_empty(), "{:?}", found.gaps);
+    }
 }

@@ -106,6 +106,16 @@ pub fn component_micrograms(quantity: Quantity, content: &Content, component: &C
     }
 }
 
+/// The total mass of `quantity` of a lot whose pieces weigh `unit_mass_mg` each, in
+/// micrograms (a `kg` lot's quantity is its mass; a `pcs` lot without a unit mass weighs
+/// nothing, which validation never lets through for a new lot).
+pub fn mass_micrograms(quantity: Quantity, unit_mass_mg: Option<u64>) -> u128 {
+    match quantity {
+        Quantity::Grams(g) => u128::from(g) * 1_000_000,
+        Quantity::Pieces(n) => u128::from(n) * u128::from(unit_mass_mg.unwrap_or(0)) * 1000,
+    }
+}
+
 /// Displays an integer count of thousandths as a decimal (`19950500` → `19950.5`).
 #[derive(Debug, Clone, Copy)]
 pub struct Milli(pub u64);

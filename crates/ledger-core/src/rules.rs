@@ -6,15 +6,17 @@
 //! replay keeps going and reports everything). Signature and chain checks are the caller's:
 //! they are batched on the hot path.
 
-use crate::event::{Body, Enroll, Event, Kind, LotMove, Receive, Revoke, Role, Ship};
+use crate::event::{
+    AddKey, Amend, Body, Enroll, Event, Kind, LotMove, Receive, RequestKey, Revoke, Role, Ship,
+};
 use crate::finding::{Finding, Rule};
 use crate::hash::Digest;
 use crate::id::PartyId;
 use crate::keys::KeyBytes;
-use crate::quantity::{Quantity, component_micrograms};
+use crate::quantity::{Quantity, component_micrograms, mass_micrograms};
 use crate::state::{
-    AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, Overlay, PartyRecord,
-    ShipmentRecord, StateError, StateKeys, StateView,
+    AttestationRecord, EventRecord, Holding, KeyRecord, KeyRequest, LotRecord, Overlay,
+    PartyRecord, PartyVersion, Receipt, ShipmentRecord, StateError, StateKeys, StateView,
 };
 use crate::timestamp::Timestamp;
 
@@ -40,7 +42,9 @@ impl Default for RuleConfig {
 pub fn allowed_roles(kind: Kind) -> &'static [Role] {
     use Role::*;
     match kind {
-        Kind::Enroll | Kind::Revoke => &[Operator],
+        Kind::Enroll | Kind::Revoke | Kind::Amend | Kind::AddKey => &[Operator],
+        // A party's own consent to a new key: any enrolled party may give it.
+        Kind::RequestKey => &Role::ALL,
         Kind::Extract => &[Miner],
         Kind::Recycle => &[Recycler],
         Kind::Ship | Kind::Receive => {
@@ -110,6 +114,16 @@ pub fn reads(id: &Digest, event: &Event, keys: &mut StateKeys) {
         Body::Revoke(r) => {
             keys.parties.insert(r.party.clone());
         }
+        Body::Amend(a) => {
+            keys.parties.insert(a.party.clone());
+        }
+        Body::RequestKey(r) => {
+            keys.key_owners.insert(*r.key.as_bytes());
+        }
+        Body::AddKey(a) => {
+            keys.parties.insert(a.party.clone());
+            keys.key_owners.insert(*a.key.as_bytes());
+        }
         Body::Ship(s) => {
             keys.parties.insert(s.to.clone());
         }
@@ -162,25 +176,21 @@ pub fn apply(
         );
     }
     check_authority(state, &mut ctx)?;
-    let credited = match &event.body {
-        Body::Enroll(e) => {
-            enroll(state, &mut ctx, e)?;
-            Vec::new()
-        }
-        Body::Revoke(r) => {
-            revoke(state, &mut ctx, r)?;
-            Vec::new()
-        }
+    match &event.body {
+        Body::Enroll(e) => enroll(state, &mut ctx, e)?,
+        Body::Revoke(r) => revoke(state, &mut ctx, r)?,
+        Body::Amend(a) => amend(state, &mut ctx, a)?,
+        Body::RequestKey(r) => request_key(state, &mut ctx, r)?,
+        Body::AddKey(a) => add_key(state, &mut ctx, a)?,
         Body::Extract(_) | Body::Recycle(_) => create(state, &mut ctx)?,
         Body::Transform(t) => {
             consume(state, &mut ctx, &t.inputs)?;
             check_mass(state, &mut ctx, &t.inputs)?;
-            create(state, &mut ctx)?
+            create(state, &mut ctx)?;
         }
         Body::Ship(s) => {
             consume(state, &mut ctx, &s.lots)?;
             ship(state, &mut ctx, s)?;
-            Vec::new()
         }
         Body::Receive(r) => receive(state, &mut ctx, r)?,
         Body::Attest(a) => {
@@ -189,12 +199,13 @@ pub fn apply(
                 crate::event::Subject::Lot(l) => state.lot(l)?.is_some(),
             };
             if !known {
+                let subject = match &a.subject {
+                    crate::event::Subject::Party(p) => format!("party {p}"),
+                    crate::event::Subject::Lot(l) => format!("lot {l}"),
+                };
                 ctx.report(
                     Rule::UnknownSubject,
-                    format!(
-                        "the attestation's subject {:?} is not in the ledger",
-                        a.subject
-                    ),
+                    format!("the attestation's subject, {subject}, is not in the ledger"),
                 );
             }
             state.changes.attestations.push(AttestationRecord {
@@ -204,9 +215,8 @@ pub fn apply(
                 time: event.time,
                 attest: a.clone(),
             });
-            Vec::new()
         }
-    };
+    }
     state.changes.events.insert(
         subject.id,
         EventRecord {
@@ -214,7 +224,6 @@ pub fn apply(
             time: event.time,
             actor: event.actor.clone(),
             kind: event.body.kind(),
-            credited,
         },
     );
     Ok(())
@@ -283,9 +292,10 @@ pub fn authority(
         )),
         Some(_) => {}
     }
-    if !party.roles.iter().any(|r| allowed.contains(r)) {
+    let roles = party.roles_at(seq);
+    if !roles.iter().any(|r| allowed.contains(r)) {
         let names: Vec<_> = allowed.iter().map(|r| r.name()).collect();
-        let has: Vec<_> = party.roles.iter().map(|r| r.name()).collect();
+        let has: Vec<_> = roles.iter().map(|r| r.name()).collect();
         found.push((
             Rule::RoleNotAllowed,
             format!(
@@ -302,59 +312,152 @@ fn short(key: &impl std::fmt::Display) -> String {
     key.to_string().chars().take(16).collect()
 }
 
+/// Admits a new party. An enrolled party is never enrolled again: that would let the
+/// operator add keys (and so sign as the party) or rewrite its roles and country.
 fn enroll(
     state: &mut Overlay<'_>,
     ctx: &mut Ctx<'_, '_, '_>,
     e: &Enroll,
 ) -> Result<(), StateError> {
-    let mut record = match state.party(&e.party)? {
-        Some(mut existing) => {
-            existing.name.clone_from(&e.name);
-            existing.country = e.country.clone();
-            existing.roles.clone_from(&e.roles);
-            existing
-        }
-        None => PartyRecord {
-            id: e.party.clone(),
-            name: e.name.clone(),
+    if let Some(existing) = state.party(&e.party)? {
+        let since = existing.versions.first().map_or(0, |v| v.since_seq);
+        ctx.report(
+            Rule::BadEnrollment,
+            format!(
+                "{} is already enrolled (at #{since}): change its name, country or roles with \
+                 amend, and add a key with request-key (signed by the party) and add-key",
+                e.party
+            ),
+        );
+        return Ok(());
+    }
+    let mut record = PartyRecord {
+        id: e.party.clone(),
+        name: e.name.clone(),
+        country: e.country.clone(),
+        roles: e.roles.clone(),
+        keys: Vec::new(),
+        versions: vec![PartyVersion {
+            since_seq: ctx.s.seq,
             country: e.country.clone(),
             roles: e.roles.clone(),
-            keys: Vec::new(),
-        },
+        }],
+        requested_keys: Vec::new(),
     };
     for key in &e.keys {
-        match state.key_owner(key)? {
-            Some(owner) if owner != e.party => {
-                ctx.report(
-                    Rule::BadEnrollment,
-                    format!("key {} is already enrolled for {owner}", short(key)),
-                );
-            }
-            Some(_) => {
-                if record
-                    .key(key.as_bytes())
-                    .is_some_and(|k| k.revoked_seq.is_some())
-                {
-                    ctx.report(
-                        Rule::BadEnrollment,
-                        format!(
-                            "key {} was revoked and cannot be enrolled again",
-                            short(key)
-                        ),
-                    );
-                }
-            }
-            None => {
-                record.keys.push(KeyRecord {
-                    key: (*key).into(),
-                    enrolled_seq: ctx.s.seq,
-                    revoked_seq: None,
-                });
-                state.changes.key_owners.insert(*key, e.party.clone());
-            }
+        if let Some(owner) = state.key_owner(key)? {
+            ctx.report(
+                Rule::BadEnrollment,
+                format!("key {} is already enrolled for {owner}", short(key)),
+            );
+            continue;
         }
+        record.keys.push(KeyRecord {
+            key: (*key).into(),
+            enrolled_seq: ctx.s.seq,
+            revoked_seq: None,
+        });
+        state.changes.key_owners.insert(*key, e.party.clone());
     }
     state.changes.parties.insert(e.party.clone(), record);
+    Ok(())
+}
+
+/// Changes a party's name, country and roles from this position on, keeping the earlier
+/// version for the events before it.
+fn amend(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, a: &Amend) -> Result<(), StateError> {
+    let Some(mut record) = state.party(&a.party)? else {
+        ctx.report(
+            Rule::BadEnrollment,
+            format!("cannot amend {}: not an enrolled party", a.party),
+        );
+        return Ok(());
+    };
+    record.name.clone_from(&a.name);
+    record.country = a.country.clone();
+    record.roles.clone_from(&a.roles);
+    record.versions.push(PartyVersion {
+        since_seq: ctx.s.seq,
+        country: a.country.clone(),
+        roles: a.roles.clone(),
+    });
+    state.changes.parties.insert(a.party.clone(), record);
+    Ok(())
+}
+
+/// Records a party's request for a new key (its consent; the authority rule has checked
+/// that one of its current keys signed).
+fn request_key(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    r: &RequestKey,
+) -> Result<(), StateError> {
+    let actor = &ctx.s.event.actor;
+    if let Some(owner) = state.key_owner(&r.key)? {
+        ctx.report(
+            Rule::BadEnrollment,
+            format!("key {} is already enrolled for {owner}", short(&r.key)),
+        );
+        return Ok(());
+    }
+    let Some(mut record) = state.party(actor)? else {
+        // The authority rule has reported the unknown actor.
+        return Ok(());
+    };
+    record.requested_keys.push(KeyRequest {
+        request: ctx.s.id,
+        key: r.key.into(),
+    });
+    state.changes.parties.insert(actor.clone(), record);
+    Ok(())
+}
+
+/// Adds a key the party requested: the operator's signature and the party's request are
+/// both needed.
+fn add_key(
+    state: &mut Overlay<'_>,
+    ctx: &mut Ctx<'_, '_, '_>,
+    a: &AddKey,
+) -> Result<(), StateError> {
+    let Some(mut record) = state.party(&a.party)? else {
+        ctx.report(
+            Rule::BadEnrollment,
+            format!("cannot add a key to {}: not an enrolled party", a.party),
+        );
+        return Ok(());
+    };
+    if let Some(owner) = state.key_owner(&a.key)? {
+        ctx.report(
+            Rule::BadEnrollment,
+            format!("key {} is already enrolled for {owner}", short(&a.key)),
+        );
+        return Ok(());
+    }
+    let Some(at) = record
+        .requested_keys
+        .iter()
+        .position(|r| r.request == a.request && r.key == a.key)
+    else {
+        ctx.report(
+            Rule::BadEnrollment,
+            format!(
+                "{} has not requested key {} in event {}: a key is added only at the \
+                 request of the party, signed with one of its current keys",
+                a.party,
+                short(&a.key),
+                a.request
+            ),
+        );
+        return Ok(());
+    };
+    record.requested_keys.remove(at);
+    record.keys.push(KeyRecord {
+        key: a.key.into(),
+        enrolled_seq: ctx.s.seq,
+        revoked_seq: None,
+    });
+    state.changes.key_owners.insert(a.key, a.party.clone());
+    state.changes.parties.insert(a.party.clone(), record);
     Ok(())
 }
 
@@ -392,12 +495,8 @@ fn revoke(
 }
 
 /// Credits every output lot to the actor; refuses lots that already exist.
-fn create(
-    state: &mut Overlay<'_>,
-    ctx: &mut Ctx<'_, '_, '_>,
-) -> Result<Vec<crate::id::LotId>, StateError> {
+fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(), StateError> {
     let event = ctx.s.event;
-    let mut credited = Vec::new();
     for output in event.body.outputs() {
         if let Some(existing) = state.lot(&output.lot)? {
             ctx.report_lot(
@@ -418,6 +517,7 @@ fn create(
                 created: output.quantity,
                 content: output.content.clone(),
                 capacity_wh: output.capacity_wh,
+                unit_mass_mg: output.unit_mass_mg,
                 created_by: ctx.s.id,
                 creator: event.actor.clone(),
             },
@@ -425,16 +525,19 @@ fn create(
         state.changes.holdings.insert(
             (output.lot.clone(), event.actor.clone()),
             Holding {
-                balance: output.quantity.amount(),
-                source: ctx.s.id,
+                receipts: vec![Receipt {
+                    source: ctx.s.id,
+                    balance: output.quantity.amount(),
+                }],
             },
         );
-        credited.push(output.lot.clone());
     }
-    Ok(credited)
+    Ok(())
 }
 
-/// Debits consumed lots from the actor after checking links, units and balances.
+/// Draws consumed quantities from the receipts the moves link, after checking links,
+/// units and balances: each move names one receipt (`from`) of the lot by the actor and
+/// takes at most what is left of it.
 fn consume(
     state: &mut Overlay<'_>,
     ctx: &mut Ctx<'_, '_, '_>,
@@ -464,27 +567,28 @@ fn consume(
             );
             continue;
         };
-        match state.event(&m.from)? {
-            Some(linked) if linked.actor == *actor && linked.credited.contains(&m.lot) => {
-                if event.time < linked.time {
-                    ctx.report_lot(
-                        Rule::BeforeLinked,
-                        &m.lot,
-                        format!(
-                            "event time {} is before {} of the event it links to (#{})",
-                            event.time, linked.time, linked.seq
-                        ),
-                    );
-                }
-            }
-            _ => ctx.report_lot(
+        let Some(receipt) = holding.receipt_mut(&m.from) else {
+            ctx.report_lot(
                 Rule::BrokenLink,
                 &m.lot,
                 format!(
                     "link {} for lot {} is not an earlier event that gave {actor} custody of it",
                     m.from, m.lot
                 ),
-            ),
+            );
+            continue;
+        };
+        if let Some(linked) = state.event(&m.from)?
+            && event.time < linked.time
+        {
+            ctx.report_lot(
+                Rule::BeforeLinked,
+                &m.lot,
+                format!(
+                    "event time {} is before {} of the event it links to (#{})",
+                    event.time, linked.time, linked.seq
+                ),
+            );
         }
         if lot.unit != m.quantity.unit() {
             ctx.report_lot(
@@ -500,19 +604,20 @@ fn consume(
             continue;
         }
         let amount = m.quantity.amount();
-        if holding.balance < amount {
+        if receipt.balance < amount {
             ctx.report_lot(
                 Rule::NegativeBalance,
                 &m.lot,
                 format!(
-                    "{actor} holds {} of lot {} but uses {}: double spending",
-                    Quantity::of(lot.unit, holding.balance),
+                    "{actor} holds {} of lot {} from event {} but uses {}: the links must account for every quantity used",
+                    Quantity::of(lot.unit, receipt.balance),
                     m.lot,
+                    m.from,
                     Quantity::of(lot.unit, amount)
                 ),
             );
         }
-        holding.balance = holding.balance.saturating_sub(amount);
+        receipt.balance = receipt.balance.saturating_sub(amount);
         state
             .changes
             .holdings
@@ -521,26 +626,45 @@ fn consume(
     Ok(())
 }
 
-/// Per-component mass conservation: outputs may not contain more than the inputs.
+/// Mass conservation: a transform's outputs weigh no more than its inputs, in total and
+/// per component, so neither untraced material nor a weightless "slag" output (to which
+/// emissions would be allocated) can be declared.
 fn check_mass(
     state: &Overlay<'_>,
     ctx: &mut Ctx<'_, '_, '_>,
     inputs: &[LotMove],
 ) -> Result<(), StateError> {
     let mut available = std::collections::BTreeMap::new();
+    let mut input_mass = 0u128;
     for m in inputs {
         if let Some(lot) = state.lot(&m.lot)? {
             if lot.unit != m.quantity.unit() {
                 continue;
             }
+            input_mass += mass_micrograms(m.quantity, lot.unit_mass_mg);
             for component in lot.content.keys() {
                 *available.entry(component.clone()).or_insert(0u128) +=
                     component_micrograms(m.quantity, &lot.content, component);
             }
         }
     }
+    let outputs = ctx.s.event.body.outputs();
+    let output_mass: u128 = outputs
+        .iter()
+        .map(|o| mass_micrograms(o.quantity, o.unit_mass_mg))
+        .sum();
+    if output_mass > input_mass {
+        ctx.report(
+            Rule::MassOverClaimed,
+            format!(
+                "outputs weigh {} kg but the inputs only {} kg: a transform cannot create mass",
+                kilograms(output_mass),
+                kilograms(input_mass)
+            ),
+        );
+    }
     let mut claimed = std::collections::BTreeMap::new();
-    for output in ctx.s.event.body.outputs() {
+    for output in outputs {
         for component in output.content.keys() {
             *claimed.entry(component.clone()).or_insert(0u128) +=
                 component_micrograms(output.quantity, &output.content, component);
@@ -562,6 +686,12 @@ fn check_mass(
     Ok(())
 }
 
+/// Micrograms as kilograms with three decimals.
+fn kilograms(micrograms: u128) -> String {
+    let grams = micrograms / 1_000_000;
+    format!("{}.{:03}", grams / 1000, grams % 1000)
+}
+
 fn grams(micrograms: u128) -> String {
     let milli = micrograms / 1000;
     format!("{}.{:03}", milli / 1000, milli % 1000)
@@ -581,18 +711,37 @@ fn ship(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>, s: &Ship) -> Result<
             sender: event.actor.clone(),
             receiver: s.to.clone(),
             time: event.time,
-            lots: s.lots.iter().map(|m| (m.lot.clone(), m.quantity)).collect(),
+            lots: shipped_lots(&s.lots),
             received_by: None,
         },
     );
     Ok(())
 }
 
+/// What a shipment carries, one line per lot: moves of one lot drawn from several receipts
+/// add up (moves in another unit than the first are left out; `consume` reports them).
+fn shipped_lots(moves: &[LotMove]) -> Vec<(crate::id::LotId, Quantity)> {
+    let mut lots: Vec<(crate::id::LotId, Quantity)> = Vec::new();
+    for m in moves {
+        match lots.iter_mut().find(|(lot, _)| *lot == m.lot) {
+            Some((_, total)) if total.unit() == m.quantity.unit() => {
+                *total = Quantity::of(
+                    total.unit(),
+                    total.amount().saturating_add(m.quantity.amount()),
+                );
+            }
+            Some(_) => {}
+            None => lots.push((m.lot.clone(), m.quantity)),
+        }
+    }
+    lots
+}
+
 fn receive(
     state: &mut Overlay<'_>,
     ctx: &mut Ctx<'_, '_, '_>,
     r: &Receive,
-) -> Result<Vec<crate::id::LotId>, StateError> {
+) -> Result<(), StateError> {
     let event = ctx.s.event;
     let actor = &event.actor;
     let Some(mut shipment) = state.shipment(&r.shipment)? else {
@@ -600,7 +749,7 @@ fn receive(
             Rule::ReceiveMismatch,
             format!("shipment {} is not a ship event in the ledger", r.shipment),
         );
-        return Ok(Vec::new());
+        return Ok(());
     };
     if shipment.receiver != *actor {
         ctx.report(
@@ -610,7 +759,7 @@ fn receive(
                 r.shipment, shipment.receiver
             ),
         );
-        return Ok(Vec::new());
+        return Ok(());
     }
     if let Some(first) = shipment.received_by {
         ctx.report(
@@ -620,7 +769,7 @@ fn receive(
                 r.shipment
             ),
         );
-        return Ok(Vec::new());
+        return Ok(());
     }
     if event.time < shipment.time {
         ctx.report(
@@ -631,7 +780,6 @@ fn receive(
             ),
         );
     }
-    let mut credited = Vec::new();
     for item in &r.lots {
         let Some((_, shipped)) = shipment.lots.iter().find(|(lot, _)| *lot == item.lot) else {
             ctx.report_lot(
@@ -676,17 +824,15 @@ fn receive(
                 ),
             );
         }
-        let mut holding = state.holding(&item.lot, actor)?.unwrap_or(Holding {
-            balance: 0,
+        let mut holding = state.holding(&item.lot, actor)?.unwrap_or_default();
+        holding.receipts.push(Receipt {
             source: ctx.s.id,
+            balance: got.min(sent),
         });
-        holding.balance = holding.balance.saturating_add(got.min(sent));
-        holding.source = ctx.s.id;
         state
             .changes
             .holdings
             .insert((item.lot.clone(), actor.clone()), holding);
-        credited.push(item.lot.clone());
     }
     for (lot, shipped) in &shipment.lots {
         if !r.lots.iter().any(|item| item.lot == *lot) {
@@ -699,5 +845,5 @@ fn receive(
     }
     shipment.received_by = Some(ctx.s.id);
     state.changes.shipments.insert(r.shipment, shipment);
-    Ok(credited)
+    Ok(())
 }

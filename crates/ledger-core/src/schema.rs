@@ -21,7 +21,8 @@ use serde_json::{Map, Value, json};
 
 use crate::event::{Kind, limits};
 use crate::input::{
-    AttestIn, CommonIn, EnrollIn, ExtractIn, ReceiveIn, RecycleIn, RevokeIn, ShipIn, TransformIn,
+    AddKeyIn, AmendIn, AttestIn, CommonIn, EnrollIn, ExtractIn, ReceiveIn, RecycleIn, RequestKeyIn,
+    RevokeIn, ShipIn, TransformIn,
 };
 use crate::quantity::{MAX_GRAMS, MAX_MG_PER_PIECE, PPM};
 
@@ -32,13 +33,13 @@ type BodySchema = fn(&mut SchemaGenerator) -> Schema;
 ///
 /// ```
 /// let schema = ledger_core::schema::input_schema();
-/// assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(8));
+/// assert_eq!(schema["oneOf"].as_array().map(Vec::len), Some(11));
 /// assert_eq!(schema["oneOf"][2]["properties"]["kind"]["const"], "extract");
 /// ```
 pub fn input_schema() -> Value {
     let mut generator = SchemaSettings::draft2020_12().into_generator();
     let common = CommonIn::json_schema(&mut generator);
-    let bodies: [(Kind, BodySchema); 8] = [
+    let bodies: [(Kind, BodySchema); 11] = [
         (Kind::Enroll, EnrollIn::json_schema),
         (Kind::Revoke, RevokeIn::json_schema),
         (Kind::Extract, ExtractIn::json_schema),
@@ -47,6 +48,9 @@ pub fn input_schema() -> Value {
         (Kind::Receive, ReceiveIn::json_schema),
         (Kind::Transform, TransformIn::json_schema),
         (Kind::Attest, AttestIn::json_schema),
+        (Kind::Amend, AmendIn::json_schema),
+        (Kind::RequestKey, RequestKeyIn::json_schema),
+        (Kind::AddKey, AddKeyIn::json_schema),
     ];
     let kinds: Vec<&str> = bodies.iter().map(|(kind, _)| kind.name()).collect();
     let branches: Vec<Value> = bodies

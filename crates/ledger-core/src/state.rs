@@ -52,14 +52,20 @@ impl StateError {
 pub struct PartyRecord {
     /// Its id.
     pub id: PartyId,
-    /// Its name.
+    /// Its name now.
     pub name: String,
-    /// Where it is registered.
+    /// Where it is registered now.
     pub country: Country,
-    /// What it may do.
+    /// What it may do now.
     pub roles: Vec<Role>,
     /// Every key ever enrolled for it, with its validity.
     pub keys: Vec<KeyRecord>,
+    /// Its country and roles over time, oldest first: the enrollment, then each `amend`.
+    /// Rules and reports read [`PartyRecord::roles_at`] and [`PartyRecord::country_at`] the
+    /// position of the event concerned, so an amendment never changes the past.
+    pub versions: Vec<PartyVersion>,
+    /// Keys the party asked for (`request-key`) that the operator has not added yet.
+    pub requested_keys: Vec<KeyRequest>,
 }
 
 impl PartyRecord {
@@ -67,6 +73,45 @@ impl PartyRecord {
     pub fn key(&self, key: &[u8; 32]) -> Option<&KeyRecord> {
         self.keys.iter().find(|k| k.key.as_bytes() == key)
     }
+
+    /// The version in force at log position `seq` (the first, for a position before it).
+    fn version_at(&self, seq: u64) -> Option<&PartyVersion> {
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.since_seq <= seq)
+            .or_else(|| self.versions.first())
+    }
+
+    /// Its roles at log position `seq`.
+    pub fn roles_at(&self, seq: u64) -> &[Role] {
+        self.version_at(seq).map_or(&self.roles, |v| &v.roles)
+    }
+
+    /// Its country at log position `seq`.
+    pub fn country_at(&self, seq: u64) -> &Country {
+        self.version_at(seq).map_or(&self.country, |v| &v.country)
+    }
+}
+
+/// A party's country and roles from one log position on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartyVersion {
+    /// The position of the `enroll` or `amend` that set them.
+    pub since_seq: u64,
+    /// The country.
+    pub country: Country,
+    /// The roles.
+    pub roles: Vec<Role>,
+}
+
+/// A key a party asked for and the operator has not added yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRequest {
+    /// The `request-key` event.
+    pub request: Digest,
+    /// The key asked for.
+    pub key: KeyBytes,
 }
 
 /// A key's enrollment and revocation positions.
@@ -94,19 +139,46 @@ pub struct LotRecord {
     pub content: Content,
     /// Capacity per piece, for cells and modules.
     pub capacity_wh: Option<u64>,
+    /// Mass per piece in milligrams, for `pcs` lots.
+    pub unit_mass_mg: Option<u64>,
     /// The creating event.
     pub created_by: Digest,
     /// Its creator.
     pub creator: PartyId,
 }
 
-/// What a party holds of a lot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a party holds of a lot: one balance per receipt.
+///
+/// Each event that gave the party custody of the lot (its creation, or a `receive`) is a
+/// receipt with its own balance, and a consuming event draws from the receipts its `from`
+/// links name, never more than each holds. So the links of a consuming event account for
+/// every gram it uses, and an intermediary cannot be left out of the chain by linking
+/// another receipt of the same lot.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Holding {
-    /// Quantity held, in the lot's unit (grams or pieces).
-    pub balance: u64,
-    /// The event that last gave the party custody: the link a consuming event must carry.
+    /// The receipts, in log order; a drawn-down receipt stays, with balance 0.
+    pub receipts: Vec<Receipt>,
+}
+
+impl Holding {
+    /// The total held, in the lot's unit.
+    pub fn balance(&self) -> u64 {
+        self.receipts.iter().map(|r| r.balance).sum()
+    }
+
+    /// The receipt credited by event `source`.
+    pub fn receipt_mut(&mut self, source: &Digest) -> Option<&mut Receipt> {
+        self.receipts.iter_mut().find(|r| r.source == *source)
+    }
+}
+
+/// One receipt of a lot by a party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The event that gave the party custody: the link a consuming event names.
     pub source: Digest,
+    /// What is left of it, in the lot's unit (grams or pieces).
+    pub balance: u64,
 }
 
 /// A shipment and its delivery.
@@ -135,8 +207,6 @@ pub struct EventRecord {
     pub actor: PartyId,
     /// Its kind.
     pub kind: Kind,
-    /// Lots it gave its actor custody of (created or received).
-    pub credited: Vec<LotId>,
 }
 
 /// An attestation as due-diligence rules read it.

@@ -80,6 +80,30 @@ fn check_lots_unique<'a>(
     Ok(())
 }
 
+/// A consuming event may draw one lot from several receipts, each once.
+fn check_moves_unique(path: &str, moves: &[crate::event::LotMove]) -> Result<(), FieldError> {
+    let mut seen = HashSet::new();
+    for (i, m) in moves.iter().enumerate() {
+        ensure(
+            seen.insert((&m.lot, &m.from)),
+            || format!("{path}[{i}].from"),
+            || format!("lot {} is drawn from receipt {} twice", m.lot, m.from),
+        )?;
+    }
+    Ok(())
+}
+
+/// A party's name and roles, as `enroll` and `amend` give them.
+fn check_name_and_roles(name: &str, roles: &[crate::event::Role]) -> Result<(), FieldError> {
+    check_text("name", name, limits::MAX_TEXT)?;
+    check_count("roles", roles.len(), crate::event::Role::ALL.len())?;
+    ensure(
+        roles.windows(2).all(|w| w[0] < w[1]),
+        || "roles".to_owned(),
+        || "must be sorted without duplicates".to_owned(),
+    )
+}
+
 fn check_count(path: &str, len: usize, max: usize) -> Result<(), FieldError> {
     ensure(
         len >= 1,
@@ -113,6 +137,11 @@ fn check_outputs(outputs: &[LotOutput]) -> Result<(), FieldError> {
         }
         match output.quantity {
             Quantity::Grams(_) => {
+                ensure(
+                    output.unit_mass_mg.is_none(),
+                    || format!("outputs[{i}].unit_mass_kg"),
+                    || "only lots counted in pieces have a unit mass".to_owned(),
+                )?;
                 let total: u64 = output.content.values().map(|v| (*v).min(PPM + 1)).sum();
                 ensure(
                     total <= PPM,
@@ -128,6 +157,26 @@ fn check_outputs(outputs: &[LotOutput]) -> Result<(), FieldError> {
                         || "more than one tonne per piece".to_owned(),
                     )?;
                 }
+                let mass_path = || format!("outputs[{i}].unit_mass_kg");
+                let Some(mass) = output.unit_mass_mg else {
+                    return Err(FieldError::new(
+                        mass_path(),
+                        "a lot counted in pieces needs the mass of one piece",
+                    ));
+                };
+                ensure(mass > 0 && mass <= MAX_MG_PER_PIECE, mass_path, || {
+                    "must be greater than zero and at most one tonne".to_owned()
+                })?;
+                let content: u64 = output
+                    .content
+                    .values()
+                    .map(|v| (*v).min(MAX_MG_PER_PIECE))
+                    .sum();
+                ensure(
+                    content <= mass,
+                    || path.clone(),
+                    || "the components of a piece weigh more than the piece".to_owned(),
+                )?;
             }
         }
         if let Some(wh) = output.capacity_wh {
@@ -202,13 +251,7 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
     }
     match &event.body {
         Body::Enroll(e) => {
-            check_text("name", &e.name, limits::MAX_TEXT)?;
-            check_count("roles", e.roles.len(), crate::event::Role::ALL.len())?;
-            ensure(
-                e.roles.windows(2).all(|w| w[0] < w[1]),
-                || "roles".to_owned(),
-                || "must be sorted without duplicates".to_owned(),
-            )?;
+            check_name_and_roles(&e.name, &e.roles)?;
             check_count("keys", e.keys.len(), limits::MAX_KEYS)?;
             let distinct: HashSet<_> = e.keys.iter().collect();
             ensure(
@@ -217,7 +260,8 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
                 || "a key appears twice".to_owned(),
             )?;
         }
-        Body::Revoke(_) => {}
+        Body::Amend(a) => check_name_and_roles(&a.name, &a.roles)?,
+        Body::Revoke(_) | Body::RequestKey(_) | Body::AddKey(_) => {}
         Body::Extract(x) => {
             let site = &x.site;
             ensure(
@@ -240,7 +284,7 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
                 || "a party cannot ship to itself".to_owned(),
             )?;
             check_count("lots", s.lots.len(), limits::MAX_LOTS)?;
-            check_lots_unique("lots", s.lots.iter().map(|m| &m.lot))?;
+            check_moves_unique("lots", &s.lots)?;
             for (i, m) in s.lots.iter().enumerate() {
                 check_quantity(&format!("lots[{i}].quantity"), m.quantity)?;
             }
@@ -254,7 +298,7 @@ pub fn check_event(event: &Event) -> Result<(), FieldError> {
         }
         Body::Transform(t) => {
             check_count("inputs", t.inputs.len(), limits::MAX_LOTS)?;
-            check_lots_unique("inputs", t.inputs.iter().map(|m| &m.lot))?;
+            check_moves_unique("inputs", &t.inputs)?;
             for (i, m) in t.inputs.iter().enumerate() {
                 check_quantity(&format!("inputs[{i}].quantity"), m.quantity)?;
             }

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
+use rayon::prelude::*;
+
 use crate::check::{self, Checked};
 use crate::codec::CodecError;
 use crate::finding::{Finding, Rule};
@@ -19,7 +21,8 @@ use crate::hash::Digest;
 use crate::keys::{KeyBytes, PublicKey};
 use crate::rules::RuleConfig;
 use crate::state::{Empty, Overlay, StateError, StateView};
-use crate::statement::{Entry, entry_hash};
+use crate::statement::{Entry, Origin, entry_hash};
+use crate::subjects::Subjects;
 use crate::timestamp::Timestamp;
 
 /// An empty base state for replays.
@@ -36,6 +39,8 @@ pub struct Replay {
     prev: Digest,
     sparse: bool,
     party_changes: u64,
+    subjects: Subjects,
+    subjects_wrong: bool,
     /// Findings so far, in log order.
     pub findings: Vec<Finding>,
 }
@@ -56,6 +61,8 @@ impl Replay {
             prev: Digest::ZERO,
             sparse: false,
             party_changes: 0,
+            subjects: Subjects::default(),
+            subjects_wrong: false,
             findings: Vec::new(),
         }
     }
@@ -87,7 +94,7 @@ impl Replay {
         keys
     }
 
-    /// How many `enroll` and `revoke` entries were replayed: [`Self::operator_keys`] can
+    /// How many entries that change a party were replayed: [`Self::operator_keys`] can
     /// only change when this does.
     pub fn party_changes(&self) -> u64 {
         self.party_changes
@@ -108,19 +115,25 @@ impl Replay {
         &self.state
     }
 
+    /// The subject index of the entries replayed so far.
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
+    }
+
     /// The replayed state's attestations.
     pub fn attestations(&self) -> &[crate::state::AttestationRecord] {
         &self.state.changes.attestations
     }
 
-    /// Checks and applies the entry stored at position `position`.
-    pub fn push(&mut self, position: u64, bytes: &[u8]) -> Result<(), StateError> {
-        let prepared = prepare(bytes, &KeyCache::default());
+    /// Checks and applies the entry stored at position `position` of the ledger with
+    /// `origin` (which its signature must cover).
+    pub fn push(&mut self, origin: &Origin, position: u64, bytes: &[u8]) -> Result<(), StateError> {
+        let prepared = prepare(bytes, origin, &KeyCache::default());
         self.push_prepared(position, &prepared)
     }
 
-    /// Checks and applies an entry whose state-free checks [`prepare`] already did (in
-    /// parallel, on the hot path).
+    /// Checks and applies an entry whose state-free checks [`prepare`] or
+    /// [`prepare_batch`] already did (in parallel, on the hot path).
     pub fn push_prepared(&mut self, position: u64, prepared: &Prepared) -> Result<(), StateError> {
         let expected_prev = std::mem::replace(&mut self.prev, prepared.hash);
         self.next_seq = position + 1;
@@ -135,10 +148,12 @@ impl Replay {
             }
         };
         let statement = entry.statement.statement();
-        if matches!(
-            statement.event.body,
-            crate::event::Body::Enroll(_) | crate::event::Body::Revoke(_)
-        ) {
+        if statement
+            .event
+            .body
+            .party_changed(&statement.event.actor)
+            .is_some()
+        {
             self.party_changes += 1;
         }
         let at = |f: Finding| {
@@ -157,6 +172,21 @@ impl Replay {
                 format!("entry #{position} links to {} but the previous entry hashes to {expected_prev}", entry.prev),
             )));
         }
+        self.subjects
+            .record(position, &entry.statement.id(), &statement.event);
+        // The first wrong root is reported; the ones after it follow from it.
+        if !self.sparse && !self.subjects_wrong && entry.subjects != self.subjects.root() {
+            self.subjects_wrong = true;
+            self.findings.push(at(Finding::new(
+                Rule::IndexMismatch,
+                format!(
+                    "entry #{position} commits to subject index root {}, but the entries up to \
+                     it give {}: an entry about a party or lot was left out, added or changed",
+                    entry.subjects,
+                    self.subjects.root()
+                ),
+            )));
+        }
         check::apply(
             &mut self.state,
             &entry.statement,
@@ -168,7 +198,8 @@ impl Replay {
     }
 }
 
-/// A decoded log entry whose statement went through [`Checked::new`].
+/// A decoded log entry whose statement went through [`Checked::new`] (or
+/// [`Checked::new_batch`]).
 #[derive(Debug, Clone)]
 pub struct PreparedEntry {
     /// The position the entry says it has.
@@ -177,13 +208,16 @@ pub struct PreparedEntry {
     pub prev: Digest,
     /// When the operator recorded it.
     pub recorded_at: Timestamp,
+    /// The subject index root it commits to.
+    pub subjects: Digest,
     /// Its statement, with id, structure and signature checked.
     pub statement: Checked,
 }
 
 /// An entry after the checks that need no ledger state: decoded, hashed, its event id
-/// computed and its signature checked. [`prepare`] is pure, so callers run it on many
-/// entries in parallel and feed the results to [`Replay::push_prepared`] in log order.
+/// computed and its signature checked. [`prepare_batch`] prepares many entries at once
+/// (signatures in batches, on all cores); callers feed the results to
+/// [`Replay::push_prepared`] in log order.
 pub struct Prepared {
     /// The entry hash (RFC 6962 leaf hash) of the stored bytes.
     pub hash: Digest,
@@ -217,16 +251,66 @@ impl KeyCache {
     }
 }
 
-/// Decodes, hashes and signature-checks one stored entry.
-pub fn prepare(bytes: &[u8], keys: &KeyCache) -> Prepared {
+/// Decodes, hashes and signature-checks one stored entry of the ledger with `origin`.
+pub fn prepare(bytes: &[u8], origin: &Origin, keys: &KeyCache) -> Prepared {
     let hash = entry_hash(bytes);
     let decoded = Entry::decode(bytes).and_then(|entry| {
         Ok(PreparedEntry {
             seq: entry.seq,
             prev: entry.prev,
             recorded_at: entry.recorded_at,
-            statement: Checked::new(entry.statement, keys)?,
+            subjects: entry.subjects,
+            statement: Checked::new(entry.statement, origin, keys)?,
         })
     });
     Prepared { hash, decoded }
+}
+
+/// [`prepare`] of every `(position, bytes)` of `entries`, in order, with the signatures
+/// verified in batches ([`Checked::new_batch`]) and the decoding on all cores. Each result
+/// is the one [`prepare`] gives for that entry alone.
+pub fn prepare_batch<B: AsRef<[u8]> + Sync>(
+    entries: &[(u64, B)],
+    origin: &Origin,
+    keys: &KeyCache,
+) -> Vec<(u64, Prepared)> {
+    let decoded: Vec<(Digest, Result<Entry, CodecError>)> = entries
+        .par_iter()
+        .map(|(_, bytes)| (entry_hash(bytes.as_ref()), Entry::decode(bytes.as_ref())))
+        .collect();
+    let mut statements = Vec::with_capacity(decoded.len());
+    let mut heads = Vec::with_capacity(decoded.len());
+    for (hash, entry) in decoded {
+        match entry {
+            Ok(entry) => {
+                heads.push((
+                    hash,
+                    Ok((entry.seq, entry.prev, entry.recorded_at, entry.subjects)),
+                ));
+                statements.push(entry.statement);
+            }
+            Err(e) => heads.push((hash, Err(e))),
+        }
+    }
+    let mut checked = Checked::new_batch(statements, origin, keys).into_iter();
+    entries
+        .iter()
+        .zip(heads)
+        .map(|((position, _), (hash, head))| {
+            let decoded = head.and_then(|(seq, prev, recorded_at, subjects)| {
+                // One checked statement per decoded entry, in the same order.
+                let statement = checked
+                    .next()
+                    .ok_or_else(|| CodecError::Encode("a statement was not checked".into()))??;
+                Ok(PreparedEntry {
+                    seq,
+                    prev,
+                    recorded_at,
+                    subjects,
+                    statement,
+                })
+            });
+            (*position, Prepared { hash, decoded })
+        })
+        .collect()
 }

@@ -10,6 +10,7 @@
 )]
 
 use ledger_core::bundle::{self, Bundle, BundleEntry, BundleError, KeySource, MAGIC, VERSION};
+use ledger_core::completeness::{self, Completeness};
 use ledger_core::finding::{Rule, Verdict, verdict};
 use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
@@ -18,7 +19,8 @@ use ledger_core::keys::SecretKey;
 use ledger_core::merkle::{MemoryTree, inclusion_proof, leaf_hash};
 use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint, sign_note};
 use ledger_core::policy::Policy;
-use ledger_core::statement::{Entry, Statement, entry_hash};
+use ledger_core::statement::{Entry, Origin, Statement, entry_hash};
+use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 use proptest::prelude::*;
 
@@ -34,6 +36,12 @@ fn now() -> Timestamp {
 
 /// A tiny log: genesis, a miner's enrollment, an unrelated party's enrollment, an extract.
 fn log() -> Vec<Vec<u8>> {
+    log_for(ORIGIN)
+}
+
+/// [`log`], its statements signed for the ledger with `origin`.
+fn log_for(origin: &str) -> Vec<Vec<u8>> {
+    let origin = Origin::new(origin).unwrap();
     let op = key("operator").public_key().to_hex();
     let miner = key("miner").public_key().to_hex();
     let other = key("other").public_key().to_hex();
@@ -44,15 +52,19 @@ fn log() -> Vec<Vec<u8>> {
         ("miner", r#"{"kind":"extract","actor":"miner","time":"2026-02-01T00:00:00Z","nonce":4,"site":{"id":"PIT-1","country":"AU","lat":-30.1,"lon":120.5,"method":"industrial"},"outputs":[{"lot":"ORE-1","material":"cobalt-ore","quantity":1000,"unit":"kg","content":{"Co":0.02}}]}"#.to_owned()),
     ];
     let mut prev = Digest::ZERO;
+    let mut subjects = Subjects::default();
     let mut out = Vec::new();
     for (seq, (signer, json)) in events.iter().enumerate() {
         let event =
             parse_event(serde_json::from_str(json).unwrap(), &NoContext, &mut || 7).unwrap();
+        let statement = Statement::sign(event, &origin, &key(signer)).unwrap();
+        subjects.record(seq as u64, &statement.id().unwrap(), &statement.event);
         let entry = Entry {
             seq: seq as u64,
             prev,
             recorded_at: Timestamp::from_unix(1_790_000_000).unwrap(),
-            statement: Statement::sign(event, &key(signer)).unwrap(),
+            subjects: subjects.root(),
+            statement,
         };
         let bytes = entry.encode().unwrap();
         prev = entry_hash(&bytes);
@@ -67,6 +79,31 @@ fn make(log: &[Vec<u8>], lot: &str, seqs: &[u64], signer: &SecretKey) -> Bundle 
     let size = log.len() as u64;
     let checkpoint = Checkpoint::new(ORIGIN, size, tree.root(), Vec::new()).unwrap();
     let note_signer = NoteSigner::new(ORIGIN, signer.signing_key()).unwrap();
+    // Completeness for every subject and lot of the whole log: a superset of what the
+    // verifier requires, which it accepts.
+    let mut index = Subjects::default();
+    let mut events = Vec::new();
+    for (seq, bytes) in log.iter().enumerate() {
+        let entry = Entry::decode(bytes).unwrap();
+        index.record(
+            seq as u64,
+            &entry.statement.id().unwrap(),
+            &entry.statement.event,
+        );
+        events.push(entry.statement.event);
+    }
+    let lots: Vec<LotId> = events
+        .iter()
+        .flat_map(|e| e.lots_named().into_iter().cloned())
+        .collect();
+    let required = completeness::required(events.iter(), lots.iter());
+    let last = size - 1;
+    let completeness = completeness::prove(
+        &mut index,
+        &required,
+        log[last as usize].clone(),
+        inclusion_proof(last, size, &tree).unwrap(),
+    );
     Bundle {
         lot: LotId::new(lot).unwrap(),
         checkpoint: sign_checkpoint(&checkpoint, &note_signer).unwrap(),
@@ -77,6 +114,7 @@ fn make(log: &[Vec<u8>], lot: &str, seqs: &[u64], signer: &SecretKey) -> Bundle 
                 proof: inclusion_proof(seq, size, &tree).unwrap(),
             })
             .collect(),
+        completeness,
     }
 }
 
@@ -96,16 +134,21 @@ fn has(report: &bundle::BundleReport, rule: Rule, needle: &str) -> bool {
 }
 
 #[test]
-fn valid_bundle_of_a_tiny_log_verifies_with_and_without_the_vkey() {
+fn fail_valid_bundle_of_a_tiny_log_passes_with_the_vkey_and_is_unconfirmed_without() {
     let log = log();
     let b = make(&log, "ORE-1", &[0, 1, 3], &key("operator"));
     let report = check(&b);
-    assert_eq!(
-        verdict(&report.findings),
-        Verdict::Pass,
-        "{:?}",
-        report.findings
-    );
+    // Without the operator's key, every check runs and passes, but the verdict is a fail:
+    // the only error is that the operator key is not confirmed.
+    let errors: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == ledger_core::finding::Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", report.findings);
+    assert_eq!(errors[0].rule, Rule::CheckpointMismatch);
+    assert!(errors[0].message.starts_with("operator key not confirmed"));
+    assert_eq!(verdict(&report.findings), Verdict::Fail);
     assert!(report.sound);
     assert_eq!(report.key_source, KeySource::Genesis);
     assert_eq!(report.verifier, Some(operator_vkey()));
@@ -114,6 +157,24 @@ fn valid_bundle_of_a_tiny_log_verifies_with_and_without_the_vkey() {
     let given = bundle::verify(&b, Some(&operator_vkey()), &Policy::default(), now());
     assert_eq!(verdict(&given.findings), Verdict::Pass);
     assert_eq!(given.key_source, KeySource::Given);
+}
+
+#[test]
+fn fail_statements_signed_for_another_ledger_do_not_verify_under_this_checkpoint() {
+    // The same parties, keys and events, signed for another ledger's origin, then proved
+    // and checkpointed under this one's: every signature binds the origin it was made for.
+    let log = log_for("another.test/log");
+    let report = check(&make(&log, "ORE-1", &[0, 1, 3], &key("operator")));
+    assert_eq!(verdict(&report.findings), Verdict::Fail);
+    // The extract is the lot's own event; the enrollments' findings are kept or dropped
+    // by the evidence filter (issue 12, item 1), not by the signature check.
+    assert!(
+        report.findings.iter().any(|f| f.rule == Rule::BadSignature
+            && f.seq == Some(3)
+            && f.message.contains("signed for another ledger")),
+        "{:?}",
+        report.findings
+    );
 }
 
 #[test]
@@ -211,12 +272,17 @@ fn container_round_trips_and_refuses_bad_headers() {
     let mut wrong = bytes.clone();
     wrong[0] ^= 1;
     assert_eq!(Bundle::decode(&wrong), Err(BundleError::NotABundle));
-    let mut newer = bytes.clone();
-    newer[MAGIC.len()] = 2;
-    assert_eq!(
-        Bundle::decode(&newer),
-        Err(BundleError::UnsupportedVersion { found: 2 })
-    );
+    // A newer format, and version 1 (no completeness proof, signatures without the origin).
+    for version in [3u8, 1] {
+        let mut other = bytes.clone();
+        other[MAGIC.len()] = version;
+        assert_eq!(
+            Bundle::decode(&other),
+            Err(BundleError::UnsupportedVersion {
+                found: u32::from(version)
+            })
+        );
+    }
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(matches!(
@@ -242,7 +308,9 @@ fn every_single_byte_change_of_a_tiny_bundle_is_rejected() {
         for flip in [0x01u8, 0x80, 0xff] {
             let mut changed = bytes.clone();
             changed[i] ^= flip;
-            if let Ok(report) = bundle::verify_bytes(&changed, None, &Policy::default(), now()) {
+            let report =
+                bundle::verify_bytes(&changed, Some(&operator_vkey()), &Policy::default(), now());
+            if let Ok(report) = report {
                 assert_eq!(
                     verdict(&report.findings),
                     Verdict::Fail,
@@ -284,6 +352,11 @@ proptest! {
                 .into_iter()
                 .map(|(entry, proof)| BundleEntry { entry, proof: proof.into_iter().map(Digest).collect() })
                 .collect(),
+            completeness: Completeness {
+                last_entry: Vec::new(),
+                last_proof: Vec::new(),
+                subjects: Vec::new(),
+            },
         };
         let bytes = b.encode().unwrap();
         let back = Bundle::decode(&bytes).unwrap();

@@ -6,9 +6,11 @@ use ledger_core::hash::Digest;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::input::{NoContext, SignContext, parse_event, parse_events};
 use ledger_core::quantity::{Quantity, Unit};
+use ledger_core::state::{Holding, Receipt};
 use serde_json::Value;
 
-/// A context that knows lot `L-KG` (kg) and `L-PCS` (pcs), held by `acme` since event 0x11…
+/// A context that knows lot `L-KG` (kg) and `L-PCS` (pcs), held by `acme` through two
+/// receipts: event 0x11… (1000 t or 10^6 pieces) and event 0x12… (as much again).
 struct Known;
 
 impl SignContext for Known {
@@ -19,8 +21,23 @@ impl SignContext for Known {
             _ => None,
         }
     }
-    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
-        (holder.as_str() == "acme" && self.lot_unit(lot).is_some()).then_some(Digest([0x11; 32]))
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> Option<Holding> {
+        let each = match self.lot_unit(lot)? {
+            Unit::Kg => 1_000_000_000,
+            Unit::Pcs => 1_000_000,
+        };
+        (holder.as_str() == "acme").then(|| Holding {
+            receipts: vec![
+                Receipt {
+                    source: Digest([0x11; 32]),
+                    balance: each,
+                },
+                Receipt {
+                    source: Digest([0x12; 32]),
+                    balance: each,
+                },
+            ],
+        })
     }
     fn open_shipments(&self, receiver: &PartyId, _: &[LotId]) -> Vec<Digest> {
         match receiver.as_str() {
@@ -582,7 +599,7 @@ fn an_unknown_lot_is_a_wrong_id_with_a_ledger_and_a_missing_unit_without_one() {
         fn lot_unit(&self, _: &LotId) -> Option<Unit> {
             None
         }
-        fn custody_source(&self, _: &LotId, _: &PartyId) -> Option<Digest> {
+        fn holding(&self, _: &LotId, _: &PartyId) -> Option<Holding> {
             None
         }
         fn open_shipments(&self, _: &PartyId, _: &[LotId]) -> Vec<Digest> {
@@ -604,4 +621,40 @@ fn an_unknown_lot_is_a_wrong_id_with_a_ledger_and_a_missing_unit_without_one() {
         .unwrap_err()
         .to_string();
     assert!(without.contains("give its \"unit\""), "{without}");
+}
+
+/// A move without links is filled with links to the actor's receipts, oldest first, that
+/// cover its quantity: never one link for a quantity a single receipt does not hold.
+#[test]
+fn links_filled_in_cover_the_quantity_receipt_by_receipt() {
+    let ship = serde_json::json!({"kind": "ship", "actor": "acme", "time": "2026-03-05T10:00:00Z",
+        "nonce": 1, "to": "busy", "lots": [{"lot": "L-KG", "quantity": 1500000},
+        {"lot": "L-KG", "quantity": 200000}]});
+    let event = parse_event(ship, &Known, &mut || 0).unwrap();
+    let Body::Ship(s) = &event.body else {
+        panic!("a ship")
+    };
+    let moves: Vec<(Digest, u64)> = s
+        .lots
+        .iter()
+        .map(|m| (m.from, m.quantity.amount()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (Digest([0x11; 32]), 1_000_000_000),
+            (Digest([0x12; 32]), 700_000_000),
+        ]
+    );
+}
+
+#[test]
+fn fail_links_cannot_be_filled_in_for_more_than_the_actor_holds() {
+    let ship = serde_json::json!({"kind": "ship", "actor": "acme", "time": "2026-03-05T10:00:00Z",
+        "nonce": 1, "to": "busy", "lots": [{"lot": "L-PCS", "quantity": 2000001}]});
+    let e = parse_event(ship, &Known, &mut || 0)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("lots[0].quantity"), "{e}");
+    assert!(e.contains("holds 2000000 pcs of lot L-PCS"), "{e}");
 }

@@ -7,14 +7,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use ledger_core::event::{Attest, Body, Claim, Event, Feedstock, Kind, Method, Outcome, Role};
+use ledger_core::event::{
+    Attest, Body, Claim, Event, Feedstock, Kind, LotOutput, Method, Outcome, Role,
+};
 use ledger_core::finding::{Finding, Verdict};
 use ledger_core::hash::Digest;
 use ledger_core::id::{Component, Country, LotId, PartyId, SiteId};
 use ledger_core::policy::Policy;
-use ledger_core::provenance::{DdGap, SHARE_ONE, Trace, due_diligence};
-use ledger_core::quantity::{Content, Quantity, Unit, component_micrograms};
-use ledger_core::state::{AttestationRecord, LotRecord, StateError, StateView};
+use ledger_core::provenance::{
+    AttestationSet, DdGap, Diligence, SHARE_ONE, Trace, chain_roles, lot_actors, lot_diligence,
+    lots_on_the_way, party_diligence,
+};
+use ledger_core::quantity::{Content, Quantity, Unit, component_micrograms, mass_micrograms};
+use ledger_core::state::{AttestationRecord, LotRecord, StateView};
 use ledger_core::timestamp::Timestamp;
 
 use crate::ReportError;
@@ -52,17 +57,15 @@ impl Verification {
     }
 }
 
-/// Looks up the attestations about a party.
-pub type AttestationLookup<'a> = &'a dyn Fn(&PartyId) -> Result<Vec<AttestationRecord>, StateError>;
-
 /// What the figures are computed from.
 pub struct Inputs<'a> {
     /// The verified trace of the product lot.
     pub trace: &'a Trace,
     /// The ledger state the trace was verified against.
     pub state: &'a dyn StateView,
-    /// Attestations about each party.
-    pub attestations: AttestationLookup<'a>,
+    /// The verified attestations about the parties and lots on the way (those the
+    /// verdict read: [`ledger_core::bundle::Evidence::attestations`]).
+    pub attestations: &'a AttestationSet,
     /// The due-diligence policy.
     pub policy: &'a Policy,
     /// The instant validity is judged at.
@@ -90,6 +93,9 @@ pub struct ReportData {
     pub footprint: Footprint,
     /// Due-diligence status of every party in the chain.
     pub parties: Vec<PartyStatus>,
+    /// Attestations about the lots on the way (the product and every lot its material came
+    /// through), for each lot that has any.
+    pub lot_statuses: Vec<LotStatus>,
     /// Smelters, refiners and recyclers in the chain, with the origins feeding them.
     pub smelters: Vec<SmelterRow>,
     /// Every event on the way, in log order.
@@ -285,6 +291,8 @@ pub enum Standing {
     Failed,
     /// Made after the report's date.
     Future,
+    /// By its own subject, or by a party sharing a key with it: counts for nothing.
+    NotIndependent,
 }
 
 impl Standing {
@@ -295,6 +303,7 @@ impl Standing {
             Standing::Expired => "expired",
             Standing::Failed => "failed",
             Standing::Future => "future",
+            Standing::NotIndependent => "not-independent",
         }
     }
 }
@@ -348,6 +357,21 @@ pub struct PartyStatus {
     /// Open major corrective action plans, by reference.
     pub open_caps: Vec<String>,
     /// Each gap, in words.
+    pub gaps: Vec<String>,
+    /// The policy verdict.
+    pub verdict: DdVerdict,
+}
+
+/// A lot on the way with attestations about it, and what they mean for the verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotStatus {
+    /// The lot.
+    pub lot: LotId,
+    /// Attestations about it, oldest first.
+    pub attestations: Vec<AttestationRow>,
+    /// Open major corrective action plans, by reference.
+    pub open_caps: Vec<String>,
+    /// Each gap, in words (a latest result of `fail`, an open major plan).
     pub gaps: Vec<String>,
     /// The policy verdict.
     pub verdict: DdVerdict,
@@ -432,6 +456,7 @@ pub fn build(inputs: Inputs<'_>) -> Result<ReportData, ReportError> {
     let components = component_figures(trace, &product, &origins);
     let footprint = footprint(trace, &events, &product);
     let parties = party_statuses(trace, &events, state, attestations, policy, as_of)?;
+    let lot_statuses = lot_statuses(trace, state, attestations, policy, as_of)?;
     let smelters = smelter_rows(trace, &events, &parties, &lots);
     Ok(ReportData {
         lot: trace.lot.clone(),
@@ -442,6 +467,7 @@ pub fn build(inputs: Inputs<'_>) -> Result<ReportData, ReportError> {
         components,
         footprint,
         parties,
+        lot_statuses,
         smelters,
         edges: trace.edges.iter().cloned().collect(),
         lots,
@@ -575,14 +601,26 @@ fn allocate(total: &Stages, keys: &[u128]) -> Vec<Stages> {
         .collect()
 }
 
-/// Allocation keys of quantities: amounts when all share one unit, else equal.
-fn keys_of(quantities: &[Quantity]) -> Vec<u128> {
-    let same_unit = quantities.windows(2).all(|w| w[0].unit() == w[1].unit());
-    if same_unit {
-        quantities.iter().map(|q| u128::from(q.amount())).collect()
-    } else {
-        vec![1; quantities.len()]
-    }
+/// Allocation keys of outputs: their mass (a piece weighs its declared unit mass), so
+/// an output's share of the emissions is its share of the mass.
+fn output_keys(outputs: &[LotOutput]) -> Vec<u128> {
+    outputs
+        .iter()
+        .map(|o| mass_micrograms(o.quantity, o.unit_mass_mg))
+        .collect()
+}
+
+/// Adds `amount` of a lot carrying `stages` to the parcel at `key`: an event that draws
+/// one lot from several receipts makes one parcel of them.
+fn add_parcel(
+    parcels: &mut HashMap<(Digest, LotId), (u128, Stages)>,
+    key: (Digest, LotId),
+    amount: u128,
+    stages: Stages,
+) {
+    let parcel = parcels.entry(key).or_insert((0, Stages::default()));
+    parcel.0 += amount;
+    parcel.1.add(&stages);
 }
 
 /// The footprint of each parcel (the quantity of a lot an event gave custody of, or put in
@@ -594,6 +632,8 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
     // (downstream event, lot) of every link the trace followed.
     let followed: std::collections::HashSet<(Digest, &LotId)> =
         trace.edges.iter().map(|l| (l.to, &l.lot)).collect();
+    // Unit masses of the lots created so far, for allocating transport by mass.
+    let mut unit_mass: HashMap<LotId, Option<u64>> = HashMap::new();
     let own = |e: &Event, stage: fn(&mut Stages) -> &mut u128| {
         let mut s = Stages::default();
         *stage(&mut s) = u128::from(e.emissions_g_co2e.unwrap_or(0)) * UG_PER_G;
@@ -610,10 +650,18 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
                 .get(&(from, lot.clone()))
                 .map(|(amount, stages)| stages.scale(u128::from(quantity.amount()), *amount))
         };
+        for o in e.body.outputs() {
+            unit_mass.insert(o.lot.clone(), o.unit_mass_mg);
+        }
+        // Mass keys of quantities of existing lots (a lot off the trace weighs nothing).
+        let mass_keys = |lots: &mut dyn Iterator<Item = (&LotId, Quantity)>| -> Vec<u128> {
+            lots.map(|(lot, q)| mass_micrograms(q, unit_mass.get(lot).copied().flatten()))
+                .collect()
+        };
         match &e.body {
             Body::Extract(x) => {
                 let total = own(e, |s| &mut s.extraction);
-                let keys = keys_of(&x.outputs.iter().map(|o| o.quantity).collect::<Vec<_>>());
+                let keys = output_keys(&x.outputs);
                 for (o, share) in x.outputs.iter().zip(allocate(&total, &keys)) {
                     parcels.insert(
                         (ce.id, o.lot.clone()),
@@ -623,7 +671,7 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
             }
             Body::Recycle(r) => {
                 let total = own(e, |s| &mut s.recycling);
-                let keys = keys_of(&r.outputs.iter().map(|o| o.quantity).collect::<Vec<_>>());
+                let keys = output_keys(&r.outputs);
                 for (o, share) in r.outputs.iter().zip(allocate(&total, &keys)) {
                     parcels.insert(
                         (ce.id, o.lot.clone()),
@@ -639,7 +687,7 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
                         None => complete = false,
                     }
                 }
-                let keys = keys_of(&t.outputs.iter().map(|o| o.quantity).collect::<Vec<_>>());
+                let keys = output_keys(&t.outputs);
                 for (o, share) in t.outputs.iter().zip(allocate(&total, &keys)) {
                     parcels.insert(
                         (ce.id, o.lot.clone()),
@@ -648,8 +696,8 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
                 }
             }
             Body::Ship(s) => {
-                let quantities: Vec<Quantity> = s.lots.iter().map(|m| m.quantity).collect();
-                let transport = allocate(&own(e, |s| &mut s.distribution), &keys_of(&quantities));
+                let keys = mass_keys(&mut s.lots.iter().map(|m| (&m.lot, m.quantity)));
+                let transport = allocate(&own(e, |s| &mut s.distribution), &keys);
                 for (m, extra) in s.lots.iter().zip(transport) {
                     // A ship of a lot off the path is not in the trace's links; only lots
                     // whose parcel is known are carried.
@@ -657,15 +705,17 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
                         continue;
                     };
                     moved.add(&extra);
-                    parcels.insert(
+                    add_parcel(
+                        &mut parcels,
                         (ce.id, m.lot.clone()),
-                        (u128::from(m.quantity.amount()), moved),
+                        u128::from(m.quantity.amount()),
+                        moved,
                     );
                 }
             }
             Body::Receive(r) => {
-                let quantities: Vec<Quantity> = r.lots.iter().map(|i| i.quantity).collect();
-                let handling = allocate(&own(e, |s| &mut s.distribution), &keys_of(&quantities));
+                let keys = mass_keys(&mut r.lots.iter().map(|i| (&i.lot, i.quantity)));
+                let handling = allocate(&own(e, |s| &mut s.distribution), &keys);
                 for (item, extra) in r.lots.iter().zip(handling) {
                     // What was lost in transit still carries its emissions: the whole
                     // shipped parcel goes to what arrived.
@@ -683,7 +733,12 @@ fn footprint(trace: &Trace, events: &[ChainEvent], product: &LotRecord) -> Footp
                     );
                 }
             }
-            Body::Enroll(_) | Body::Revoke(_) | Body::Attest(_) => {}
+            Body::Enroll(_)
+            | Body::Revoke(_)
+            | Body::Amend(_)
+            | Body::RequestKey(_)
+            | Body::AddKey(_)
+            | Body::Attest(_) => {}
         }
     }
     let (amount, lot) = match parcels.get(&(product.created_by, trace.lot.clone())) {
@@ -727,64 +782,122 @@ fn standing(a: &AttestationRecord, as_of: Timestamp) -> Standing {
     }
 }
 
+/// The gaps of `found` in words, the open plans and the verdict they give under `policy`.
+fn judge(found: &Diligence, policy: &Policy) -> (Vec<String>, Vec<String>, DdVerdict) {
+    let mut verdict = DdVerdict::Meets;
+    let mut words = Vec::new();
+    let mut open_caps = Vec::new();
+    for gap in &found.gaps {
+        let treatment = match gap {
+            DdGap::Missing { claim, reason, .. } => {
+                words.push(format!("{} {reason}", claim.name()));
+                policy.missing_attestation
+            }
+            DdGap::OpenCap {
+                reference,
+                opened_by,
+                ..
+            } => {
+                words.push(format!(
+                    "open major corrective action plan {reference} (opened by {opened_by})"
+                ));
+                open_caps.push(reference.clone());
+                policy.open_major_cap
+            }
+        };
+        verdict = match (verdict, treatment.severity()) {
+            (_, Some(ledger_core::finding::Severity::Error)) | (DdVerdict::Fails, _) => {
+                DdVerdict::Fails
+            }
+            _ => DdVerdict::Gaps,
+        };
+    }
+    (words, open_caps, verdict)
+}
+
+/// The rows of `held`, oldest first, each with its standing; those `found` set aside are
+/// not independent.
+fn rows(held: &[AttestationRecord], found: &Diligence, as_of: Timestamp) -> Vec<AttestationRow> {
+    let mut held = held.to_vec();
+    held.sort_by_key(|a| (a.time, a.seq));
+    held.into_iter()
+        .map(|record| AttestationRow {
+            standing: if found
+                .discounted
+                .iter()
+                .any(|d| d.record.event == record.event)
+            {
+                Standing::NotIndependent
+            } else {
+                standing(&record, as_of)
+            },
+            record,
+        })
+        .collect()
+}
+
 fn party_statuses(
     trace: &Trace,
     events: &[ChainEvent],
     state: &dyn StateView,
-    attestations: AttestationLookup<'_>,
+    attestations: &AttestationSet,
     policy: &Policy,
     as_of: Timestamp,
 ) -> Result<Vec<PartyStatus>, ReportError> {
     let mut out = Vec::new();
     for party in trace.parties() {
         let record = state.party(&party)?;
-        let mut held = attestations(&party)?;
-        held.sort_by_key(|a| (a.time, a.seq));
-        let roles = record.as_ref().map(|r| r.roles.clone()).unwrap_or_default();
-        let gaps = due_diligence(&roles, &held, policy, as_of);
-        let mut verdict = DdVerdict::Meets;
-        let mut words = Vec::new();
-        let mut open_caps = Vec::new();
-        for gap in &gaps {
-            let treatment = match gap {
-                DdGap::Missing { claim, reason } => {
-                    words.push(format!("{} {reason}", claim.name()));
-                    policy.missing_attestation
-                }
-                DdGap::OpenCap { reference, .. } => {
-                    words.push(format!("open major corrective action plan {reference}"));
-                    open_caps.push(reference.clone());
-                    policy.open_major_cap
-                }
-            };
-            verdict = match (verdict, treatment.severity()) {
-                (_, Some(ledger_core::finding::Severity::Error)) | (DdVerdict::Fails, _) => {
-                    DdVerdict::Fails
-                }
-                _ => DdVerdict::Gaps,
-            };
-        }
+        let held = attestations.about_party(&party);
+        let roles = record
+            .as_ref()
+            .map(|r| chain_roles(trace, r))
+            .unwrap_or_default();
+        let found = match &record {
+            Some(r) => party_diligence(r, &roles, held, state, policy, as_of)?,
+            None => Diligence::default(),
+        };
+        let (words, open_caps, verdict) = judge(&found, policy);
         let activities: BTreeSet<Kind> = events
             .iter()
             .filter(|e| e.event.actor == party)
             .map(|e| e.event.body.kind())
             .collect();
         out.push(PartyStatus {
-            party,
             name: record.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
             country: record.as_ref().map(|r| r.country.clone()),
             roles,
             activities: activities.into_iter().collect(),
-            attestations: held
-                .into_iter()
-                .map(|record| AttestationRow {
-                    standing: standing(&record, as_of),
-                    record,
-                })
-                .collect(),
+            attestations: rows(held, &found, as_of),
             open_caps,
             gaps: words,
             verdict,
+            party,
+        });
+    }
+    Ok(out)
+}
+
+fn lot_statuses(
+    trace: &Trace,
+    state: &dyn StateView,
+    attestations: &AttestationSet,
+    policy: &Policy,
+    as_of: Timestamp,
+) -> Result<Vec<LotStatus>, ReportError> {
+    let mut out = Vec::new();
+    for lot in lots_on_the_way(trace) {
+        let held = attestations.about_lot(&lot);
+        if held.is_empty() {
+            continue;
+        }
+        let found = lot_diligence(&lot_actors(trace, &lot), held, state, as_of)?;
+        let (gaps, open_caps, verdict) = judge(&found, policy);
+        out.push(LotStatus {
+            attestations: rows(held, &found, as_of),
+            open_caps,
+            gaps,
+            verdict,
+            lot,
         });
     }
     Ok(out)
@@ -1002,16 +1115,29 @@ mod tests {
         );
     }
 
+    /// Outputs share emissions by mass, pieces at their declared unit mass: 999 pieces
+    /// of 1 g take 999/1999 of a 1 kg output's footprint, not 999/1000 of it.
     #[test]
-    fn mixed_units_allocate_per_output_lot() {
+    fn outputs_are_allocated_by_mass_whatever_their_unit() {
+        let output = |quantity, unit_mass_mg| LotOutput {
+            lot: LotId::new("L").unwrap(),
+            material: ledger_core::id::Material::new("cathode").unwrap(),
+            quantity,
+            content: Content::new(),
+            capacity_wh: None,
+            unit_mass_mg,
+        };
         assert_eq!(
-            keys_of(&[Quantity::Grams(5_000), Quantity::Grams(1_000)]),
-            [5_000, 1_000]
+            output_keys(&[
+                output(Quantity::Grams(1_000), None),
+                output(Quantity::Pieces(999), Some(1_000)),
+            ]),
+            [1_000_000_000, 999_000_000]
         );
-        assert_eq!(keys_of(&[Quantity::Pieces(3), Quantity::Pieces(1)]), [3, 1]);
+        let parts = allocate(&stages(1999), &[1_000_000_000, 999_000_000]);
         assert_eq!(
-            keys_of(&[Quantity::Grams(5_000), Quantity::Pieces(1)]),
-            [1, 1]
+            parts.iter().map(|p| p.extraction).collect::<Vec<_>>(),
+            [1000, 999]
         );
     }
 

@@ -149,6 +149,9 @@ pub fn event_summary(e: &Event) -> String {
         Body::Attest(a) => format!("attest {}", a.claim.name()),
         Body::Enroll(x) => format!("enroll {}", x.party),
         Body::Revoke(x) => format!("revoke a key of {}", x.party),
+        Body::Amend(x) => format!("amend {}", x.party),
+        Body::RequestKey(_) => format!("request a key for {}", e.actor),
+        Body::AddKey(x) => format!("add a key to {}", x.party),
     }
 }
 

@@ -1,6 +1,7 @@
 //! What `custody bench` measures, in one run on this machine: the raw primitives (ed25519
-//! single and batch verification on one and all cores, SHA-256 over an entry, a sled batch
-//! insert) and then Custody's own throughput on a synthetic ledger of N events: bulk append
+//! verification on one and all cores: dalek's `verify_strict`, the signature rule's single
+//! check, and its batch check with distinct keys and with the synthetic ledger's own key
+//! reuse; SHA-256 over an entry, a sled batch insert) and then Custody's own throughput on a synthetic ledger of N events: bulk append
 //! with every rule checked, whole-ledger verify (in a child process, for its peak memory),
 //! `verify --lot` + `trace` of a module with over 10,000 upstream events, and proofs.
 //! Each figure is printed with its ratio to the bound the primitives set.
@@ -11,9 +12,10 @@ use std::time::Instant;
 use ed25519_dalek::{Signer, SigningKey};
 use ledger::{Genesis, Ledger, Silent};
 use ledger_core::hash::Digest;
+use ledger_core::keys::{BATCH_SIZE, PublicKey, Signature, SignatureCheck, verify_batch};
 use ledger_core::merkle::NodeSource;
 use ledger_core::policy::Policy;
-use ledger_core::statement::{Entry, Statement};
+use ledger_core::statement::{Entry, Origin, Statement, signing_message};
 use ledger_store::{Nodes, SledStore, Store};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -41,14 +43,27 @@ pub struct BenchReport {
     pub events: usize,
     /// Machine threads used by rayon.
     pub threads: usize,
-    /// ed25519 `verify_strict`, one core, per second.
+    /// ed25519-dalek's `verify_strict` (the rule before the ZIP-215 rule), one core, per second.
     pub ed25519_verify_strict_per_s: f64,
-    /// ed25519 `verify_strict` on all cores, per second.
+    /// ed25519-dalek's `verify_strict` on all cores, per second.
     pub ed25519_verify_strict_all_cores_per_s: f64,
-    /// ed25519 `verify_batch` of 256, one core, signatures per second.
+    /// The signature rule's single check (`PublicKey::verify`, cofactored ZIP-215), one
+    /// core, per second.
+    pub ed25519_single_per_s: f64,
+    /// The rule's single check on all cores, per second.
+    pub ed25519_single_all_cores_per_s: f64,
+    /// The rule's batch check (`keys::verify_batch`) of 256 signatures by 256 distinct
+    /// keys, one core, signatures per second.
     pub ed25519_batch_per_s: f64,
-    /// ed25519 `verify_batch` of 256 on all cores, signatures per second.
+    /// The same on all cores, signatures per second.
     pub ed25519_batch_all_cores_per_s: f64,
+    /// The rule's batch check of 256 consecutive statements of the synthetic ledger, with
+    /// its own key reuse, one core, signatures per second.
+    pub ed25519_batch_ledger_per_s: f64,
+    /// The same on all cores, signatures per second: the verify bound.
+    pub ed25519_batch_ledger_all_cores_per_s: f64,
+    /// Distinct signers in 256 consecutive statements of the synthetic ledger, on average.
+    pub ledger_signers_per_batch: f64,
     /// SHA-256 over one entry's bytes, per second.
     pub sha256_entry_per_s: f64,
     /// sled inserts of entry-sized values, in flushed batches of 1,000, per second.
@@ -65,9 +80,10 @@ pub struct BenchReport {
     pub proofs_per_s: f64,
     /// Peak resident memory of the whole-ledger verify process, MB.
     pub peak_rss_mb: f64,
-    /// The append bound: one batch-verified signature + SHA-256 + a sled insert per event.
+    /// The append bound: one batch-verified signature (ledger key reuse, all cores) +
+    /// SHA-256 + a sled insert per event.
     pub bound_append_per_s: f64,
-    /// The verify bound: all-core batch signature verification.
+    /// The verify bound: all-core batch verification with the ledger's key reuse.
     pub bound_verify_per_s: f64,
     /// `append_per_s / bound_append_per_s`.
     pub append_ratio: f64,
@@ -82,24 +98,107 @@ fn per_second(count: usize, start: Instant) -> f64 {
 struct Primitives {
     strict: f64,
     strict_all: f64,
+    single: f64,
+    single_all: f64,
     batch: f64,
     batch_all: f64,
+    batch_ledger: f64,
+    batch_ledger_all: f64,
+    signers_per_batch: f64,
     sha: f64,
     sled: f64,
 }
 
-fn primitives(entry: &[u8]) -> Result<Primitives> {
+/// Signatures to check: checked keys, messages and signatures, side by side.
+struct Signed {
+    keys: Vec<PublicKey>,
+    messages: Vec<Vec<u8>>,
+    signatures: Vec<Signature>,
+}
+
+impl Signed {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn checks(&self, range: std::ops::Range<usize>) -> Vec<SignatureCheck<'_>> {
+        range
+            .map(|i| SignatureCheck {
+                key: &self.keys[i],
+                message: &self.messages[i],
+                signature: &self.signatures[i],
+            })
+            .collect()
+    }
+
+    /// Signatures per second of `verify_batch` over batches of `BATCH_SIZE`, on one core
+    /// or all; fails unless every signature verifies.
+    fn batch_rate(&self, all_cores: bool) -> Result<f64> {
+        let batches = self.len() / BATCH_SIZE;
+        let batch_ok = |c: usize| {
+            verify_batch(&self.checks(c * BATCH_SIZE..(c + 1) * BATCH_SIZE))
+                .iter()
+                .all(|ok| *ok)
+        };
+        let start = Instant::now();
+        let ok = if all_cores {
+            (0..batches)
+                .into_par_iter()
+                .filter(|&c| batch_ok(c))
+                .count()
+        } else {
+            (0..batches).filter(|&c| batch_ok(c)).count()
+        };
+        let rate = per_second(batches * BATCH_SIZE, start);
+        if ok != batches {
+            return Err(failed("a benchmark signature batch did not verify"));
+        }
+        Ok(rate)
+    }
+}
+
+/// `statements` of the synthetic ledger as signatures to check over `origin`: whole
+/// batches of consecutive statements, with the ledger's own key reuse.
+fn ledger_signatures(statements: &[Statement], origin: &Origin) -> Result<Signed> {
+    let usable = statements.len() / BATCH_SIZE * BATCH_SIZE;
+    let mut signed = Signed {
+        keys: Vec::with_capacity(usable),
+        messages: Vec::with_capacity(usable),
+        signatures: Vec::with_capacity(usable),
+    };
+    for s in &statements[..usable] {
+        signed.keys.push(s.signer.parse().map_err(failed)?);
+        signed.messages.push(signing_message(origin, &s.id()?));
+        signed.signatures.push(s.signature);
+    }
+    Ok(signed)
+}
+
+fn primitives(entry: &[u8], sample: &[Statement], origin: &Origin) -> Result<Primitives> {
     let n = 4096;
     let keys: Vec<SigningKey> = (0..n)
         .map(|i| SigningKey::from_bytes(&Digest::of(&[&(i as u64).to_le_bytes()]).0))
         .collect();
-    let messages: Vec<[u8; 53]> = (0..n)
-        .map(|i| ledger_core::statement::signing_message(&Digest::of(&[&(i as u64).to_be_bytes()])))
+    let messages: Vec<Vec<u8>> = (0..n)
+        .map(|i| signing_message(origin, &Digest::of(&[&(i as u64).to_be_bytes()])))
         .collect();
     let sigs: Vec<ed25519_dalek::Signature> =
         keys.iter().zip(&messages).map(|(k, m)| k.sign(m)).collect();
     let vks: Vec<ed25519_dalek::VerifyingKey> = keys.iter().map(|k| k.verifying_key()).collect();
     let strict_one = |i: usize| vks[i].verify_strict(&messages[i], &sigs[i]).is_ok();
+    let distinct = Signed {
+        keys: vks
+            .iter()
+            .map(|k| PublicKey::from_bytes(k.as_bytes()).map_err(failed))
+            .collect::<Result<_>>()?,
+        messages: messages.clone(),
+        signatures: sigs.iter().map(|s| Signature(s.to_bytes())).collect(),
+    };
+    let single_one = |i: usize| {
+        distinct.keys[i]
+            .verify(&distinct.messages[i], &distinct.signatures[i])
+            .is_ok()
+    };
 
     let start = Instant::now();
     let ok = (0..n).filter(|&i| strict_one(i)).count();
@@ -107,27 +206,39 @@ fn primitives(entry: &[u8]) -> Result<Primitives> {
     let start = Instant::now();
     let ok_all = (0..n).into_par_iter().filter(|&i| strict_one(i)).count();
     let strict_all = per_second(n, start);
-
-    let batch_of = |c: usize| {
-        let range = c * 256..(c + 1) * 256;
-        let msgs: Vec<&[u8]> = messages[range.clone()]
-            .iter()
-            .map(|m| m.as_slice())
-            .collect();
-        ed25519_dalek::verify_batch(&msgs, &sigs[range.clone()], &vks[range]).is_ok()
-    };
     let start = Instant::now();
-    let batches_ok = (0..n / 256).filter(|&c| batch_of(c)).count();
-    let batch = per_second(n, start);
+    let single_ok = (0..n).filter(|&i| single_one(i)).count();
+    let single = per_second(n, start);
     let start = Instant::now();
-    let batches_ok_all = (0..n / 256)
-        .into_par_iter()
-        .filter(|&c| batch_of(c))
-        .count();
-    let batch_all = per_second(n, start);
-    if ok != n || ok_all != n || batches_ok != n / 256 || batches_ok_all != n / 256 {
+    let single_ok_all = (0..n).into_par_iter().filter(|&i| single_one(i)).count();
+    let single_all = per_second(n, start);
+    if ok != n || ok_all != n || single_ok != n || single_ok_all != n {
         return Err(failed("a benchmark signature did not verify"));
     }
+    let batch = distinct.batch_rate(false)?;
+    let batch_all = distinct.batch_rate(true)?;
+
+    let ledger = ledger_signatures(sample, origin)?;
+    if ledger.len() == 0 {
+        return Err(failed(format!(
+            "fewer than {BATCH_SIZE} statements to measure batch verification on"
+        )));
+    }
+    let batch_ledger = ledger.batch_rate(false)?;
+    let batch_ledger_all = ledger.batch_rate(true)?;
+    let batches = ledger.len() / BATCH_SIZE;
+    let signers: usize = (0..batches)
+        .map(|c| {
+            let mut keys: Vec<&[u8; 32]> = ledger.keys[c * BATCH_SIZE..(c + 1) * BATCH_SIZE]
+                .iter()
+                .map(PublicKey::as_bytes)
+                .collect();
+            keys.sort();
+            keys.dedup();
+            keys.len()
+        })
+        .sum();
+    let signers_per_batch = signers as f64 / batches as f64;
 
     let rounds = 200_000;
     let start = Instant::now();
@@ -154,8 +265,13 @@ fn primitives(entry: &[u8]) -> Result<Primitives> {
     Ok(Primitives {
         strict,
         strict_all,
+        single,
+        single_all,
         batch,
         batch_all,
+        batch_ledger,
+        batch_ledger_all,
+        signers_per_batch,
         sha,
         sled,
     })
@@ -196,7 +312,7 @@ pub fn bench(
     let mut at = 0;
     while at < synth.len() {
         let end = (at + BATCH).min(synth.len());
-        batches.push(synth.sign(at..end)?);
+        batches.push(synth.sign(ledger.signing_origin(), at..end)?);
         at = end;
     }
     let sample_entry = {
@@ -208,13 +324,22 @@ pub fn bench(
             seq: 1,
             prev: Digest::ZERO,
             recorded_at: ledger::now()?,
+            subjects: Digest::ZERO,
             statement: s.clone(),
         }
         .encode()?
     };
 
     say("measuring the primitives".into());
-    let p = primitives(&sample_entry)?;
+    // Signatures of the ledger itself, from its middle (past the enrollments): 16 batches.
+    let all: Vec<&Statement> = batches.iter().flatten().collect();
+    let from = all.len() / 2;
+    let sample: Vec<Statement> = all[from..all.len().min(from + 16 * BATCH_SIZE)]
+        .iter()
+        .map(|s| (*s).clone())
+        .collect();
+    drop(all);
+    let p = primitives(&sample_entry, &sample, ledger.signing_origin())?;
 
     say("appending".into());
     let now = ledger::now()?;
@@ -250,15 +375,20 @@ pub fn bench(
     say("proofs".into());
     let proofs_per_s = proof_rate(ledger.store(), 20_000)?;
 
-    let bound_append_per_s = 1.0 / (1.0 / p.batch_all + 1.0 / p.sha + 1.0 / p.sled);
-    let bound_verify_per_s = p.batch_all;
+    let bound_append_per_s = 1.0 / (1.0 / p.batch_ledger_all + 1.0 / p.sha + 1.0 / p.sled);
+    let bound_verify_per_s = p.batch_ledger_all;
     Ok(BenchReport {
         events: synth.len(),
         threads,
         ed25519_verify_strict_per_s: p.strict,
         ed25519_verify_strict_all_cores_per_s: p.strict_all,
+        ed25519_single_per_s: p.single,
+        ed25519_single_all_cores_per_s: p.single_all,
         ed25519_batch_per_s: p.batch,
         ed25519_batch_all_cores_per_s: p.batch_all,
+        ed25519_batch_ledger_per_s: p.batch_ledger,
+        ed25519_batch_ledger_all_cores_per_s: p.batch_ledger_all,
+        ledger_signers_per_batch: p.signers_per_batch,
         sha256_entry_per_s: p.sha,
         sled_insert_per_s: p.sled,
         append_per_s,

@@ -95,7 +95,7 @@ pub fn enroll_parties<S: Store>(store: S) -> Result<(Ledger<S>, TestKeys)> {
                 keys: vec![key.public_key()],
             }),
         };
-        enrollments.push(Statement::sign(event, &operator)?);
+        enrollments.push(Statement::sign(event, ledger.signing_origin(), &operator)?);
         keys.insert(p.party.to_string(), key);
     }
     keys.insert(OPERATOR.to_owned(), operator);

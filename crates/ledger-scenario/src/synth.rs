@@ -18,7 +18,7 @@ use ledger_core::hash::Digest;
 use ledger_core::id::{Component, Country, LotId, Material, PartyId, SiteId};
 use ledger_core::keys::SecretKey;
 use ledger_core::quantity::{Content, Quantity};
-use ledger_core::statement::{Statement, event_id};
+use ledger_core::statement::{Origin, Statement, event_id};
 use ledger_core::timestamp::Timestamp;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -204,6 +204,8 @@ impl Synth {
             content,
             capacity_wh: matches!(quantity, Quantity::Pieces(_))
                 .then_some(if material == "module" { 60_000 } else { 300 }),
+            // Synthetic pieces are all cobalt: a piece weighs its content.
+            unit_mass_mg: matches!(quantity, Quantity::Pieces(_)).then_some(ppm_or_mg),
         })
     }
 
@@ -349,14 +351,15 @@ impl Synth {
                     },
                     cathode_maker,
                 )?);
-                // 8 × 3 600 + 1 000 = 29 800 kg Co → 400 t of cathode at 6 % = 24 000 kg.
+                // 8 × 3 600 + 1 000 = 29 800 kg Co in 85 t → 80 t of cathode at 30 % =
+                // 24 000 kg (mass is conserved: outputs weigh no more than the inputs).
                 let cathode = self.blend(
                     cathode_maker,
                     hydroxides,
                     "CAT",
                     "cathode",
-                    Quantity::Grams(400_000_000),
-                    60_000,
+                    Quantity::Grams(80_000_000),
+                    300_000,
                 )?;
                 cathodes.push(self.deliver(cathode, cell_maker)?);
             }
@@ -394,11 +397,17 @@ impl Synth {
         self.pending.is_empty()
     }
 
-    /// Signs `range` of the generated events, in parallel.
-    pub fn sign(&self, range: std::ops::Range<usize>) -> Result<Vec<Statement>> {
+    /// Signs `range` of the generated events for the ledger with `origin`, in parallel.
+    pub fn sign(&self, origin: &Origin, range: std::ops::Range<usize>) -> Result<Vec<Statement>> {
         self.pending[range]
             .par_iter()
-            .map(|p| Ok(Statement::sign(p.event.clone(), &self.keys[p.signer])?))
+            .map(|p| {
+                Ok(Statement::sign(
+                    p.event.clone(),
+                    origin,
+                    &self.keys[p.signer],
+                )?)
+            })
             .collect()
     }
 

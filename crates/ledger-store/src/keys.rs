@@ -26,7 +26,8 @@
 //! | `a/` + party id + `0x00` + seq `u64` BE  | `StoredAttestation` whose subject is a party |
 //! | `A/` + lot id + `0x00` + seq `u64` BE    | `StoredAttestation` whose subject is a lot   |
 //! | `t/` + lot id + `0x00` + seq `u64` BE    | empty: the entry at seq names the lot        |
-//! | `n/` + seq `u64` BE                      | empty: the entry at seq is enroll or revoke  |
+//! | `n/` + seq `u64` BE                      | empty: the entry at seq changes a party      |
+//! | `x/` + subject key (32 bytes)            | `StoredSubject`: count and chain             |
 //! | `m/` + level `u8` + index `u64` BE       | Merkle complete-subtree hash, `Digest`       |
 //! | `c/` + tree size `u64` BE                | signed checkpoint note, `String`             |
 //!
@@ -67,8 +68,10 @@ pub const MERKLE: &[u8] = b"m/";
 pub const CHECKPOINT: &[u8] = b"c/";
 /// `t/` + lot + `0x00` + seq (big-endian) → empty: the entries that name a lot.
 pub const LOT_EVENT: &[u8] = b"t/";
-/// `n/` + seq (big-endian) → empty: the `enroll` and `revoke` entries.
+/// `n/` + seq (big-endian) → empty: the entries that change a party.
 pub const PARTY_EVENT: &[u8] = b"n/";
+/// `x/` + subject key → the subject index state of a party or attested lot.
+pub const SUBJECT: &[u8] = b"x/";
 
 /// Separates an id from what follows it; ids never contain it.
 const SEP: u8 = 0x00;
@@ -164,7 +167,12 @@ pub fn lot_event(lot: &LotId, seq: u64) -> Vec<u8> {
     )
 }
 
-/// The key recording that the entry at `seq` is an `enroll` or `revoke`.
+/// The key of a subject's index state.
+pub fn subject(subject: &Digest) -> Vec<u8> {
+    key(SUBJECT, &[subject.as_bytes()])
+}
+
+/// The key recording that the entry at `seq` changes a party.
 pub fn party_event(seq: u64) -> Vec<u8> {
     key(PARTY_EVENT, &[&seq.to_be_bytes()])
 }

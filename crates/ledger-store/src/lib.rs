@@ -16,6 +16,7 @@
 //! use ledger_core::keys::SecretKey;
 //! use ledger_core::plan::PlanBuilder;
 //! use ledger_core::state::Changes;
+//! use ledger_core::subjects::Subjects;
 //! use ledger_core::timestamp::Timestamp;
 //! use ledger_store::{Head, Nodes, SledStore, Store};
 //!
@@ -38,8 +39,8 @@
 //! let txn = store.begin_append()?;
 //! let plan = {
 //!     let nodes = Nodes(&*txn);
-//!     let mut plan = PlanBuilder::new(txn.head(), &nodes);
-//!     plan.push_entry_bytes(b"entry 0".to_vec(), &event)?;
+//!     let mut plan = PlanBuilder::new(txn.head(), &nodes, Subjects::default());
+//!     plan.push_entry_bytes(b"entry 0".to_vec(), &Digest::ZERO, &event)?;
 //!     plan.finish(Changes::default())?
 //! };
 //! txn.commit(&plan)?;
@@ -68,6 +69,7 @@ pub use ledger_core::plan::{AppendPlan, Head};
 use ledger_core::state::{
     AttestationRecord, LotRecord, PartyRecord, StateError, StateKeys, StateView,
 };
+use ledger_core::subjects::SubjectState;
 
 pub use sled_store::{FORMAT_VERSION, SledStore};
 
@@ -113,8 +115,12 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// reads these entries and re-verifies them; whole-ledger `verify` needs no index).
     fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError>;
 
-    /// Positions of every `enroll` and `revoke` entry, in log order.
+    /// Positions of every entry that changes a party, in log order.
     fn party_events(&self) -> Result<Vec<u64>, StoreError>;
+
+    /// The subject index state of every party and attested lot (key → count and chain),
+    /// from which an append rebuilds the index its entries commit to.
+    fn subject_states(&self) -> Result<Vec<(Digest, SubjectState)>, StoreError>;
 
     /// The head the last successful append acknowledged, kept outside the database (for
     /// sled, a file beside its own). sled treats a damaged record as a torn write and

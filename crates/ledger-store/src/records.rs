@@ -14,7 +14,8 @@ use ledger_core::id::{Country, LotId, Material, PartyId};
 use ledger_core::keys::KeyBytes;
 use ledger_core::quantity::{Content, Quantity, Unit};
 use ledger_core::state::{
-    AttestationRecord, EventRecord, Holding, KeyRecord, LotRecord, PartyRecord, ShipmentRecord,
+    AttestationRecord, EventRecord, Holding, KeyRecord, KeyRequest, LotRecord, PartyRecord,
+    PartyVersion, Receipt, ShipmentRecord,
 };
 use ledger_core::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,10 @@ pub struct StoredParty {
     pub roles: Vec<Role>,
     /// Every key ever enrolled for it.
     pub keys: Vec<StoredKey>,
+    /// Its country and roles over time: (since position, country, roles), oldest first.
+    pub versions: Vec<(u64, Country, Vec<Role>)>,
+    /// Keys requested and not added yet: (request event, key).
+    pub requested_keys: Vec<(Digest, KeyBytes)>,
 }
 
 /// One key of a [`StoredParty`].
@@ -58,19 +63,49 @@ pub struct StoredLot {
     pub content: Content,
     /// Capacity per piece in watt-hours.
     pub capacity_wh: Option<u64>,
+    /// Mass per piece in milligrams, for `pcs` lots.
+    pub unit_mass_mg: Option<u64>,
     /// The creating event.
     pub created_by: Digest,
     /// Its creator.
     pub creator: PartyId,
 }
 
-/// `h/` records: what a party holds of a lot.
+/// `h/` records: what a party holds of a lot, one balance per receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredHolding {
-    /// Quantity held, in the lot's unit.
-    pub balance: u64,
-    /// The event that last gave the party custody.
-    pub source: Digest,
+    /// The receipts in log order: (crediting event, quantity left in the lot's unit).
+    pub receipts: Vec<(Digest, u64)>,
+}
+
+impl From<&Holding> for StoredHolding {
+    fn from(h: &Holding) -> StoredHolding {
+        StoredHolding {
+            receipts: h.receipts.iter().map(|r| (r.source, r.balance)).collect(),
+        }
+    }
+}
+
+impl From<StoredHolding> for Holding {
+    fn from(h: StoredHolding) -> Holding {
+        Holding {
+            receipts: h
+                .receipts
+                .into_iter()
+                .map(|(source, balance)| Receipt { source, balance })
+                .collect(),
+        }
+    }
+}
+
+/// `x/` records: how many entries are about a subject (a party or an attested lot) and
+/// the hash chain over them (`ledger_core::subjects`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSubject {
+    /// The number of entries.
+    pub count: u64,
+    /// The chain over them.
+    pub chain: Digest,
 }
 
 /// `s/` records: a shipment and its delivery.
@@ -99,8 +134,6 @@ pub struct StoredEvent {
     pub actor: PartyId,
     /// Its kind.
     pub kind: Kind,
-    /// Lots it gave its actor custody of.
-    pub credited: Vec<LotId>,
 }
 
 /// `a/` and `A/` records: an attestation.
@@ -135,10 +168,9 @@ macro_rules! storage_type {
 }
 
 storage_type!(KeyRecord <=> StoredKey { key, enrolled_seq, revoked_seq });
-storage_type!(LotRecord <=> StoredLot { material, unit, created, content, capacity_wh, created_by, creator });
-storage_type!(Holding <=> StoredHolding { balance, source });
+storage_type!(LotRecord <=> StoredLot { material, unit, created, content, capacity_wh, unit_mass_mg, created_by, creator });
 storage_type!(ShipmentRecord <=> StoredShipment { sender, receiver, time, lots, received_by });
-storage_type!(EventRecord <=> StoredEvent { seq, time, actor, kind, credited });
+storage_type!(EventRecord <=> StoredEvent { seq, time, actor, kind });
 storage_type!(AttestationRecord <=> StoredAttestation { event, seq, auditor, time, attest });
 
 impl From<&PartyRecord> for StoredParty {
@@ -149,6 +181,16 @@ impl From<&PartyRecord> for StoredParty {
             country: r.country.clone(),
             roles: r.roles.clone(),
             keys: r.keys.iter().map(StoredKey::from).collect(),
+            versions: r
+                .versions
+                .iter()
+                .map(|v| (v.since_seq, v.country.clone(), v.roles.clone()))
+                .collect(),
+            requested_keys: r
+                .requested_keys
+                .iter()
+                .map(|k| (k.request, k.key))
+                .collect(),
         }
     }
 }
@@ -161,6 +203,20 @@ impl From<StoredParty> for PartyRecord {
             country: r.country,
             roles: r.roles,
             keys: r.keys.into_iter().map(KeyRecord::from).collect(),
+            versions: r
+                .versions
+                .into_iter()
+                .map(|(since_seq, country, roles)| PartyVersion {
+                    since_seq,
+                    country,
+                    roles,
+                })
+                .collect(),
+            requested_keys: r
+                .requested_keys
+                .into_iter()
+                .map(|(request, key)| KeyRequest { request, key })
+                .collect(),
         }
     }
 }
@@ -175,12 +231,16 @@ mod tests {
     #[test]
     fn a_stored_holding_has_a_fixed_layout() {
         let holding = Holding {
-            balance: 0x0102,
-            source: Digest([7; 32]),
+            receipts: vec![Receipt {
+                source: Digest([7; 32]),
+                balance: 0x0102,
+            }],
         };
         let bytes = codec::encode(&StoredHolding::from(&holding)).unwrap();
-        let mut expected = vec![0x02, 0x01, 0, 0, 0, 0, 0, 0];
+        // The receipt count (u64), then per receipt its event id and balance.
+        let mut expected = vec![1, 0, 0, 0, 0, 0, 0, 0];
         expected.extend([7; 32]);
+        expected.extend([0x02, 0x01, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes, expected);
         let back: StoredHolding = codec::decode(&bytes).unwrap();
         assert_eq!(Holding::from(back), holding);

@@ -33,12 +33,14 @@ use ledger_core::state::{
     AttestationRecord, EventRecord, Holding, LotRecord, PartyRecord, ShipmentRecord, StateError,
     StateView,
 };
+use ledger_core::subjects::SubjectState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::keys;
 use crate::records::{
     StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
+    StoredSubject,
 };
 use crate::{AppendPlan, AppendTxn, EntryIter, Head, MerkleNodes, Store, StoreError};
 
@@ -47,7 +49,7 @@ use crate::{AppendPlan, AppendTxn, EntryIter, Head, MerkleNodes, Store, StoreErr
 ///
 /// Version 2: state records are the storage types of [`crate::records`] (version 1 wrote
 /// the core's structs), and the `t/` (lot) and `n/` (party) indexes are part of the format.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Length of an encoded head: `u64` size and 32-byte digest.
 const HEAD_LEN: usize = 8 + 32;
@@ -351,6 +353,19 @@ impl SledStore {
         self.flush()
     }
 
+    /// Removes the index record of the attestation at `seq` about `party`, as a tampered
+    /// or damaged store would, and flushes; whether there was one. For tests that show
+    /// whole-ledger `verify` catches it (`fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
+    pub fn forget_attestation(&self, party: &PartyId, seq: u64) -> Result<bool, StoreError> {
+        let removed = self
+            .db
+            .remove(keys::party_attestation(party, seq))
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()?;
+        Ok(removed.is_some())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         self.db.get(key).map_err(|e| self.sled_error(e))
     }
@@ -489,6 +504,13 @@ impl SledStore {
         }
         for seq in plan.party_events() {
             out.insert(keys::party_event(*seq), &[]);
+        }
+        for (key, state) in plan.subjects() {
+            let stored = StoredSubject {
+                count: state.count,
+                chain: state.chain,
+            };
+            out.insert(keys::subject(key), encode("subject state", &stored)?);
         }
         out.insert(keys::HEAD, encode_head(&plan.head())?);
         Ok(out)
@@ -675,6 +697,25 @@ impl Store for SledStore {
 
     fn party_events(&self) -> Result<Vec<u64>, StoreError> {
         self.scan_positions("party index", keys::PARTY_EVENT)
+    }
+
+    fn subject_states(&self) -> Result<Vec<(Digest, SubjectState)>, StoreError> {
+        self.db
+            .scan_prefix(keys::SUBJECT)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.sled_error(e))?;
+                let subject = <[u8; 32]>::try_from(&key[keys::SUBJECT.len()..])
+                    .map_err(|_| corrupt_key("subject state", &key, "not a subject key".into()))?;
+                let stored: StoredSubject = decode("subject state", &key, &value)?;
+                Ok((
+                    Digest(subject),
+                    SubjectState {
+                        count: stored.count,
+                        chain: stored.chain,
+                    },
+                ))
+            })
+            .collect()
     }
 
     fn begin_append(&self) -> Result<Box<dyn AppendTxn + '_>, StoreError> {

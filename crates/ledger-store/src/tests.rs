@@ -21,10 +21,11 @@ use ledger_core::merkle::{self, MemoryTree, node_hash};
 use ledger_core::plan::{PlanBuilder, PlanError};
 use ledger_core::quantity::{Quantity, Unit};
 use ledger_core::state::{
-    AttestationRecord, Changes, EventRecord, Holding, KeyRecord, LotRecord, PartyRecord,
-    ShipmentRecord, StateView,
+    AttestationRecord, Changes, EventRecord, Holding, KeyRecord, KeyRequest, LotRecord,
+    PartyRecord, PartyVersion, Receipt, ShipmentRecord, StateView,
 };
 use ledger_core::statement::entry_hash;
+use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 use proptest::prelude::*;
 
@@ -117,9 +118,11 @@ fn ship_event(lots: &[&str]) -> Event {
 /// The plan appending `entries` (bytes, indexed as their event) on `txn`'s head.
 fn plan(txn: &dyn AppendTxn, entries: &[(Vec<u8>, Event)], changes: Changes) -> AppendPlan {
     let nodes = Nodes(txn);
-    let mut builder = PlanBuilder::new(txn.head(), &nodes);
+    let mut builder = PlanBuilder::new(txn.head(), &nodes, Subjects::default());
     for (bytes, event) in entries {
-        builder.push_entry_bytes(bytes.clone(), event).unwrap();
+        builder
+            .push_entry_bytes(bytes.clone(), &Digest::ZERO, event)
+            .unwrap();
     }
     builder.finish(changes).unwrap()
 }
@@ -178,6 +181,22 @@ fn party_record(id: &str, key: PublicKey) -> PartyRecord {
             enrolled_seq: 0,
             revoked_seq: Some(1),
         }],
+        versions: vec![
+            PartyVersion {
+                since_seq: 0,
+                country: Country::parse("CD").unwrap(),
+                roles: vec![Role::Miner],
+            },
+            PartyVersion {
+                since_seq: 3,
+                country: Country::parse("CD").unwrap(),
+                roles: vec![Role::Miner, Role::Trader],
+            },
+        ],
+        requested_keys: vec![KeyRequest {
+            request: digest("request"),
+            key: key.into(),
+        }],
     }
 }
 
@@ -218,6 +237,7 @@ fn sample_changes() -> Changes {
             created: Quantity::Grams(19_950_500),
             content: BTreeMap::from([(Component::parse("Co").unwrap(), 31_000)]),
             capacity_wh: None,
+            unit_mass_mg: None,
             created_by: digest("extract"),
             creator: party_id("kivu"),
         },
@@ -225,8 +245,16 @@ fn sample_changes() -> Changes {
     c.holdings.insert(
         (lot_id("LOT-1"), party_id("kivu")),
         Holding {
-            balance: 19_950_500,
-            source: digest("extract"),
+            receipts: vec![
+                Receipt {
+                    source: digest("extract"),
+                    balance: 19_950_500,
+                },
+                Receipt {
+                    source: digest("receive"),
+                    balance: 0,
+                },
+            ],
         },
     );
     c.shipments.insert(
@@ -246,7 +274,6 @@ fn sample_changes() -> Changes {
             time: time(1_700_000_000),
             actor: party_id("kivu"),
             kind: Kind::Extract,
-            credited: vec![lot_id("LOT-1")],
         },
     );
     c.attestations
@@ -365,13 +392,15 @@ fn later_appends_replace_whole_records() {
         changes.holdings.insert(
             (lot.clone(), kivu.clone()),
             Holding {
-                balance,
-                source: digest("x"),
+                receipts: vec![Receipt {
+                    source: digest("x"),
+                    balance,
+                }],
             },
         );
         commit(&store, &[entry_bytes(seq)], changes).unwrap();
     }
-    assert_eq!(store.holding(&lot, &kivu).unwrap().unwrap().balance, 40);
+    assert_eq!(store.holding(&lot, &kivu).unwrap().unwrap().balance(), 40);
 }
 
 #[test]
@@ -411,7 +440,7 @@ fn fail_a_plan_without_entries_is_empty() {
     {
         let txn = store.begin_append().unwrap();
         let nodes = Nodes(&*txn);
-        let err = PlanBuilder::new(txn.head(), &nodes)
+        let err = PlanBuilder::new(txn.head(), &nodes, Subjects::default())
             .finish(sample_changes())
             .unwrap_err();
         assert!(matches!(err, PlanError::Empty), "{err:?}");
@@ -599,7 +628,6 @@ fn fail_state_changes_that_contradict_the_plan_are_refused_and_write_nothing() {
             time: time(1_700_000_000),
             actor: party_id("kivu"),
             kind: Kind::Ship,
-            credited: Vec::new(),
         },
     );
     let mut twice = sample_changes();
@@ -913,7 +941,7 @@ fn assert_open_refuses_format_version(version: u32) {
     assert!(
         matches!(
             err,
-            StoreError::UnsupportedVersion { found, supported: 2, .. } if found == version
+            StoreError::UnsupportedVersion { found, supported: 3, .. } if found == version
         ),
         "{err:?}"
     );
@@ -921,7 +949,7 @@ fn assert_open_refuses_format_version(version: u32) {
     assert_eq!(
         err.to_string(),
         format!(
-            "ledger at {} has storage format version {version}; this build supports version 2",
+            "ledger at {} has storage format version {version}; this build supports version 3",
             dir.path().display()
         )
     );
@@ -930,14 +958,16 @@ fn assert_open_refuses_format_version(version: u32) {
 #[test]
 fn fail_open_names_found_and_supported_format_versions() {
     // A ledger written by a newer build.
-    assert_open_refuses_format_version(3);
+    assert_open_refuses_format_version(4);
 }
 
 #[test]
-fn fail_open_refuses_a_version_1_ledger() {
-    // Version 1 stored the core's structs as state records; this build reads only the
-    // storage types of version 2 and must refuse, not misread, an old ledger.
+fn fail_open_refuses_older_ledgers() {
+    // Version 1 stored the core's structs as state records; version 2 kept one balance per
+    // (lot, party), parties without their history, and signatures that do not bind the
+    // origin. This build must refuse, not misread, either.
     assert_open_refuses_format_version(1);
+    assert_open_refuses_format_version(2);
 }
 
 #[test]
@@ -945,10 +975,10 @@ fn the_format_record_is_four_bytes_little_endian() {
     // Pins the one record whose encoding may never change across versions, and the
     // version this build writes.
     let (_dir, store) = new_store();
-    assert_eq!(FORMAT_VERSION, 2);
+    assert_eq!(FORMAT_VERSION, 3);
     assert_eq!(
         store.raw().get(keys::FORMAT).unwrap().unwrap().as_ref(),
-        [2, 0, 0, 0]
+        [3, 0, 0, 0]
     );
 }
 
@@ -1142,9 +1172,9 @@ fn fail_a_plan_over_a_damaged_or_missing_merkle_node_is_corrupt() {
         }
         let txn = store.begin_append().unwrap();
         let nodes = Nodes(&*txn);
-        let mut builder = PlanBuilder::new(txn.head(), &nodes);
+        let mut builder = PlanBuilder::new(txn.head(), &nodes, Subjects::default());
         let err = builder
-            .push_entry_bytes(entry_bytes(1), &plain_event())
+            .push_entry_bytes(entry_bytes(1), &Digest::ZERO, &plain_event())
             .unwrap_err();
         assert!(
             matches!(

@@ -1,7 +1,8 @@
 //! Appending: statements in, receipts out, in one transaction of the store.
 //!
-//! 1. Every statement goes through the state-free half of the check ([`Checked::new`]: id,
-//!    structure, signature) on all cores.
+//! 1. Every statement goes through the state-free half of the check
+//!    ([`Checked::new_batch`]: id, structure, signature over the ledger's origin), the
+//!    signatures in batches, on all cores.
 //! 2. A store transaction starts and is told every state record the rules may read
 //!    ([`rules::reads`], so a network store fetches them in bulk); the statements are checked
 //!    in order against its state plus the effects of the statements before them ([`check::apply`], the function replay
@@ -16,10 +17,10 @@ use ledger_core::plan::{AppendPlan, PlanBuilder, PlanError};
 use ledger_core::rules;
 use ledger_core::state::{Overlay, StateKeys, StateView};
 use ledger_core::statement::{Statement, StatementJson};
+use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 use ledger_core::verify::KeyCache;
 use ledger_store::{AppendTxn, Nodes, Store, StoreError};
-use rayon::prelude::*;
 
 use crate::Ledger;
 use crate::error::{Error, Refused, Result};
@@ -27,6 +28,10 @@ use crate::progress::Progress;
 
 /// Most statements in one batch.
 pub const MAX_BATCH: usize = 1_000_000;
+
+/// Statements whose signatures are checked between two progress reports: a few signature
+/// batches per core.
+const SIGNATURE_CHUNK: usize = 16 * ledger_core::keys::BATCH_SIZE;
 
 /// Where an accepted statement landed, with the proof that it is in the log (SPEC §1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -183,15 +188,19 @@ impl<S: Store> Ledger<S> {
         }
         let keys = KeyCache::default();
         progress.start("checking signatures", statements.len() as u64);
-        let checked: Vec<Checked> = statements
-            .into_par_iter()
-            .map(|s| {
-                let checked = Checked::new(s, &keys);
-                progress.advance(1);
-                checked
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?;
+        // Signatures are verified in batches on all cores; progress moves a chunk at a time.
+        let mut checked: Vec<Checked> = Vec::with_capacity(statements.len());
+        let mut statements = statements.into_iter().peekable();
+        while statements.peek().is_some() {
+            let chunk: Vec<Statement> = statements.by_ref().take(SIGNATURE_CHUNK).collect();
+            let len = chunk.len() as u64;
+            for c in Checked::new_batch(chunk, self.signing_origin(), &keys) {
+                checked.push(
+                    c.map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?,
+                );
+            }
+            progress.advance(len);
+        }
         progress.finish();
         let mut txn = self.store().begin_append()?;
         txn.prefetch(&|| {
@@ -251,11 +260,12 @@ impl<S: Store> Ledger<S> {
             return Err(Error::Refused(refused));
         }
         let nodes = Nodes(txn);
-        let mut plan = PlanBuilder::new(head, &nodes);
+        let subjects = Subjects::from_states(self.store().subject_states()?);
+        let mut plan = PlanBuilder::new(head, &nodes, subjects);
         let mut leaves = Vec::with_capacity(checked.len());
         for statement in checked {
             let leaf = match mode {
-                Mode::Checked => plan.push(statement.statement(), recorded_at),
+                Mode::Checked => plan.push(statement.statement(), &statement.id(), recorded_at),
                 #[cfg(feature = "fault-injection")]
                 Mode::Unchecked(tamper) => push_tampered(&mut plan, statement, recorded_at, tamper),
             }
@@ -292,18 +302,20 @@ fn push_tampered(
     use ledger_core::statement::Entry;
     let seq = plan.next_seq();
     let event = &statement.statement().event;
+    let subjects = plan.next_subjects_root(&statement.id(), event);
     let entry = |seq, prev| Entry {
         seq,
         prev,
         recorded_at,
+        subjects,
         statement: statement.statement().clone(),
     };
     let bytes = match tamper {
-        Tamper::None => return plan.push(statement.statement(), recorded_at),
+        Tamper::None => return plan.push(statement.statement(), &statement.id(), recorded_at),
         Tamper::Seq => entry(seq + 5, plan.last_hash()).encode(),
         Tamper::Prev => entry(seq, Digest::ZERO).encode(),
         Tamper::Garbage => Ok(b"this is not a log entry".to_vec()),
     }
     .map_err(|source| PlanError::Encode { seq, source })?;
-    plan.push_entry_bytes(bytes, event)
+    plan.push_entry_bytes(bytes, &statement.id(), event)
 }

@@ -7,6 +7,7 @@
 //! result. The format and the offline checks live in `ledger_core::bundle`.
 
 use ledger_core::bundle::{self, Bundle, BundleEntry, Selection};
+use ledger_core::completeness::{self, Completeness};
 use ledger_core::event::{Body, Role};
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::keys::{PublicKey, SecretKey};
@@ -15,6 +16,8 @@ use ledger_core::note::{Checkpoint, NoteVerifier, open_checkpoint};
 use ledger_core::plural::counted;
 use ledger_core::policy::Policy;
 use ledger_core::provenance::Trace;
+use ledger_core::statement::Entry;
+use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 use ledger_store::{Nodes, Store};
 
@@ -87,6 +90,38 @@ impl<S: Store> Ledger<S> {
         Ok(scan)
     }
 
+    /// The proof that `entries` (of the bundle of `trace`, at checkpoint size `size`, which
+    /// is the log's size) hold every entry about the subjects they concern.
+    fn completeness(
+        &self,
+        trace: &Trace,
+        entries: &[BundleEntry],
+        size: u64,
+        nodes: &Nodes<'_>,
+    ) -> Result<Completeness> {
+        let mut events = Vec::with_capacity(entries.len());
+        for e in entries {
+            let entry = Entry::decode(&e.entry).map_err(|err| {
+                Error::damaged(format!("a selected entry does not decode: {err}"))
+            })?;
+            events.push(entry.statement.event);
+        }
+        let lots = bundle::trace_lots(trace);
+        let required = completeness::required(events.iter(), lots.iter());
+        let last_seq = size
+            .checked_sub(1)
+            .ok_or_else(|| Error::damaged("a bundle needs a log with at least one entry"))?;
+        let last_entry = self.store().entry(last_seq)?.ok_or_else(|| {
+            Error::damaged(format!("entry #{last_seq} is missing from the store"))
+        })?;
+        let last_proof = merkle::inclusion_proof(last_seq, size, nodes)
+            .map_err(|e| Error::damaged(format!("cannot prove entry #{last_seq}: {e}")))?;
+        let mut index = Subjects::from_states(self.store().subject_states()?);
+        Ok(completeness::prove(
+            &mut index, &required, last_entry, last_proof,
+        ))
+    }
+
     /// Exports the evidence bundle of `lot`. Uses the latest stored checkpoint if it covers
     /// the whole log; otherwise signs a fresh one with `operator_key`, which is then
     /// required. The bundle is verified (as of `as_of`) before it is returned.
@@ -142,10 +177,12 @@ impl<S: Store> Ledger<S> {
                 .map_err(|e| Error::damaged(format!("cannot prove entry #{seq}: {e}")))?;
             entries.push(BundleEntry { entry, proof });
         }
+        let completeness = self.completeness(&trace, &entries, size, &nodes)?;
         let bundle = Bundle {
             lot: lot.clone(),
             checkpoint: note,
             entries,
+            completeness,
         };
         let bytes = bundle
             .encode()

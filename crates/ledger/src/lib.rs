@@ -58,10 +58,12 @@ mod append;
 mod bundle;
 mod checkpoint;
 mod error;
+mod indexes;
 mod lot;
 mod progress;
 mod proof;
 mod report;
+pub mod serve;
 mod signing;
 mod verify;
 
@@ -71,7 +73,7 @@ use ledger_core::id::{Country, PartyId};
 use ledger_core::keys::SecretKey;
 use ledger_core::policy::Policy;
 use ledger_core::rules::RuleConfig;
-use ledger_core::statement::{Entry, Statement, entry_hash};
+use ledger_core::statement::{Entry, Origin, Statement, entry_hash};
 use ledger_core::timestamp::Timestamp;
 use ledger_core::validate::check_event;
 use ledger_store::Store;
@@ -92,7 +94,7 @@ pub use verify::{Counts, Report, Scope};
 /// A ledger: a store and the rules that govern what enters it.
 pub struct Ledger<S> {
     store: S,
-    origin: String,
+    origin: Origin,
     rules: RuleConfig,
 }
 
@@ -147,6 +149,8 @@ impl<S: Store> Ledger<S> {
     /// The ledger in `store`.
     pub fn open(store: S) -> Result<Ledger<S>> {
         let origin = store.origin()?;
+        let origin = Origin::new(&origin)
+            .map_err(|e| Error::damaged(format!("the store's log origin is not valid: {e}")))?;
         Ok(Ledger {
             store,
             origin,
@@ -184,7 +188,7 @@ impl<S: Store> Ledger<S> {
             }),
         };
         check_event(&event).map_err(|e| Error::BadInput(format!("operator enrollment: {e}")))?;
-        let genesis = sign(event, operator)?;
+        let genesis = sign(event, &ledger.origin, operator)?;
         ledger.append(vec![genesis], now, &Silent)?;
         Ok(ledger)
     }
@@ -201,6 +205,12 @@ impl<S: Store> Ledger<S> {
 
     /// The log origin: the first line of every checkpoint.
     pub fn origin(&self) -> &str {
+        self.origin.as_str()
+    }
+
+    /// The log origin as every statement signature in this ledger covers it
+    /// ([`ledger_core::statement::signing_message`]).
+    pub fn signing_origin(&self) -> &Origin {
         &self.origin
     }
 
@@ -230,7 +240,7 @@ impl<S: Store> Ledger<S> {
             body,
         };
         check_event(&event).map_err(|e| Error::BadInput(e.to_string()))?;
-        sign(event, key)
+        sign(event, &self.origin, key)
     }
 
     /// The entry at `seq`, decoded.
@@ -270,7 +280,7 @@ pub(crate) fn decode_entry(seq: u64, bytes: &[u8]) -> Result<(Entry, Digest)> {
     Ok((entry, id))
 }
 
-fn sign(event: Event, key: &SecretKey) -> Result<Statement> {
-    Statement::sign(event, key)
+fn sign(event: Event, origin: &Origin, key: &SecretKey) -> Result<Statement> {
+    Statement::sign(event, origin, key)
         .map_err(|e| Error::BadInput(format!("cannot encode the event: {e}")))
 }

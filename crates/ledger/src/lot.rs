@@ -17,15 +17,14 @@ use ledger_core::bundle;
 use ledger_core::event::Body;
 use ledger_core::finding::{Finding, Rule};
 use ledger_core::hash::Digest;
-use ledger_core::id::LotId;
+use ledger_core::id::{LotId, PartyId};
 use ledger_core::policy::Policy;
-use ledger_core::provenance::{self, EventSource, Trace, TraceError};
+use ledger_core::provenance::{self, AttestationSet, EventSource, Trace, TraceError};
 use ledger_core::state::StateError;
 use ledger_core::statement::{Entry, Statement};
 use ledger_core::timestamp::Timestamp;
-use ledger_core::verify::{KeyCache, Prepared, prepare};
+use ledger_core::verify::{KeyCache, Prepared, prepare_batch};
 use ledger_store::{Store, StoreError};
-use rayon::prelude::*;
 
 use crate::Ledger;
 use crate::error::{Error, Result};
@@ -38,6 +37,8 @@ pub struct LotVerification {
     pub report: Report,
     /// The lot's provenance, traced over the verified entries.
     pub trace: Trace,
+    /// The attestations due diligence read: those of the evidence that passed every check.
+    pub attestations: AttestationSet,
 }
 
 /// Reads statements back from the store by event id, re-checking each against its id.
@@ -91,11 +92,8 @@ impl<S: Store> Ledger<S> {
     ) -> Result<LotVerification> {
         let dag = self.trace(lot)?;
         let keys = KeyCache::default();
-        let entries: Vec<(u64, Prepared)> = self
-            .evidence_entries(&dag)?
-            .par_iter()
-            .map(|(seq, bytes)| (*seq, prepare(bytes, &keys)))
-            .collect();
+        let entries: Vec<(u64, Prepared)> =
+            prepare_batch(&self.evidence_entries(&dag)?, self.signing_origin(), &keys);
         let mut findings = Vec::new();
         for (seq, p) in &entries {
             let leaf = self.store().merkle_node(0, *seq)?;
@@ -117,6 +115,7 @@ impl<S: Store> Ledger<S> {
                 findings,
             ),
             trace: evidence.trace,
+            attestations: evidence.attestations,
         })
     }
 
@@ -137,9 +136,6 @@ impl<S: Store> Ledger<S> {
             seqs.extend(store.lot_events(l)?);
         }
         seqs.extend(store.party_events()?);
-        for party in dag.parties() {
-            seqs.extend(store.attestations(&party)?.iter().map(|a| a.seq));
-        }
         let mut entries = self.read_entries(&seqs)?;
         // Receipts of the shipments read so far (a receipt may name only other lots).
         let mut receipts = BTreeSet::new();
@@ -160,9 +156,47 @@ impl<S: Store> Ledger<S> {
             }
         }
         if !receipts.is_empty() {
+            seqs.extend(receipts.iter().copied());
             entries.extend(self.read_entries(&receipts)?);
-            entries.sort_by_key(|(seq, _)| *seq);
         }
+        // The attestations about every party these entries concern (actors, receivers,
+        // subjects), and about the auditors of those, to a fixed point: a bundle proves it
+        // holds every entry about each such party (`ledger_core::completeness`).
+        let mut expanded: HashSet<PartyId> = HashSet::new();
+        let mut unread: Vec<(u64, Vec<u8>)> = entries.clone();
+        while !unread.is_empty() {
+            let mut more = BTreeSet::new();
+            for (seq, bytes) in &unread {
+                let entry = Entry::decode(bytes)
+                    .map_err(|e| Error::damaged(format!("entry #{seq} is damaged: {e}")))?;
+                let event = &entry.statement.event;
+                let mut parties = vec![event.actor.clone()];
+                match &event.body {
+                    Body::Ship(s) => parties.push(s.to.clone()),
+                    Body::Attest(a) => {
+                        if let ledger_core::event::Subject::Party(p) = &a.subject {
+                            parties.push(p.clone());
+                        }
+                    }
+                    _ => {}
+                }
+                for party in parties {
+                    if expanded.insert(party.clone()) {
+                        more.extend(
+                            store
+                                .attestations(&party)?
+                                .iter()
+                                .map(|a| a.seq)
+                                .filter(|s| !seqs.contains(s)),
+                        );
+                    }
+                }
+            }
+            seqs.extend(more.iter().copied());
+            unread = self.read_entries(&more)?;
+            entries.extend(unread.iter().cloned());
+        }
+        entries.sort_by_key(|(seq, _)| *seq);
         Ok(entries)
     }
 

@@ -1,14 +1,14 @@
 //! The figures of a compliance report, from a lot's verified provenance.
 //!
-//! The lot is verified first ([`Ledger::verify_lot`]); lot and party records and
-//! attestations are then read from the store's indexes, as a trace does. A store whose
-//! indexes disagree with its entries fails that verification, and the report carries the
-//! failed verdict on its first line.
+//! The lot is verified first ([`Ledger::verify_lot`]); lot and party records are then read
+//! from the store's indexes, as a trace does, and the attestations shown are the ones that
+//! verification read and checked (never an index's list, so an attestation that fails a
+//! check is not shown as counting). A store whose indexes disagree with its entries fails
+//! that verification, and the report carries the failed verdict on its first line.
 
 use ledger_core::finding::Verdict;
-use ledger_core::id::{LotId, PartyId};
+use ledger_core::id::LotId;
 use ledger_core::policy::Policy;
-use ledger_core::state::StateError;
 use ledger_core::timestamp::Timestamp;
 use ledger_report::{Inputs, ReportData, ReportError, Verification, figures};
 use ledger_store::Store;
@@ -30,11 +30,10 @@ impl<S: Store> Ledger<S> {
     pub fn report(&self, lot: &LotId, policy: &Policy, as_of: Timestamp) -> Result<LotReport> {
         let checked = self.verify_lot(lot, policy, as_of)?;
         let store = self.store();
-        let attestations = |p: &PartyId| store.attestations(p).map_err(StateError::from);
         let data = figures::build(Inputs {
             trace: &checked.trace,
             state: store,
-            attestations: &attestations,
+            attestations: &checked.attestations,
             policy,
             as_of,
             verification: Verification {

@@ -12,8 +12,8 @@ use ledger_core::input::{MAX_EVENT_JSON, SignContext, parse_event, parse_events}
 use ledger_core::keys::SecretKey;
 use ledger_core::quantity::Unit;
 use ledger_core::rules::{allowed_roles, authority};
-use ledger_core::state::StateView;
-use ledger_core::statement::Statement;
+use ledger_core::state::{Holding, Receipt, StateView};
+use ledger_core::statement::{Origin, Statement};
 use ledger_core::validate::FieldError;
 use ledger_store::Store;
 
@@ -44,8 +44,12 @@ impl<S: Store> SigningSource for Ledger<S> {
 /// same input.
 pub struct SigningContext<'a> {
     ledger: Option<&'a dyn SigningSource>,
+    /// The origin of the ledger the statements are signed for: their signatures cover it.
+    origin: Origin,
     units: HashMap<LotId, Unit>,
-    sources: HashMap<(LotId, PartyId), Digest>,
+    /// Holdings as the events signed so far in this input leave them, for every (lot,
+    /// party) those events touched; the rest are read from the ledger.
+    holdings: HashMap<(LotId, PartyId), Holding>,
     /// Shipments signed in this input and not received in it: id, receiver, lots.
     shipments: Vec<(Digest, PartyId, Vec<LotId>)>,
     /// Shipments received in this input, whether the `ship` is in the ledger or not.
@@ -58,7 +62,7 @@ pub struct SigningContext<'a> {
 impl<S: Store> Ledger<S> {
     /// A signing context over this ledger.
     pub fn signing_context(&self) -> SigningContext<'_> {
-        SigningContext::new(Some(self))
+        SigningContext::new(Some(self), self.signing_origin().clone())
     }
 
     /// The shipments addressed to `receiver`, not yet received, that carry every lot of
@@ -126,11 +130,15 @@ impl<S: Store> Ledger<S> {
 impl<'a> SigningContext<'a> {
     /// A context over `ledger`, or over nothing (offline signing): every link must then be
     /// in the JSON or earlier in the same input.
-    pub fn new(ledger: Option<&'a dyn SigningSource>) -> SigningContext<'a> {
+    ///
+    /// `origin` is the origin of the ledger the statements will be appended to: every
+    /// signature covers it, so a statement signed for one ledger is refused by another.
+    pub fn new(ledger: Option<&'a dyn SigningSource>, origin: Origin) -> SigningContext<'a> {
         SigningContext {
             ledger,
+            origin,
             units: HashMap::new(),
-            sources: HashMap::new(),
+            holdings: HashMap::new(),
             shipments: Vec::new(),
             received: HashSet::new(),
             failure: RefCell::new(None),
@@ -148,13 +156,43 @@ impl<'a> SigningContext<'a> {
         }
     }
 
-    /// Learns what a signed event creates, receives and ships.
+    /// What `holder` holds of `lot`: as this input left it, or as the ledger has it.
+    fn current_holding(&self, lot: &LotId, holder: &PartyId) -> Option<Holding> {
+        if let Some(holding) = self.holdings.get(&(lot.clone(), holder.clone())) {
+            return Some(holding.clone());
+        }
+        let ledger = self.ledger?;
+        self.noted(ledger.state().holding(lot, holder).map_err(Error::from))
+            .flatten()
+    }
+
+    /// The holding of (`lot`, `holder`) to update for an event signed in this input.
+    fn holding_mut(&mut self, lot: &LotId, holder: &PartyId) -> &mut Holding {
+        let key = (lot.clone(), holder.clone());
+        if !self.holdings.contains_key(&key) {
+            let current = self.current_holding(lot, holder).unwrap_or_default();
+            self.holdings.insert(key.clone(), current);
+        }
+        self.holdings.entry(key).or_default()
+    }
+
+    /// Learns what a signed event creates, receives, consumes and ships.
     pub fn learn(&mut self, id: Digest, event: &Event) {
+        for m in event.body.consumed() {
+            let holding = self.holding_mut(&m.lot, &event.actor);
+            if let Some(receipt) = holding.receipt_mut(&m.from) {
+                receipt.balance = receipt.balance.saturating_sub(m.quantity.amount());
+            }
+        }
         for output in event.body.outputs() {
             self.units
                 .insert(output.lot.clone(), output.quantity.unit());
-            self.sources
-                .insert((output.lot.clone(), event.actor.clone()), id);
+            self.holding_mut(&output.lot, &event.actor)
+                .receipts
+                .push(Receipt {
+                    source: id,
+                    balance: output.quantity.amount(),
+                });
         }
         match &event.body {
             Body::Ship(s) => self.shipments.push((
@@ -166,8 +204,12 @@ impl<'a> SigningContext<'a> {
                 self.shipments.retain(|(ship, _, _)| *ship != r.shipment);
                 self.received.insert(r.shipment);
                 for item in &r.lots {
-                    self.sources
-                        .insert((item.lot.clone(), event.actor.clone()), id);
+                    self.holding_mut(&item.lot, &event.actor)
+                        .receipts
+                        .push(Receipt {
+                            source: id,
+                            balance: item.quantity.amount(),
+                        });
                 }
             }
             _ => {}
@@ -208,7 +250,7 @@ impl<'a> SigningContext<'a> {
                 FieldError::new(format!("event {}: {}", index + 1, e.path), e.reason)
             })?;
             let signed = key_for(&event.actor).and_then(|key| {
-                Statement::sign(event, key)
+                Statement::sign(event, &self.origin, key)
                     .map_err(|e| Error::BadInput(format!("cannot encode the event: {e}")))
             });
             match signed.and_then(|s| {
@@ -253,16 +295,8 @@ impl SignContext for SigningContext<'_> {
         })
     }
 
-    fn custody_source(&self, lot: &LotId, holder: &PartyId) -> Option<Digest> {
-        self.sources
-            .get(&(lot.clone(), holder.clone()))
-            .copied()
-            .or_else(|| {
-                let ledger = self.ledger?;
-                self.noted(ledger.state().holding(lot, holder).map_err(Error::from))
-                    .flatten()
-                    .map(|h| h.source)
-            })
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> Option<Holding> {
+        self.current_holding(lot, holder)
     }
 
     fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Vec<Digest> {

@@ -1,20 +1,31 @@
 //! Whole-ledger verification: every entry replayed from the first, all state re-derived from
 //! the entries alone (no index is trusted), the stored checkpoints and Merkle tree checked
-//! against them, and the store's head and acknowledged head compared with the replay.
+//! against them, the store's evidence indexes compared with the ones the entries imply
+//! ([`crate::indexes`]), and the store's head and acknowledged head compared with the
+//! replay. With
+//! a policy ([`Ledger::verify_with_policy`]), the provenance rules then run for every product
+//! lot, as `verify --lot` runs them for one.
 
+use std::collections::HashSet;
+
+use ledger_core::event::Body;
 use ledger_core::finding::{self, Finding, Rule, Severity, Verdict};
 use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
 use ledger_core::merkle;
 use ledger_core::note::Checkpoint;
-use ledger_core::statement::entry_hash;
+use ledger_core::policy::Policy;
+use ledger_core::provenance::{self, AttestationSet, EventSource, TraceError};
+use ledger_core::state::{StateError, StateView};
+use ledger_core::statement::{Entry, Statement, entry_hash};
+use ledger_core::timestamp::Timestamp;
 use ledger_core::transparency::LogAudit;
-use ledger_core::verify::{KeyCache, Replay, prepare};
+use ledger_core::verify::{KeyCache, Prepared, Replay, prepare_batch};
 use ledger_store::{Nodes, Store};
-use rayon::prelude::*;
 
 use crate::Ledger;
 use crate::error::{Error, Result};
+use crate::indexes::LogIndexes;
 use crate::progress::Progress;
 
 /// Entries decoded and signature-checked in parallel at a time during verification.
@@ -92,6 +103,18 @@ impl<S: Store> Ledger<S> {
     /// large: a log rolled back to an older copy, or replaced by another with the same
     /// origin, fails.
     pub fn replay_against(&self, progress: &dyn Progress, held: &[String]) -> Result<Replay> {
+        self.replay_observing(progress, held, &mut |_| {})
+    }
+
+    /// [`Ledger::replay_against`], showing each prepared entry to `observe` as it is
+    /// replayed (whole-ledger due diligence learns the product lots this way, from the
+    /// entries the replay checked rather than from a second read of the store).
+    fn replay_observing(
+        &self,
+        progress: &dyn Progress,
+        held: &[String],
+        observe: &mut dyn FnMut(&Prepared),
+    ) -> Result<Replay> {
         let store = self.store();
         let mut replay = Replay::new(*self.rules());
         let size = store.head()?.size;
@@ -135,6 +158,7 @@ impl<S: Store> Ledger<S> {
         // Decoding, hashing and signature checks need no state: they run on all cores, a
         // chunk at a time (memory stays bounded); the rules then apply in log order.
         let keys = KeyCache::default();
+        let mut indexes = LogIndexes::default();
         progress.start("verifying", store.head()?.size);
         let mut entries = store.entries(0);
         let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
@@ -153,11 +177,10 @@ impl<S: Store> Ledger<S> {
                     break;
                 }
             }
-            let prepared: Vec<_> = chunk
-                .par_iter()
-                .map(|(seq, bytes)| (*seq, prepare(bytes, &keys)))
-                .collect();
+            let prepared = prepare_batch(&chunk, self.signing_origin(), &keys);
             for (seq, p) in prepared {
+                observe(&p);
+                indexes.observe(seq, &p);
                 replay.push_prepared(seq, &p)?;
                 audit.push(replay.last_hash(), &replay);
             }
@@ -174,6 +197,8 @@ impl<S: Store> Ledger<S> {
             }
         }
         progress.finish();
+        let index_findings = indexes.check(store, replay.attestations(), replay.subjects())?;
+        replay.findings.extend(index_findings);
         let acknowledged = store.acknowledged()?;
         if acknowledged.is_none() && replay.size() > 0 {
             replay.findings.push(Finding::new(
@@ -234,5 +259,154 @@ impl<S: Store> Ledger<S> {
         let replay = self.replay_against(progress, held)?;
         let entries = replay.size();
         Ok(Report::new(Scope::Ledger, None, entries, replay.findings))
+    }
+
+    /// Verifies the whole ledger ([`Ledger::verify_against`]) and runs the provenance rules
+    /// (origins and due diligence, under `policy` as of `as_of`) for every product lot:
+    /// `verify --policy FILE` without `--lot`.
+    ///
+    /// A **product lot** is a lot created in the log (by `extract`, `recycle` or
+    /// `transform`) that no `transform` in the log takes as an input. Every other lot is
+    /// consumed by some transform, so it lies on the way of a product lot, and so do its
+    /// parties, its lots and its origins: the findings of `verify --lot` for any lot are
+    /// among these. Each product lot is traced over the replayed state (no index is
+    /// trusted: events are found by the ids the replay derived, and each is re-read and
+    /// checked against its id) and gets the findings `verify --lot` gives it; a finding
+    /// reached from several product lots is reported once. An attestation with an error
+    /// finding counts for nothing, as in `verify --lot`.
+    pub fn verify_with_policy(
+        &self,
+        progress: &dyn Progress,
+        held: &[String],
+        policy: &Policy,
+        as_of: Timestamp,
+    ) -> Result<Report> {
+        let mut products = Products::default();
+        let replay = self.replay_observing(progress, held, &mut |p| products.observe(p))?;
+        let entries = replay.size();
+        let mut findings = replay.findings.clone();
+        let failed: HashSet<Digest> = replay
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .filter_map(|f| f.event)
+            .collect();
+        let attestations = AttestationSet::new(
+            replay
+                .attestations()
+                .iter()
+                .filter(|a| !failed.contains(&a.event))
+                .cloned(),
+        );
+        let source = ReplayEvents {
+            state: replay.state(),
+            store: self.store(),
+        };
+        let mut said: HashSet<FindingKey> = findings.iter().map(FindingKey::of).collect();
+        for lot in products.lots() {
+            let found = match provenance::trace(&lot, replay.state(), &source) {
+                Ok(trace) => provenance::provenance_findings(
+                    &trace,
+                    replay.state(),
+                    &attestations,
+                    policy,
+                    as_of,
+                )?,
+                Err(TraceError::State(e)) => return Err(Error::from(e)),
+                Err(e) => vec![
+                    Finding::new(Rule::NoOrigin, format!("cannot trace lot {lot}: {e}")).lot(&lot),
+                ],
+            };
+            for f in found {
+                if said.insert(FindingKey::of(&f)) {
+                    findings.push(f);
+                }
+            }
+        }
+        Ok(Report::new(Scope::Ledger, None, entries, findings))
+    }
+}
+
+/// The lots created in the log and the lots a `transform` consumes, in log order.
+#[derive(Default)]
+struct Products {
+    created: Vec<LotId>,
+    consumed: HashSet<LotId>,
+}
+
+impl Products {
+    fn observe(&mut self, p: &Prepared) {
+        let Ok(entry) = &p.decoded else {
+            return;
+        };
+        let body = &entry.statement.statement().event.body;
+        self.created
+            .extend(body.outputs().iter().map(|o| o.lot.clone()));
+        if let Body::Transform(t) = body {
+            self.consumed.extend(t.inputs.iter().map(|m| m.lot.clone()));
+        }
+    }
+
+    /// The product lots: created, and consumed by no transform, each once.
+    fn lots(self) -> Vec<LotId> {
+        let mut seen = HashSet::new();
+        self.created
+            .into_iter()
+            .filter(|l| !self.consumed.contains(l) && seen.insert(l.clone()))
+            .collect()
+    }
+}
+
+/// What makes two findings the same finding, for reporting each once.
+#[derive(PartialEq, Eq, Hash)]
+struct FindingKey(
+    Rule,
+    Severity,
+    Option<Digest>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+impl FindingKey {
+    fn of(f: &Finding) -> FindingKey {
+        FindingKey(
+            f.rule,
+            f.severity,
+            f.event,
+            f.party.as_ref().map(|p| p.to_string()),
+            f.lot.as_ref().map(|l| l.to_string()),
+            f.message.clone(),
+        )
+    }
+}
+
+/// Events by id as the replay derived them: the position comes from the replayed state,
+/// and the entry there is re-read and checked to hold that event.
+struct ReplayEvents<'a, S: ?Sized> {
+    state: &'a dyn StateView,
+    store: &'a S,
+}
+
+impl<S: Store + ?Sized> EventSource for ReplayEvents<'_, S> {
+    fn statement(&self, id: &Digest) -> std::result::Result<Option<(u64, Statement)>, StateError> {
+        let Some(record) = self.state.event(id)? else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.store.entry(record.seq)? else {
+            return Ok(None);
+        };
+        let damaged = |reason: String| {
+            StateError::new(ledger_store::StoreError::Corrupt {
+                what: format!("entry #{}", record.seq),
+                reason,
+            })
+        };
+        let entry = Entry::decode(&bytes).map_err(|e| damaged(e.to_string()))?;
+        let actual = entry.statement.id().map_err(|e| damaged(e.to_string()))?;
+        if actual != *id {
+            return Err(damaged(format!("it holds event {actual}, not {id}")));
+        }
+        Ok(Some((record.seq, entry.statement)))
     }
 }

@@ -93,6 +93,36 @@ fn fail_a_refused_batch_is_a_typed_refusal_and_writes_nothing() {
 }
 
 #[test]
+fn fail_a_statement_signed_for_another_ledger_is_refused_there() {
+    // Two ledgers with the same parties and the same keys; only their origins differ.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, keys) = demo::enrolled_ledger(&dir.path().join("a")).unwrap();
+    let store = SledStore::create(dir.path().join("b"), "other.custody.example/ledger").unwrap();
+    let (b, _) = demo::enroll_parties(store).unwrap();
+    assert_ne!(a.origin(), b.origin());
+    let statements = sign(&a, &keys["kivu-mining"], &extract("E-0100"), 100);
+    let before = b.store().head().unwrap();
+    match b.append(statements.clone(), ledger::now().unwrap(), &Silent) {
+        Err(Error::Refused(refused)) => {
+            let [(0, finding)] = refused.findings.as_slice() else {
+                panic!("expected one finding, got {:?}", refused.findings);
+            };
+            assert_eq!(finding.rule.code(), "CUS-INT-004");
+            assert!(
+                finding.message.contains("signed for another ledger"),
+                "{}",
+                finding.message
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(b.store().head().unwrap(), before);
+    // The ledger it was signed for takes it.
+    a.append(statements, ledger::now().unwrap(), &Silent)
+        .unwrap();
+}
+
+#[test]
 fn fail_errors_say_what_a_caller_must_decide() {
     let (_dir, ledger, keys) = demo_ledger();
     let unknown = LotId::new("NO-SUCH-LOT").unwrap();
@@ -283,6 +313,11 @@ impl Store for Recording {
     }
     fn party_events(&self) -> Result<Vec<u64>, StoreError> {
         self.inner.party_events()
+    }
+    fn subject_states(
+        &self,
+    ) -> Result<Vec<(ledger_core::Digest, ledger_core::subjects::SubjectState)>, StoreError> {
+        self.inner.subject_states()
     }
     fn acknowledged(&self) -> Result<Option<Head>, StoreError> {
         self.inner.acknowledged()

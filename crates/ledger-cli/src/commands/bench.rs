@@ -17,14 +17,25 @@ fn print(r: &BenchReport) {
     );
     crate::outln!("primitives");
     crate::outln!(
-        "  ed25519 verify_strict       {:>12.0} /s  ({:.0} /s on all cores)",
+        "  ed25519 dalek verify_strict {:>12.0} /s  ({:.0} /s on all cores)",
         r.ed25519_verify_strict_per_s,
         r.ed25519_verify_strict_all_cores_per_s
     );
     crate::outln!(
-        "  ed25519 verify_batch (256)  {:>12.0} /s  ({:.0} /s on all cores)",
+        "  ed25519 rule, single        {:>12.0} /s  ({:.0} /s on all cores)",
+        r.ed25519_single_per_s,
+        r.ed25519_single_all_cores_per_s
+    );
+    crate::outln!(
+        "  ed25519 rule, batch of 256  {:>12.0} /s  ({:.0} /s on all cores; distinct keys)",
         r.ed25519_batch_per_s,
         r.ed25519_batch_all_cores_per_s
+    );
+    crate::outln!(
+        "  ed25519 rule, ledger batch  {:>12.0} /s  ({:.0} /s on all cores; {:.0} signers per 256)",
+        r.ed25519_batch_ledger_per_s,
+        r.ed25519_batch_ledger_all_cores_per_s,
+        r.ledger_signers_per_batch
     );
     crate::outln!(
         "  SHA-256 over an entry       {:>12.0} /s",

@@ -12,8 +12,13 @@ use crate::{exit, keyfile};
 
 /// Runs `custody checkpoint`.
 pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
+    let Some(key_file) = &args.operator_key else {
+        anyhow::bail!(
+            "give --operator-key FILE to sign a checkpoint (or --server URL to read one)"
+        );
+    };
     let ledger = open(dir)?;
-    let key = keyfile::read_private(&args.operator_key)?;
+    let key = keyfile::read_private(key_file)?;
     let signed = ledger.sign_checkpoint(&key)?;
     close(ledger)?;
     let note = &signed.note;

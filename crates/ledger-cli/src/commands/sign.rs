@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, anyhow, bail};
 use ledger::{Ledger, SigningContext};
-use ledger_core::statement::{Statement, StatementJson};
+use ledger_core::statement::{Origin, Statement, StatementJson};
 use ledger_store::SledStore;
 
 use crate::cli::SignArgs;
@@ -17,9 +17,27 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
     let key = keyfile::read_private(&args.key)?;
     let text = io::read_text(&args.events, io::MAX_INPUT)?;
     let ledger = if dir.exists() { Some(open(dir)?) } else { None };
-    let mut ctx = match &ledger {
-        Some(ledger) => ledger.signing_context(),
-        None => SigningContext::new(None),
+    let given = args
+        .origin
+        .as_deref()
+        .map(Origin::new)
+        .transpose()
+        .map_err(|e| anyhow!("--origin: {e}"))?;
+    let mut ctx = match (&ledger, given) {
+        (Some(ledger), Some(given)) if given != *ledger.signing_origin() => bail!(
+            "--origin {given} is not the origin of the ledger at {} ({}): statements signed \
+             for one ledger are refused by every other",
+            dir.display(),
+            ledger.origin()
+        ),
+        (Some(ledger), _) => ledger.signing_context(),
+        (None, Some(origin)) => SigningContext::new(None, origin),
+        (None, None) => bail!(
+            "there is no ledger at {} to take its origin from: signing offline needs \
+             --origin, the origin of the ledger the statements are for (the first line of \
+             its checkpoints), because every signature covers it",
+            dir.display()
+        ),
     };
     let statements = ctx.sign_text(
         &text,

@@ -47,7 +47,13 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
                 .iter()
                 .map(|path| io::read_text(path, 1 << 16))
                 .collect::<Result<Vec<_>>>()?;
-            ledger.verify_against(&io::TerminalProgress::from(0), &held)?
+            let progress = io::TerminalProgress::from(0);
+            // With --policy, due diligence runs for every product lot as well, so the whole
+            // ledger gives the verdict each lot's bundle gives.
+            match args.policy {
+                Some(_) => ledger.verify_with_policy(&progress, &held, &policy, ledger::now()?)?,
+                None => ledger.verify_against(&progress, &held)?,
+            }
         }
     };
     close(ledger)?;

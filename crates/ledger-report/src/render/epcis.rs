@@ -1,5 +1,6 @@
 //! GS1 EPCIS 2.0 JSON-LD: one `EPCISDocument` with an event per custody event of the
-//! chain and per attestation about a party in it.
+//! chain, per attestation about a party in it and per attestation about a lot on the way
+//! (the lot as a `quantityList` class, observed at the auditor).
 //!
 //! | custody event | EPCIS 2.0 |
 //! |---|---|
@@ -312,7 +313,12 @@ fn custody_event(data: &ReportData, id: &Digest, seq: u64, e: &Event) -> Option<
             m.push(("ilmd".into(), Some(outputs_ilmd(&t.outputs))));
             m.extend(tail(e, t.inputs.iter().map(|l| l.from).collect()));
         }
-        Body::Enroll(_) | Body::Revoke(_) | Body::Attest(_) => return None,
+        Body::Enroll(_)
+        | Body::Revoke(_)
+        | Body::Amend(_)
+        | Body::RequestKey(_)
+        | Body::AddKey(_)
+        | Body::Attest(_) => return None,
     }
     Some(Json::Object(
         m.into_iter()
@@ -321,8 +327,27 @@ fn custody_event(data: &ReportData, id: &Digest, seq: u64, e: &Event) -> Option<
     ))
 }
 
-fn attestation_event(party: &PartyStatus, row: &crate::figures::AttestationRow) -> Json {
+/// What an attestation is about, as EPCIS says it.
+enum About<'a> {
+    /// A party in the chain: the subject and the read point are its organisation.
+    Party(&'a PartyStatus),
+    /// A lot on the way: its EPC class, observed at the auditor.
+    Lot(&'a LotId),
+}
+
+fn attestation_event(about: About<'_>, row: &crate::figures::AttestationRow) -> Json {
     let r = &row.record;
+    let (subject, read_point, classes) = match about {
+        About::Party(party) => (org_uri(&party.party), org_uri(&party.party), None),
+        About::Lot(lot) => (
+            lot_uri(lot),
+            org_uri(&r.auditor),
+            Some(Json::Array(vec![obj([(
+                "epcClass",
+                Some(s(lot_uri(lot))),
+            )])])),
+        ),
+    };
     let a = &r.attest;
     let result = a.result.map(|o| match o {
         Outcome::Pass => "pass",
@@ -336,16 +361,14 @@ fn attestation_event(party: &PartyStatus, row: &crate::figures::AttestationRow) 
         ("eventTimeZoneOffset", Some(s("+00:00"))),
         ("certificationInfo", Some(s(certificate))),
         ("epcList", Some(Json::Array(Vec::new()))),
+        ("quantityList", classes),
         ("action", Some(s("OBSERVE"))),
         ("bizStep", Some(s(voc("BizStep-auditing")))),
-        (
-            "readPoint",
-            Some(obj([("id", Some(s(org_uri(&party.party))))])),
-        ),
+        ("readPoint", Some(obj([("id", Some(s(read_point)))]))),
         ("cus:ledgerEvent", Some(s(event_uri(&r.event)))),
         ("cus:ledgerSeq", Some(n(r.seq.to_string()))),
         ("cus:actor", Some(s(org_uri(&r.auditor)))),
-        ("cus:subject", Some(s(org_uri(&party.party)))),
+        ("cus:subject", Some(s(subject))),
         (
             "cus:claim",
             Some(s(voc(&format!("claim-{}", a.claim.name())))),
@@ -382,7 +405,15 @@ pub fn document(data: &ReportData) -> Result<Json, ReportError> {
         .filter_map(|ce| custody_event(data, &ce.id, ce.seq, &ce.event).map(|j| (ce.seq, j)))
         .collect();
     for (party, row) in data.attestations() {
-        events.push((row.record.seq, attestation_event(party, row)));
+        events.push((row.record.seq, attestation_event(About::Party(party), row)));
+    }
+    for status in &data.lot_statuses {
+        for row in &status.attestations {
+            events.push((
+                row.record.seq,
+                attestation_event(About::Lot(&status.lot), row),
+            ));
+        }
     }
     events.sort_by_key(|(seq, _)| *seq);
     let context = Json::Array(vec![s(EPCIS_CONTEXT), obj([("cus", Some(s(VOCAB)))])]);

@@ -937,6 +937,45 @@ pub fn render(data: &ReportData) -> String {
     }
     h.push_str("</table>");
 
+    if !data.lot_statuses.is_empty() {
+        h.push_str("<h2>Attestations about lots on the way</h2><table>");
+        h.push_str(&th_row(&["lot", "attestations", "open CAPs", "verdict"]));
+        for ls in &data.lot_statuses {
+            let atts: Vec<String> = ls
+                .attestations
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} by {} ({}): {}",
+                        claim_text(&a.record.attest),
+                        a.record.auditor,
+                        day(a.record.time),
+                        a.standing.name()
+                    )
+                })
+                .collect();
+            let verdict = if ls.gaps.is_empty() {
+                ls.verdict.name().to_owned()
+            } else {
+                format!("{}: {}", ls.verdict.name(), ls.gaps.join("; "))
+            };
+            let _ = write!(
+                h,
+                "<tr>{}<td>{}</td>{}<td class=\"{}\">{}</td></tr>",
+                td(ls.lot.as_str()),
+                atts.iter().map(|a| esc(a)).collect::<Vec<_>>().join("<br>"),
+                td(&if ls.open_caps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ls.open_caps.join(", ")
+                }),
+                ls.verdict.name(),
+                esc(&verdict)
+            );
+        }
+        h.push_str("</table>");
+    }
+
     h.push_str("<h2>Smelters, refiners and recyclers</h2><table>");
     h.push_str(&th_row(&["name", "country", "role", "metals", "fed by"]));
     for s in &data.smelters {

@@ -26,6 +26,7 @@ struct Top {
     components: Vec<Value>,
     carbon_footprint: Value,
     due_diligence: Vec<Value>,
+    lot_attestations: Vec<Value>,
     smelters: Vec<Value>,
     chain_of_custody: Value,
 }
@@ -161,30 +162,44 @@ pub fn report_value(data: &ReportData) -> Result<Value, ReportError> {
         },
         "per_kwh": f.per_kwh.zip(f.per_kwh_total).map(|(s, t)| stages(&s, t)),
     });
+    let attestation_rows = |rows: &[crate::figures::AttestationRow]| -> Vec<Value> {
+        rows.iter()
+            .map(|a| {
+                let r = &a.record;
+                json!({
+                    "event": r.event,
+                    "seq": r.seq,
+                    "auditor": r.auditor,
+                    "time": r.time,
+                    "claim": r.attest.claim,
+                    "result": r.attest.result,
+                    "score": r.attest.score,
+                    "reference": r.attest.reference,
+                    "severity": r.attest.severity,
+                    "valid_until": r.attest.valid_until,
+                    "standing": a.standing.name(),
+                })
+            })
+            .collect()
+    };
+    let lot_attestations = data
+        .lot_statuses
+        .iter()
+        .map(|ls| {
+            json!({
+                "lot": ls.lot,
+                "verdict": ls.verdict.name(),
+                "gaps": ls.gaps,
+                "open_caps": ls.open_caps,
+                "attestations": attestation_rows(&ls.attestations),
+            })
+        })
+        .collect();
     let due_diligence = data
         .parties
         .iter()
         .map(|ps| {
-            let attestations: Vec<Value> = ps
-                .attestations
-                .iter()
-                .map(|a| {
-                    let r = &a.record;
-                    json!({
-                        "event": r.event,
-                        "seq": r.seq,
-                        "auditor": r.auditor,
-                        "time": r.time,
-                        "claim": r.attest.claim,
-                        "result": r.attest.result,
-                        "score": r.attest.score,
-                        "reference": r.attest.reference,
-                        "severity": r.attest.severity,
-                        "valid_until": r.attest.valid_until,
-                        "standing": a.standing.name(),
-                    })
-                })
-                .collect();
+            let attestations = attestation_rows(&ps.attestations);
             json!({
                 "party": ps.party,
                 "name": ps.name,
@@ -270,7 +285,12 @@ pub fn report_value(data: &ReportData) -> Result<Value, ReportError> {
                         map.insert("inputs".into(), Value::Array(moves(&t.inputs)));
                         map.insert("outputs".into(), Value::Array(outputs(&t.outputs)));
                     }
-                    Body::Enroll(_) | Body::Revoke(_) | Body::Attest(_) => {}
+                    Body::Enroll(_)
+                    | Body::Revoke(_)
+                    | Body::Amend(_)
+                    | Body::RequestKey(_)
+                    | Body::AddKey(_)
+                    | Body::Attest(_) => {}
                 }
             }
             v
@@ -304,6 +324,7 @@ pub fn report_value(data: &ReportData) -> Result<Value, ReportError> {
         components,
         carbon_footprint,
         due_diligence,
+        lot_attestations,
         smelters,
         chain_of_custody: json!({"events": events, "links": links, "lots": lots}),
     };
@@ -336,6 +357,7 @@ pub fn render(data: &ReportData) -> Result<String, ReportError> {
         "components",
         "carbon_footprint",
         "due_diligence",
+        "lot_attestations",
         "smelters",
         "chain_of_custody",
     ];
