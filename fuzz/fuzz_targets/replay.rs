@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
                         seq: entry.seq,
                         prev: entry.prev,
                         recorded_at: entry.recorded_at,
+                        subjects: entry.subjects,
                         statement: Checked::assume_signed(entry.statement)?,
                     })
                 }),

@@ -464,8 +464,13 @@ pub fn provenance_findings(
         }
     }
     for lot in lots_on_the_way(t) {
+        let held = attestations.about_lot(&lot);
+        // Only attested lots can have a gap; finding a lot's actors walks the trace.
+        if held.is_empty() {
+            continue;
+        }
         let actors = lot_actors(t, &lot);
-        let found = lot_diligence(&actors, attestations.about_lot(&lot), state, as_of)?;
+        let found = lot_diligence(&actors, held, state, as_of)?;
         for gap in found.gaps {
             if let Some(f) = gap_finding(gap, &format!("lot {lot}"), policy) {
                 out.push(f.lot(&lot));

@@ -17,7 +17,7 @@
 //!   the keys whose next bit (most significant first) is 0.
 //!
 //! A [`SubjectProof`] gives the siblings from the root down to where the key's subtree
-//! holds at most one key, and what that subtree holds. `docs/format.md` §9 states the same
+//! holds at most one key, and what that subtree holds. `docs/format.md` §3.2 states the same
 //! for independent verifiers.
 
 use std::collections::{BTreeMap, HashMap};
