@@ -304,7 +304,7 @@ pub struct SignatureCheck<'a> {
 /// The byte-level checks (steps 1 and 2) run per signature; the rest share one ZIP-215
 /// batch equation, whose terms ed25519-zebra merges by key. Only if the batch fails is
 /// each signature checked singly, to name the bad ones. The batch's 128-bit weights are
-/// hashed from every item of the batch ([`Weights`]), so no signer can choose or adapt to
+/// hashed from every item of the batch (`Weights`), so no signer can choose or adapt to
 /// them. Callers pass at most a few hundred ([`BATCH_SIZE`]).
 pub fn verify_batch(checks: &[SignatureCheck<'_>]) -> Vec<bool> {
     let mut valid = vec![false; checks.len()];

@@ -1,8 +1,5 @@
-//! JSON forms shared with the CLI's output: a lot's trace as `custody trace --json` prints it
-//! (documented in `docs/format.md`).
-//!
-//! This repeats `ledger-cli/src/commands/trace.rs`'s `trace_json` so the server answers
-//! with the same document; one of the two should go once the CLI reads it from here.
+//! JSON forms the server and the CLI share: a lot's trace as `custody trace --json` prints it
+//! and `GET /v1/lots/{lot}/trace` serves it (documented in `docs/format.md`).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +12,7 @@ fn ppm(share: u128) -> u64 {
 }
 
 /// Shares by country, per component.
-fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
+pub fn by_country(trace: &Trace) -> BTreeMap<String, BTreeMap<String, u128>> {
     let mut out: BTreeMap<String, BTreeMap<String, u128>> = BTreeMap::new();
     for (component, shares) in &trace.mix {
         for (origin, share) in shares {

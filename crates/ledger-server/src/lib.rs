@@ -31,7 +31,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
-mod json;
+pub mod json;
 mod metrics;
 mod openapi;
 mod problem;

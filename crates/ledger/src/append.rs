@@ -128,7 +128,7 @@ fn parse_lines(
     Ok(())
 }
 
-fn plan_error(e: PlanError<StoreError>) -> Error {
+pub(crate) fn plan_error(e: PlanError<StoreError>) -> Error {
     match e {
         PlanError::Tree(ledger_core::merkle::TreeError::Source(store)) => Error::from(store),
         PlanError::Empty => Error::BadInput("no statements to append".into()),
@@ -272,23 +272,35 @@ impl<S: Store> Ledger<S> {
             .map_err(plan_error)?;
             leaves.push(leaf);
         }
-        let root = plan.root().map_err(plan_error)?;
-        let tree_size = plan.next_seq();
-        let mut receipts = Vec::with_capacity(checked.len());
-        for (i, (statement, leaf_hash)) in checked.iter().zip(leaves).enumerate() {
-            let seq = head.size + i as u64;
-            receipts.push(Receipt {
-                id: statement.id(),
-                seq,
-                leaf_hash,
-                tree_size,
-                root,
-                inclusion_path: plan.inclusion_proof(seq).map_err(plan_error)?,
-            });
-        }
+        let receipts = receipts(&plan, head.size, checked.iter().map(Checked::id), leaves)?;
         let plan = plan.finish(overlay.changes).map_err(plan_error)?;
         Ok((plan, receipts))
     }
+}
+
+/// The receipts of the statements with event ids `ids`, pushed into `plan` from position
+/// `start` with these `leaves`: each proved against the plan's root, from the nodes in memory.
+pub(crate) fn receipts(
+    plan: &PlanBuilder<'_, Nodes<'_>>,
+    start: u64,
+    ids: impl Iterator<Item = Digest>,
+    leaves: Vec<Digest>,
+) -> Result<Vec<Receipt>> {
+    let root = plan.root().map_err(plan_error)?;
+    let tree_size = plan.next_seq();
+    let mut receipts = Vec::with_capacity(leaves.len());
+    for (i, (id, leaf_hash)) in ids.zip(leaves).enumerate() {
+        let seq = start + i as u64;
+        receipts.push(Receipt {
+            id,
+            seq,
+            leaf_hash,
+            tree_size,
+            root,
+            inclusion_path: plan.inclusion_proof(seq).map_err(plan_error)?,
+        });
+    }
+    Ok(receipts)
 }
 
 /// Pushes `statement` into `plan`, damaged as `tamper` says.

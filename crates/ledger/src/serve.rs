@@ -16,16 +16,17 @@ use ledger_core::finding::{Finding, Rule};
 use ledger_core::hash::Digest;
 use ledger_core::keys::SecretKey;
 use ledger_core::note::{Checkpoint, NoteSigner, sign_checkpoint};
-use ledger_core::plan::{PlanBuilder, PlanError};
+use ledger_core::plan::PlanBuilder;
 use ledger_core::rules;
 use ledger_core::state::{Changes, Overlay, StateKeys, StateView};
 use ledger_core::statement::Statement;
 use ledger_core::timestamp::Timestamp;
 use ledger_core::verify::KeyCache;
-use ledger_store::{Nodes, Store, StoreError};
+use ledger_store::{Nodes, Store};
 
 use crate::Ledger;
 use crate::append::Receipt;
+use crate::append::plan_error;
 use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Refused, Result};
 
@@ -62,14 +63,6 @@ pub enum GroupOutcome {
     Refused(Refused),
     /// Every statement of the request is already in the log (a retry): their positions.
     Duplicate(Vec<u64>),
-}
-
-fn plan_error(e: PlanError<StoreError>) -> Error {
-    match e {
-        PlanError::Tree(ledger_core::merkle::TreeError::Source(store)) => Error::from(store),
-        PlanError::Empty => Error::BadInput("no statements to append".into()),
-        other => Error::damaged(other),
-    }
 }
 
 /// Whether a finding is about the statement itself or its signer's authority: what the door
@@ -247,20 +240,8 @@ impl<S: Store> Ledger<S> {
                     .map_err(plan_error)?,
             );
         }
-        let root = plan.root().map_err(plan_error)?;
-        let tree_size = plan.next_seq();
-        let mut receipts = Vec::with_capacity(accepted.len());
-        for (i, (statement, leaf_hash)) in accepted.iter().zip(leaves).enumerate() {
-            let seq = head.size + i as u64;
-            receipts.push(Receipt {
-                id: statement.id(),
-                seq,
-                leaf_hash,
-                tree_size,
-                root,
-                inclusion_path: plan.inclusion_proof(seq).map_err(plan_error)?,
-            });
-        }
+        let receipts =
+            crate::append::receipts(&plan, head.size, accepted.iter().map(|c| c.id()), leaves)?;
         let changes = std::mem::take(&mut group.changes);
         let plan = plan.finish(changes).map_err(plan_error)?;
         txn.commit(&plan)?;
