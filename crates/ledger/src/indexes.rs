@@ -5,7 +5,7 @@
 //! verification derives the same indexes from the entries it replays and reports every
 //! difference (CUS-INT-008), so a tampered index cannot pass the auditor who holds the log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ledger_core::event::Subject;
 use ledger_core::finding::{Finding, Rule};
@@ -115,8 +115,9 @@ impl LogIndexes {
                 &stored,
             );
         }
+        let enrolled: HashSet<&PartyId> = stored_parties.iter().map(|p| &p.id).collect();
         for (party, positions) in &about_parties {
-            if !stored_parties.iter().any(|p| p.id == **party) {
+            if !enrolled.contains(*party) {
                 // Attestations about a party nobody enrolled (CUS-DD-003 reports them):
                 // the store indexes them all the same.
                 let stored: Vec<u64> = store.attestations(party)?.iter().map(|a| a.seq).collect();
@@ -170,8 +171,10 @@ fn differ(findings: &mut Vec<Finding>, what: &str, log: &[u64], stored: &[u64]) 
             shown.join(", ")
         }
     };
-    let missing: Vec<&u64> = log.iter().filter(|p| !stored.contains(p)).collect();
-    let extra: Vec<&u64> = stored.iter().filter(|p| !log.contains(p)).collect();
+    let (in_log, in_store): (HashSet<&u64>, HashSet<&u64>) =
+        (log.iter().collect(), stored.iter().collect());
+    let missing: Vec<&u64> = log.iter().filter(|p| !in_store.contains(p)).collect();
+    let extra: Vec<&u64> = stored.iter().filter(|p| !in_log.contains(p)).collect();
     let mut parts = Vec::new();
     if !missing.is_empty() {
         parts.push(format!("leaves out {}", list(missing)));
