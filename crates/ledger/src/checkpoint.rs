@@ -105,7 +105,18 @@ impl<S: Store> Ledger<S> {
                 head.size
             )));
         }
-        let checkpoint = Checkpoint::new(self.origin(), head.size, recomputed, Vec::new())
+        self.sign_and_store(head.size, recomputed, key)
+    }
+
+    /// Signs the checkpoint of `size` and `root` (already checked against the entries) with
+    /// `key`, and stores it.
+    pub(crate) fn sign_and_store(
+        &self,
+        size: u64,
+        root: Digest,
+        key: &SecretKey,
+    ) -> Result<SignedCheckpoint> {
+        let checkpoint = Checkpoint::new(self.origin(), size, root, Vec::new())
             .map_err(|e| Error::BadInput(format!("cannot make a checkpoint: {e}")))?;
         let signer = NoteSigner::new(self.origin(), key.signing_key()).map_err(|e| {
             Error::BadInput(format!(
@@ -115,7 +126,7 @@ impl<S: Store> Ledger<S> {
         })?;
         let note = sign_checkpoint(&checkpoint, &signer)
             .map_err(|e| Error::BadInput(format!("cannot sign the checkpoint: {e}")))?;
-        store.put_checkpoint(head.size, &note)?;
+        self.store().put_checkpoint(size, &note)?;
         Ok(SignedCheckpoint { checkpoint, note })
     }
 

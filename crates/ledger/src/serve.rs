@@ -15,7 +15,6 @@ use ledger_core::check::{self, Checked};
 use ledger_core::finding::{Finding, Rule};
 use ledger_core::hash::Digest;
 use ledger_core::keys::SecretKey;
-use ledger_core::note::{Checkpoint, NoteSigner, sign_checkpoint};
 use ledger_core::plan::PlanBuilder;
 use ledger_core::rules;
 use ledger_core::state::{Changes, Overlay, StateKeys, StateView};
@@ -279,17 +278,6 @@ impl<S: Store> Ledger<S> {
                  but the entries hash to {recomputed}"
             )));
         }
-        let checkpoint = Checkpoint::new(self.origin(), size, recomputed, Vec::new())
-            .map_err(|e| Error::BadInput(format!("cannot make a checkpoint: {e}")))?;
-        let signer = NoteSigner::new(self.origin(), key.signing_key()).map_err(|e| {
-            Error::BadInput(format!(
-                "the log origin {:?} cannot name a checkpoint key: {e}",
-                self.origin()
-            ))
-        })?;
-        let note = sign_checkpoint(&checkpoint, &signer)
-            .map_err(|e| Error::BadInput(format!("cannot sign the checkpoint: {e}")))?;
-        self.store().put_checkpoint(size, &note)?;
-        Ok(SignedCheckpoint { checkpoint, note })
+        self.sign_and_store(size, recomputed, key)
     }
 }
