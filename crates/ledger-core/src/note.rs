@@ -48,6 +48,35 @@ pub const MAX_SIGNATURES: usize = 100;
 /// Signature type identifier byte of Ed25519 in key IDs and verifier keys.
 const ALG_ED25519: u8 = 0x01;
 
+/// Signature type identifier byte of Ed25519 `cosignature/v1` (c2sp.org/tlog-cosignature).
+const ALG_COSIGNATURE_V1: u8 = 0x04;
+
+/// The first line of the message a `cosignature/v1` signs, for domain separation.
+const COSIGNATURE_HEADER: &str = "cosignature/v1\n";
+
+/// What a key's signature lines mean, by their C2SP signature type byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyKind {
+    /// `0x01`: a plain Ed25519 note signature over the text (the log's own key).
+    Ed25519,
+    /// `0x04`: a timestamped Ed25519 `cosignature/v1` (c2sp.org/tlog-cosignature): a
+    /// witness's statement that, at that time, this was the largest tree it had seen for
+    /// the log and it was consistent with every earlier one.
+    Cosignature,
+}
+
+impl KeyKind {
+    fn alg(self) -> u8 {
+        match self {
+            KeyKind::Ed25519 => ALG_ED25519,
+            KeyKind::Cosignature => ALG_COSIGNATURE_V1,
+        }
+    }
+}
+
+/// The largest cosignature timestamp the spec allows: `2^63 - 1` seconds.
+pub const MAX_COSIGNATURE_TIME: u64 = i64::MAX as u64;
+
 /// U+2014 EM DASH and a space: the start of every signature line.
 const SIG_PREFIX: &str = "\u{2014} ";
 
@@ -184,6 +213,31 @@ pub enum NoteError {
         /// The log key's name.
         name: String,
     },
+    /// A witness key was given to sign a plain note, or a log key to cosign.
+    #[error("key {name} is a {found} key, not a {expected} key")]
+    WrongKeyKind {
+        /// The key name.
+        name: String,
+        /// What the operation needs.
+        expected: &'static str,
+        /// What the key is.
+        found: &'static str,
+    },
+    /// A cosignature timestamp is above [`MAX_COSIGNATURE_TIME`].
+    #[error("cosignature time {time} is beyond 2^63 - 1 seconds")]
+    CosignatureTime {
+        /// The refused timestamp.
+        time: u64,
+    },
+}
+
+impl KeyKind {
+    fn label(self) -> &'static str {
+        match self {
+            KeyKind::Ed25519 => "log (ed25519)",
+            KeyKind::Cosignature => "witness (cosignature/v1)",
+        }
+    }
 }
 
 /// Whether `name` may be a key name: non-empty, no Unicode space, plus or control
@@ -200,12 +254,22 @@ fn has_no_control_characters(text: &str) -> bool {
     !text.bytes().any(|b| b < 0x20 && b != b'\n')
 }
 
-/// The C2SP key ID: the first four bytes, big-endian, of
+/// The C2SP key ID of a log key: the first four bytes, big-endian, of
 /// `SHA-256(name || 0x0A || 0x01 || public key)`.
 pub fn key_id(name: &str, key: &VerifyingKey) -> u32 {
+    key_id_of(name, KeyKind::Ed25519, key)
+}
+
+/// The C2SP key ID for a key of `kind`: the type byte is `0x01` or `0x04`.
+fn key_id_of(name: &str, kind: KeyKind, key: &VerifyingKey) -> u32 {
     let Digest([a, b, c, d, ..]) =
-        Digest::of(&[name.as_bytes(), b"\n", &[ALG_ED25519], key.as_bytes()]);
+        Digest::of(&[name.as_bytes(), b"\n", &[kind.alg()], key.as_bytes()]);
     u32::from_be_bytes([a, b, c, d])
+}
+
+/// The message a `cosignature/v1` at `time` signs over a note's `text`.
+fn cosigned_message(text: &str, time: u64) -> String {
+    format!("{COSIGNATURE_HEADER}time {time}\n{text}")
 }
 
 /// Refuses keys the project's acceptance rule refuses (see [`crate::keys`]).
@@ -221,13 +285,23 @@ fn check_public_key(key: &VerifyingKey) -> Result<PublicKey, NoteError> {
 /// copy of the secret is made.
 pub struct NoteSigner<'k> {
     name: String,
+    kind: KeyKind,
     key_id: u32,
     key: &'k SigningKey,
 }
 
 impl<'k> NoteSigner<'k> {
-    /// A signer under `name` (non-empty, no spaces, plus signs or control characters).
+    /// A log signer under `name` (non-empty, no spaces, plus signs or control characters).
     pub fn new(name: &str, key: &'k SigningKey) -> Result<Self, NoteError> {
+        Self::of_kind(name, KeyKind::Ed25519, key)
+    }
+
+    /// A witness that makes `cosignature/v1` signatures ([`cosign`]) under `name`.
+    pub fn cosigner(name: &str, key: &'k SigningKey) -> Result<Self, NoteError> {
+        Self::of_kind(name, KeyKind::Cosignature, key)
+    }
+
+    fn of_kind(name: &str, kind: KeyKind, key: &'k SigningKey) -> Result<Self, NoteError> {
         if !is_valid_name(name) {
             return Err(NoteError::InvalidKeyName {
                 name: name.to_owned(),
@@ -235,9 +309,34 @@ impl<'k> NoteSigner<'k> {
         }
         Ok(NoteSigner {
             name: name.to_owned(),
-            key_id: key_id(name, &key.verifying_key()),
+            kind,
+            key_id: key_id_of(name, kind, &key.verifying_key()),
             key,
         })
+    }
+
+    /// What the signer's lines mean.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    fn require(&self, kind: KeyKind) -> Result<(), NoteError> {
+        if self.kind == kind {
+            return Ok(());
+        }
+        Err(NoteError::WrongKeyKind {
+            name: self.name.clone(),
+            expected: kind.label(),
+            found: self.kind.label(),
+        })
+    }
+
+    /// One signature line `— <name> <base64(key ID || payload)>` plus newline.
+    fn line(&self, payload: &[u8]) -> String {
+        let mut raw = Vec::with_capacity(4 + payload.len());
+        raw.extend_from_slice(&self.key_id.to_be_bytes());
+        raw.extend_from_slice(payload);
+        format!("{SIG_PREFIX}{} {}\n", self.name, BASE64.encode(raw))
     }
 
     /// The key name.
@@ -254,6 +353,7 @@ impl<'k> NoteSigner<'k> {
     pub fn verifier(&self) -> NoteVerifier {
         NoteVerifier {
             name: self.name.clone(),
+            kind: self.kind,
             key_id: self.key_id,
             key: PublicKey::of_signing_key(self.key),
         }
@@ -268,7 +368,8 @@ impl fmt::Debug for NoteSigner<'_> {
 
 /// A key that verifies notes: key name, key ID and Ed25519 public key.
 ///
-/// Its text form is the verifier key (vkey) `<name>+<hex key ID>+<base64(0x01 || key)>`:
+/// Its text form is the verifier key (vkey) `<name>+<hex key ID>+<base64(type || key)>`,
+/// where the type byte is `0x01` for a log key and `0x04` for a witness's cosignature key:
 ///
 /// ```
 /// use ledger_core::note::NoteVerifier;
@@ -283,13 +384,23 @@ impl fmt::Debug for NoteSigner<'_> {
 #[derive(Clone, PartialEq, Eq)]
 pub struct NoteVerifier {
     name: String,
+    kind: KeyKind,
     key_id: u32,
     key: PublicKey,
 }
 
 impl NoteVerifier {
-    /// A verifier for `key` under `name`.
+    /// A verifier for the log key `key` under `name`.
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
+        Self::of_kind(name, KeyKind::Ed25519, key)
+    }
+
+    /// A verifier for a witness's `cosignature/v1` key `key` under `name`.
+    pub fn cosigner(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
+        Self::of_kind(name, KeyKind::Cosignature, key)
+    }
+
+    fn of_kind(name: &str, kind: KeyKind, key: VerifyingKey) -> Result<Self, NoteError> {
         if !is_valid_name(name) {
             return Err(NoteError::InvalidKeyName {
                 name: name.to_owned(),
@@ -298,7 +409,8 @@ impl NoteVerifier {
         let key = check_public_key(&key)?;
         Ok(NoteVerifier {
             name: name.to_owned(),
-            key_id: key_id(name, key.verifying_key()),
+            kind,
+            key_id: key_id_of(name, kind, key.verifying_key()),
             key,
         })
     }
@@ -330,15 +442,17 @@ impl NoteVerifier {
             .decode(key_b64)
             .map_err(|_| NoteError::MalformedVerifierKey)?;
         let (&alg, key_bytes) = raw.split_first().ok_or(NoteError::MalformedVerifierKey)?;
-        if alg != ALG_ED25519 {
-            return Err(NoteError::UnsupportedAlgorithm { alg });
-        }
+        let kind = match alg {
+            ALG_ED25519 => KeyKind::Ed25519,
+            ALG_COSIGNATURE_V1 => KeyKind::Cosignature,
+            _ => return Err(NoteError::UnsupportedAlgorithm { alg }),
+        };
         let key_bytes =
             <&[u8; 32]>::try_from(key_bytes).map_err(|_| NoteError::PublicKeyLength {
                 len: key_bytes.len(),
             })?;
         let key = VerifyingKey::from_bytes(key_bytes).map_err(|_| NoteError::InvalidPublicKey)?;
-        let verifier = NoteVerifier::new(name, key)?;
+        let verifier = NoteVerifier::of_kind(name, kind, key)?;
         if verifier.key_id != found {
             return Err(NoteError::KeyIdMismatch {
                 expected: verifier.key_id,
@@ -351,7 +465,7 @@ impl NoteVerifier {
     /// The verifier key text.
     pub fn vkey(&self) -> String {
         let mut raw = Vec::with_capacity(33);
-        raw.push(ALG_ED25519);
+        raw.push(self.kind.alg());
         raw.extend_from_slice(self.key.as_bytes());
         format!("{}+{:08x}+{}", self.name, self.key_id, BASE64.encode(raw))
     }
@@ -364,6 +478,11 @@ impl NoteVerifier {
     /// The key ID.
     pub fn key_id(&self) -> u32 {
         self.key_id
+    }
+
+    /// Whether this is a log key or a witness's cosignature key.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
     }
 
     /// The Ed25519 public key.
@@ -424,6 +543,9 @@ pub fn sign_note(text: &str, signers: &[&NoteSigner<'_>]) -> Result<String, Note
     if signers.len() > MAX_SIGNATURES {
         return Err(NoteError::TooManySignatures);
     }
+    for signer in signers {
+        signer.require(KeyKind::Ed25519)?;
+    }
     let mut note = String::with_capacity(text.len() + 1 + signers.len() * 120);
     note.push_str(text);
     note.push('\n');
@@ -439,19 +561,35 @@ pub fn sign_note(text: &str, signers: &[&NoteSigner<'_>]) -> Result<String, Note
             });
         }
         let signature = signer.key.sign(text.as_bytes());
-        let mut raw = Vec::with_capacity(68);
-        raw.extend_from_slice(&signer.key_id.to_be_bytes());
-        raw.extend_from_slice(&signature.to_bytes());
-        note.push_str(SIG_PREFIX);
-        note.push_str(&signer.name);
-        note.push(' ');
-        note.push_str(&BASE64.encode(raw));
-        note.push('\n');
+        note.push_str(&signer.line(&signature.to_bytes()));
     }
     if note.len() > MAX_NOTE_SIZE {
         return Err(NoteError::TooLarge { len: note.len() });
     }
     Ok(note)
+}
+
+/// A witness's `cosignature/v1` line over a note's `text` (its body, without signature
+/// lines), made at `time` (POSIX seconds): `— <name> base64(key ID || time as u64
+/// big-endian || Ed25519 signature)`, where the signature is over
+/// `"cosignature/v1\ntime <time>\n" || text`. Appending the line to the note adds the
+/// cosignature.
+pub fn cosign(text: &str, signer: &NoteSigner<'_>, time: u64) -> Result<String, NoteError> {
+    signer.require(KeyKind::Cosignature)?;
+    if text.is_empty() || !text.ends_with('\n') || !has_no_control_characters(text) {
+        return Err(NoteError::InvalidText);
+    }
+    if text.len() > MAX_NOTE_SIZE {
+        return Err(NoteError::TooLarge { len: text.len() });
+    }
+    if time > MAX_COSIGNATURE_TIME {
+        return Err(NoteError::CosignatureTime { time });
+    }
+    let signature = signer.key.sign(cosigned_message(text, time).as_bytes());
+    let mut payload = Vec::with_capacity(72);
+    payload.extend_from_slice(&time.to_be_bytes());
+    payload.extend_from_slice(&signature.to_bytes());
+    Ok(signer.line(&payload))
 }
 
 /// A note whose signatures were checked.
@@ -466,6 +604,8 @@ pub struct OpenedNote {
     pub unverified: Vec<String>,
     /// (name, key ID) of every verified key, parallel to `verified`.
     verified_keys: Vec<(String, u32)>,
+    /// (name, key ID, newest time) of every verified `cosignature/v1` key.
+    cosigned: Vec<(String, u32, u64)>,
 }
 
 impl OpenedNote {
@@ -474,6 +614,15 @@ impl OpenedNote {
         self.verified_keys
             .iter()
             .any(|(name, id)| *name == verifier.name && *id == verifier.key_id)
+    }
+
+    /// When `verifier`'s witness key cosigned the note (the newest time, if it cosigned
+    /// more than once), or `None` if it did not.
+    pub fn cosigned_at(&self, verifier: &NoteVerifier) -> Option<u64> {
+        self.cosigned
+            .iter()
+            .find(|(name, id, _)| *name == verifier.name && *id == verifier.key_id)
+            .map(|&(_, _, time)| time)
     }
 }
 
@@ -531,6 +680,7 @@ pub fn open_note(note: &[u8], verifiers: &[NoteVerifier]) -> Result<OpenedNote, 
     let mut verified_keys: Vec<(String, u32)> = Vec::new();
     let mut unverified = Vec::new();
     let mut unverified_lines: Vec<&str> = Vec::new();
+    let mut cosigned: Vec<(String, u32, u64)> = Vec::new();
     for (i, line) in body.split('\n').enumerate() {
         let parsed =
             parse_signature_line(line).ok_or(NoteError::MalformedSignatureLine { line: i + 1 })?;
@@ -554,11 +704,27 @@ pub fn open_note(note: &[u8], verifiers: &[NoteVerifier]) -> Result<OpenedNote, 
             name: parsed.name.to_owned(),
             key_id: parsed.key_id,
         };
-        let signature = <[u8; 64]>::try_from(parsed.signature.as_slice()).map_err(|_| invalid())?;
-        verifier
-            .key
-            .verify(text.as_bytes(), &Signature(signature))
-            .map_err(|_| invalid())?;
+        match verifier.kind {
+            KeyKind::Ed25519 => {
+                let signature =
+                    <[u8; 64]>::try_from(parsed.signature.as_slice()).map_err(|_| invalid())?;
+                verifier
+                    .key
+                    .verify(text.as_bytes(), &Signature(signature))
+                    .map_err(|_| invalid())?;
+            }
+            KeyKind::Cosignature => {
+                let time =
+                    verify_cosignature(verifier, text, &parsed.signature).ok_or_else(invalid)?;
+                match cosigned
+                    .iter_mut()
+                    .find(|(name, id, _)| name == parsed.name && *id == parsed.key_id)
+                {
+                    Some((_, _, newest)) => *newest = (*newest).max(time),
+                    None => cosigned.push((parsed.name.to_owned(), parsed.key_id, time)),
+                }
+            }
+        }
         if !verified_keys
             .iter()
             .any(|(name, id)| name == parsed.name && *id == parsed.key_id)
@@ -575,7 +741,26 @@ pub fn open_note(note: &[u8], verifiers: &[NoteVerifier]) -> Result<OpenedNote, 
         verified,
         unverified,
         verified_keys,
+        cosigned,
     })
+}
+
+/// Checks a `cosignature/v1` payload (`time || signature`, 72 bytes) over `text` and
+/// returns its time, or `None` if it is malformed, beyond [`MAX_COSIGNATURE_TIME`] or
+/// does not verify.
+fn verify_cosignature(verifier: &NoteVerifier, text: &str, payload: &[u8]) -> Option<u64> {
+    let (time, signature) = payload.split_first_chunk::<8>()?;
+    let signature = <[u8; 64]>::try_from(signature).ok()?;
+    let time = u64::from_be_bytes(*time);
+    if time > MAX_COSIGNATURE_TIME {
+        return None;
+    }
+    let message = cosigned_message(text, time);
+    verifier
+        .key
+        .verify(message.as_bytes(), &Signature(signature))
+        .ok()?;
+    Some(time)
 }
 
 /// A transparency-log checkpoint: the body of a signed note naming a log (origin), a
@@ -1340,5 +1525,121 @@ mod tests {
             spliced.extend_from_slice(&garbage);
             let _ = open_note(&spliced, &[signer.verifier()]);
         }
+    }
+
+    /// A checkpoint signed by the log and cosigned by `witness_key` at `time`.
+    fn cosigned(time: u64) -> Result<(String, NoteVerifier, NoteVerifier), NoteError> {
+        let (log_key, witness_key) = (key(1), key(2));
+        let checkpoint = Checkpoint::new("example.com/log", 7, Digest([3; 32]), vec![])?;
+        let log = NoteSigner::new("example.com/log", &log_key)?;
+        let witness = NoteSigner::cosigner("witness.example/w1", &witness_key)?;
+        let mut note = sign_checkpoint(&checkpoint, &log)?;
+        note.push_str(&cosign(&checkpoint.to_text(), &witness, time)?);
+        Ok((note, log.verifier(), witness.verifier()))
+    }
+
+    #[test]
+    fn a_cosignature_verifies_with_its_time() -> Result<(), NoteError> {
+        let (note, log, witness) = cosigned(1_679_315_147)?;
+        let opened = open_checkpoint(note.as_bytes(), &log, &[witness.clone()], "example.com/log")?;
+        assert_eq!(opened.note.cosigned_at(&witness), Some(1_679_315_147));
+        assert_eq!(
+            opened.note.verified,
+            ["example.com/log", "witness.example/w1"]
+        );
+        // Without the witness key the line is only listed, and no time is claimed.
+        let opened = open_checkpoint(note.as_bytes(), &log, &[], "example.com/log")?;
+        assert_eq!(opened.note.unverified, ["witness.example/w1"]);
+        assert_eq!(opened.note.cosigned_at(&witness), None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_cosigner_vkey_has_type_four_and_round_trips() -> Result<(), NoteError> {
+        let (_, log, witness) = cosigned(1)?;
+        assert_eq!(witness.kind(), KeyKind::Cosignature);
+        let vkey = witness.vkey();
+        let raw = vkey.rsplit('+').next().and_then(|b| BASE64.decode(b).ok());
+        assert_eq!(raw.and_then(|r| r.first().copied()), Some(0x04));
+        assert_eq!(NoteVerifier::from_vkey(&vkey)?, witness);
+        // The same key under the two types has two key IDs.
+        let as_log = NoteVerifier::new(witness.name(), *witness.verifying_key())?;
+        assert_ne!(as_log.key_id(), witness.key_id());
+        assert_eq!(log.kind(), KeyKind::Ed25519);
+        Ok(())
+    }
+
+    #[test]
+    fn fail_a_cosignature_whose_time_was_changed_is_invalid() -> Result<(), NoteError> {
+        let (note, log, witness) = cosigned(1_000)?;
+        let line = note.lines().last().unwrap_or_default();
+        let b64 = line.rsplit(' ').next().unwrap_or_default();
+        let mut raw = BASE64
+            .decode(b64)
+            .map_err(|_| NoteError::MalformedVerifierKey)?;
+        if let Some(byte) = raw.get_mut(11) {
+            *byte ^= 1; // the time's last byte: 1000 becomes 1001
+        }
+        let forged = note.replace(b64, &BASE64.encode(&raw));
+        assert_eq!(
+            open_checkpoint(
+                forged.as_bytes(),
+                &log,
+                &[witness.clone()],
+                "example.com/log"
+            ),
+            Err(NoteError::InvalidSignature {
+                name: "witness.example/w1".into(),
+                key_id: witness.key_id()
+            })
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn fail_a_cosignature_time_beyond_2_63_is_refused() -> Result<(), NoteError> {
+        let witness_key = key(2);
+        let witness = NoteSigner::cosigner("w", &witness_key)?;
+        assert_eq!(
+            cosign(TEXT, &witness, MAX_COSIGNATURE_TIME + 1),
+            Err(NoteError::CosignatureTime {
+                time: MAX_COSIGNATURE_TIME + 1
+            })
+        );
+        // A line carrying such a time, signed correctly, is still refused when opened.
+        let time = MAX_COSIGNATURE_TIME + 1;
+        let signature = witness_key.sign(cosigned_message(TEXT, time).as_bytes());
+        let mut payload = time.to_be_bytes().to_vec();
+        payload.extend_from_slice(&signature.to_bytes());
+        let note = format!("{TEXT}\n{}", witness.line(&payload));
+        assert!(matches!(
+            open_note(note.as_bytes(), &[witness.verifier()]),
+            Err(NoteError::InvalidSignature { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn fail_log_and_witness_keys_are_not_interchangeable() -> Result<(), NoteError> {
+        let k = key(5);
+        let log = NoteSigner::new("log", &k)?;
+        let witness = NoteSigner::cosigner("w", &k)?;
+        assert!(matches!(
+            sign_note(TEXT, &[&witness]),
+            Err(NoteError::WrongKeyKind { .. })
+        ));
+        assert!(matches!(
+            cosign(TEXT, &log, 1),
+            Err(NoteError::WrongKeyKind { .. })
+        ));
+        // A plain signature under a witness's name and log key ID does not count as a
+        // cosignature: the key IDs differ, so the line is from an unknown key.
+        let plain = NoteSigner::new("w", &k)?;
+        let note = sign_note(TEXT, &[&plain])?;
+        assert!(matches!(
+            open_note(note.as_bytes(), &[witness.verifier()]),
+            Err(NoteError::NoVerifiedSignature { .. })
+        ));
+        Ok(())
     }
 }
