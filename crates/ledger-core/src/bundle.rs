@@ -29,6 +29,7 @@
 //!
 //! The byte layout is normative and documented in `docs/format.md` (§8).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,7 @@ use crate::id::{LotId, PartyId};
 use crate::merkle::{leaf_hash, verify_inclusion};
 use crate::note::{Checkpoint, NoteVerifier, open_checkpoint};
 use crate::policy::Policy;
-use crate::provenance::{self, AttestationSet, EventSource, Trace, TraceError};
+use crate::provenance::{self, AttestationSet, Lent, Trace, TraceError};
 use crate::rules::RuleConfig;
 use crate::state::StateError;
 use crate::statement::{Entry, Origin, Statement};
@@ -295,15 +296,6 @@ pub struct BundleReport {
     pub sound: bool,
 }
 
-/// Statements of a bundle by event id.
-struct BundleEvents(HashMap<Digest, (u64, Statement)>);
-
-impl EventSource for BundleEvents {
-    fn statement(&self, id: &Digest) -> Result<Option<(u64, Statement)>, StateError> {
-        Ok(self.0.get(id).cloned())
-    }
-}
-
 /// An entry of the bundle that decoded.
 struct Decoded<'a> {
     seq: u64,
@@ -435,14 +427,9 @@ pub fn verify(
         }
     }
     if let Some(verifier) = &report.verifier {
+        // Other signature lines are witnesses' cosignatures: an auditor's witness policy
+        // checks them (`witnesses`); without one they are not read.
         match open_checkpoint(bundle.checkpoint.as_bytes(), verifier, &[], verifier.name()) {
-            Ok(opened) if !opened.note.unverified.is_empty() => {
-                report.findings.push(checkpoint_finding(format!(
-                    "the checkpoint carries signatures by {} besides the operator's: a bundle's \
-                     checkpoint has exactly one signature line",
-                    opened.note.unverified.join(", ")
-                )));
-            }
             Ok(opened) => report.checkpoint = Some(opened.checkpoint),
             Err(e) => report.findings.push(checkpoint_finding(format!(
                 "the checkpoint does not verify under {}: {e}",
@@ -494,10 +481,17 @@ pub fn verify(
     let entries: Vec<(u64, &[u8])> = decoded.iter().map(|d| (d.seq, d.bytes)).collect();
     let prepared: Vec<(u64, Prepared)> = prepare_batch(&entries, &origin, &keys);
     let mut signer_party = None;
-    let evidence = check_evidence(&bundle.lot, &prepared, policy, as_of, &mut |replay| {
+    let mut before_selection = |replay: &Replay| {
         signer_party = check_checkpoint_signer(&mut report, replay, &checkpoint);
         signer_party.clone()
-    });
+    };
+    let evidence = check_evidence(
+        &bundle.lot,
+        &prepared,
+        policy,
+        as_of,
+        Some(&mut before_selection),
+    );
     match evidence {
         Ok(evidence) => {
             let lots = trace_lots(&evidence.trace);
@@ -565,25 +559,32 @@ pub struct Evidence {
     pub findings: Vec<Finding>,
     /// The lot's provenance, traced over the evidence alone.
     pub trace: Trace,
-    /// Entries given that are not part of the lot's evidence ([`Selection`]).
+    /// Entries given that are not part of the lot's evidence ([`Selection`]); empty when
+    /// no selection was asked for.
     pub extra: Vec<(u64, Digest)>,
     /// The attestations due diligence read: those of the evidence without an error
     /// finding. A report shows these, not what an index lists.
     pub attestations: AttestationSet,
 }
 
+/// What [`check_evidence`] calls before it matches the entries against the [`Selection`]:
+/// it sees the replay and may name one more party whose enrollments belong.
+pub type BeforeSelection<'a> = &'a mut dyn FnMut(&Replay) -> Option<PartyId>;
+
 /// Runs every rule that applies to `lot` over `entries`, given in strictly increasing log
 /// order with the genesis entry first: a sparse replay of the per-event rules, the trace
 /// over the replayed state, the rule findings that concern the DAG (its events and lots),
-/// then origins and due diligence. `before_selection` sees the replay before the entries are
-/// matched against the [`Selection`] and may name one more party whose enrollments belong
-/// (a checkpoint's signer). Shared by offline bundles and `verify --lot` on a ledger.
+/// then origins and due diligence. With `before_selection`, the entries are matched against
+/// the [`Selection`] (a bundle must hold exactly those): it sees the replay first and may
+/// name one more party whose enrollments belong (a checkpoint's signer). Without it, as for
+/// `verify --lot` on a ledger, where evidence beyond the selection is harmless, no
+/// selection is made. Shared by offline bundles and `verify --lot`.
 pub fn check_evidence(
     lot: &LotId,
     entries: &[(u64, Prepared)],
     policy: &Policy,
     as_of: Timestamp,
-    before_selection: &mut dyn FnMut(&Replay) -> Option<PartyId>,
+    before_selection: Option<BeforeSelection<'_>>,
 ) -> Result<Evidence, String> {
     let mut findings = Vec::new();
     let mut replay = Replay::sparse(RuleConfig::default());
@@ -592,7 +593,8 @@ pub fn check_evidence(
             findings.push(integrity(format!("entry #{seq}: {e}")));
         }
     }
-    let extra_party = before_selection(&replay);
+    // `Some(party)` when a selection is asked for.
+    let extra_party = before_selection.map(|before| before(&replay));
     let decoded: Vec<(u64, &Statement, Digest)> = entries
         .iter()
         .filter_map(|(seq, p)| {
@@ -602,13 +604,17 @@ pub fn check_evidence(
                 .map(|e| (*seq, e.statement.statement(), e.statement.id()))
         })
         .collect();
-    let events = BundleEvents(
-        decoded
-            .iter()
-            .map(|(seq, statement, id)| (*id, (*seq, (*statement).clone())))
-            .collect(),
-    );
-    let trace = match provenance::trace(lot, replay.state(), &events) {
+    // The evidence's statements by event id, lent to the walk.
+    let events: HashMap<Digest, (u64, &Statement)> = decoded
+        .iter()
+        .map(|(seq, statement, id)| (*id, (*seq, *statement)))
+        .collect();
+    let lend = |id: &Digest| -> Result<Lent<'_>, StateError> {
+        Ok(events
+            .get(id)
+            .map(|(seq, statement)| (*seq, Cow::Borrowed(*statement))))
+    };
+    let trace = match provenance::trace_lent(lot, replay.state(), &lend) {
         Ok(trace) => trace,
         Err(TraceError::UnknownLot(lot)) => {
             return Err(format!(
@@ -619,19 +625,22 @@ pub fn check_evidence(
     };
 
     // Exactly the selected entries, nothing else.
-    let mut selection = Selection::new(&trace);
-    if let Some(party) = extra_party {
-        selection.need(party);
+    let mut extra = Vec::new();
+    if let Some(extra_party) = extra_party {
+        let mut selection = Selection::new(&trace);
+        if let Some(party) = extra_party {
+            selection.need(party);
+        }
+        for (seq, statement, id) in &decoded {
+            selection.offer(*seq, *id, &statement.event);
+        }
+        let selected = selection.finish();
+        extra = decoded
+            .iter()
+            .filter(|(seq, _, _)| !selected.contains(seq))
+            .map(|(seq, _, id)| (*seq, *id))
+            .collect();
     }
-    for (seq, statement, id) in &decoded {
-        selection.offer(*seq, *id, &statement.event);
-    }
-    let selected = selection.finish();
-    let extra = decoded
-        .iter()
-        .filter(|(seq, _, _)| !selected.contains(seq))
-        .map(|(seq, _, id)| (*seq, *id))
-        .collect();
 
     // Which rule findings count. Every entry the verdict relies on must pass every check:
     // the genesis, the DAG's events, every entry that changes a party (enrollments, keys,

@@ -83,6 +83,8 @@ rules! {
     MissingAttestation = "CUS-DD-001", Warning, "A party in the chain lacks a required, valid attestation, or a lot on the way failed one (error where the policy says so).";
     OpenCorrectiveAction = "CUS-DD-002", Warning, "A party in the chain or a lot on the way has an open major corrective action plan (error where the policy says so).";
     UnknownSubject = "CUS-DD-003", Error, "An attestation is about a party or lot the ledger does not know.";
+    Unwitnessed = "CUS-WIT-001", Error, "The checkpoint lacks the cosignatures the witness policy requires: a fork or a private view of the log cannot be ruled out.";
+    StaleCheckpoint = "CUS-WIT-002", Error, "The checkpoint's newest witness cosignature is older than the policy's maximum age (or dated in the future): the view may be stale.";
 }
 
 impl std::fmt::Display for Rule {

@@ -32,5 +32,6 @@ pub mod timestamp;
 pub mod transparency;
 pub mod validate;
 pub mod verify;
+pub mod witnesses;
 
 pub use hash::Digest;

@@ -1541,7 +1541,12 @@ mod tests {
     #[test]
     fn a_cosignature_verifies_with_its_time() -> Result<(), NoteError> {
         let (note, log, witness) = cosigned(1_679_315_147)?;
-        let opened = open_checkpoint(note.as_bytes(), &log, &[witness.clone()], "example.com/log")?;
+        let opened = open_checkpoint(
+            note.as_bytes(),
+            &log,
+            std::slice::from_ref(&witness),
+            "example.com/log",
+        )?;
         assert_eq!(opened.note.cosigned_at(&witness), Some(1_679_315_147));
         assert_eq!(
             opened.note.verified,
@@ -1585,7 +1590,7 @@ mod tests {
             open_checkpoint(
                 forged.as_bytes(),
                 &log,
-                &[witness.clone()],
+                std::slice::from_ref(&witness),
                 "example.com/log"
             ),
             Err(NoteError::InvalidSignature {

@@ -5,7 +5,8 @@
 //! The walk follows only signed hash links (`from`, `shipment`) and the lot's creation, and
 //! re-reads every event through an [`EventSource`] that must re-verify what it returns.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use serde::Serialize;
 
@@ -132,28 +133,100 @@ pub fn trace(
     state: &dyn StateView,
     source: &dyn EventSource,
 ) -> Result<Trace, TraceError> {
+    let mut t = walk(lot, state, source)?;
+    compute_mix(&mut t, lot, state)?;
+    Ok(t)
+}
+
+/// [`trace`] over statements the caller holds and lends (`lend`, as
+/// [`EventSource::statement`] but borrowed): only the events visited are cloned, once each.
+pub fn trace_lent<'a>(
+    lot: &LotId,
+    state: &dyn StateView,
+    lend: &dyn Fn(&Digest) -> Result<Lent<'a>, StateError>,
+) -> Result<Trace, TraceError> {
+    let mut t = walk_lent(lot, state, lend)?.into_trace(lot);
+    compute_mix(&mut t, lot, state)?;
+    Ok(t)
+}
+
+/// The walk of [`trace`] alone: the events, links and walk findings of `lot`'s provenance,
+/// with no origins and an empty mix. Choosing a lot's evidence needs only these.
+pub fn walk(
+    lot: &LotId,
+    state: &dyn StateView,
+    source: &dyn EventSource,
+) -> Result<Trace, TraceError> {
+    let owned = |id: &Digest| -> Result<Lent<'static>, StateError> {
+        Ok(source
+            .statement(id)?
+            .map(|(seq, statement)| (seq, Cow::Owned(statement))))
+    };
+    Ok(walk_lent(lot, state, &owned)?.into_trace(lot))
+}
+
+/// An event as a source gives it to the walk: its log position and statement, lent or
+/// owned; `None` if the source does not hold it.
+pub type Lent<'a> = Option<(u64, Cow<'a, Statement>)>;
+
+/// What a walk found, the statements as the source gave them (see [`walk_lent`]).
+#[derive(Debug, Default)]
+pub struct Walked<'a> {
+    /// Every event on the way, by id, with its log position.
+    pub events: HashMap<Digest, (u64, Cow<'a, Statement>)>,
+    /// Every link followed.
+    pub edges: BTreeSet<TraceEdge>,
+    /// Findings of the walk (broken provenance).
+    pub findings: Vec<Finding>,
+}
+
+impl Walked<'_> {
+    /// The walk as a [`Trace`] of `lot` without origins or mix.
+    pub fn into_trace(mut self, lot: &LotId) -> Trace {
+        // Inserted in key order, the map appends: large events are not shifted or sorted.
+        let mut ids: Vec<Digest> = self.events.keys().copied().collect();
+        ids.sort_unstable();
+        let mut events = BTreeMap::new();
+        for id in ids {
+            if let Some((seq, statement)) = self.events.remove(&id) {
+                let statement = statement.into_owned();
+                events.insert(id, TraceEvent { id, seq, statement });
+            }
+        }
+        Trace {
+            lot: lot.clone(),
+            events,
+            edges: self.edges,
+            origins: Vec::new(),
+            mix: BTreeMap::new(),
+            findings: self.findings,
+        }
+    }
+}
+
+/// The walk of [`walk`] over statements `lend` lends, cloning none: from the lot's creating
+/// event, every signed hash link back to the origins.
+pub fn walk_lent<'a>(
+    lot: &LotId,
+    state: &dyn StateView,
+    lend: &dyn Fn(&Digest) -> Result<Lent<'a>, StateError>,
+) -> Result<Walked<'a>, TraceError> {
     let record = state
         .lot(lot)?
         .ok_or_else(|| TraceError::UnknownLot(lot.clone()))?;
-    let mut t = Trace {
-        lot: lot.clone(),
-        events: BTreeMap::new(),
-        edges: BTreeSet::new(),
-        origins: Vec::new(),
-        mix: BTreeMap::new(),
-        findings: Vec::new(),
-    };
+    let product = lot;
+    let mut t = Walked::default();
     // Work items: an event reached while following `lot` from event `via`.
     let mut queue = VecDeque::from([(record.created_by, lot.clone(), None::<Digest>)]);
-    let mut seen = BTreeSet::new();
+    let mut seen = HashSet::new();
     while let Some((id, lot, via)) = queue.pop_front() {
         if !seen.insert((id, lot.clone())) {
             continue;
         }
         if t.events.len() >= MAX_TRACE_EVENTS {
-            return Err(TraceError::TooLarge(t.lot.clone()));
+            return Err(TraceError::TooLarge(product.clone()));
         }
-        let Some((seq, statement)) = source.statement(&id)? else {
+        let Some((seq, statement)) = lend(&id)? else {
             let mut f = Finding::new(
                 Rule::NoOrigin,
                 format!("the path for lot {lot} is broken: event {id} is not in the ledger"),
@@ -210,11 +283,8 @@ pub fn trace(
                 );
             }
         }
-        t.events
-            .entry(id)
-            .or_insert(TraceEvent { id, seq, statement });
+        t.events.entry(id).or_insert((seq, statement));
     }
-    compute_mix(&mut t, lot, state)?;
     Ok(t)
 }
 
@@ -445,35 +515,55 @@ pub fn provenance_findings(
             );
         }
     }
-    for party in t.parties() {
-        let Some(record) = state.party(&party)? else {
+    // The positions each party acted at, in one pass (not one pass per party).
+    let mut acted: BTreeMap<&PartyId, Vec<u64>> = BTreeMap::new();
+    for e in t.events.values() {
+        acted
+            .entry(&e.statement.event.actor)
+            .or_default()
+            .push(e.seq);
+    }
+    for (party, seqs) in &acted {
+        let Some(record) = state.party(party)? else {
             continue;
         };
         let found = party_diligence(
             &record,
-            &chain_roles(t, &record),
-            attestations.about_party(&party),
+            &roles_at(&record, seqs),
+            attestations.about_party(party),
             state,
             policy,
             as_of,
         )?;
         for gap in found.gaps {
             if let Some(f) = gap_finding(gap, &party.to_string(), policy) {
-                out.push(f.party(&party));
+                out.push(f.party(party));
             }
         }
     }
-    for lot in lots_on_the_way(t) {
-        let held = attestations.about_lot(&lot);
-        // Only attested lots can have a gap; finding a lot's actors walks the trace.
-        if held.is_empty() {
-            continue;
+    // Only attested lots can have a gap; their actors are found in one pass over the trace.
+    let attested: Vec<LotId> = lots_on_the_way(t)
+        .into_iter()
+        .filter(|lot| !attestations.about_lot(lot).is_empty())
+        .collect();
+    let mut actors: HashMap<&LotId, BTreeSet<PartyId>> =
+        attested.iter().map(|lot| (lot, BTreeSet::new())).collect();
+    if !actors.is_empty() {
+        for e in t.events.values() {
+            for lot in e.statement.event.lots_named() {
+                if let Some(set) = actors.get_mut(lot) {
+                    set.insert(e.statement.event.actor.clone());
+                }
+            }
         }
-        let actors = lot_actors(t, &lot);
-        let found = lot_diligence(&actors, held, state, as_of)?;
+    }
+    for lot in &attested {
+        let held = attestations.about_lot(lot);
+        let none = BTreeSet::new();
+        let found = lot_diligence(actors.get(lot).unwrap_or(&none), held, state, as_of)?;
         for gap in found.gaps {
             if let Some(f) = gap_finding(gap, &format!("lot {lot}"), policy) {
-                out.push(f.lot(&lot));
+                out.push(f.lot(lot));
             }
         }
     }
@@ -635,11 +725,20 @@ fn independent(
 /// log position of one of its events in the trace (so a later amendment of its roles never
 /// changes what was required of it).
 pub fn chain_roles(t: &Trace, record: &PartyRecord) -> Vec<crate::event::Role> {
-    let roles: BTreeSet<crate::event::Role> = t
+    let seqs: Vec<u64> = t
         .events
         .values()
         .filter(|e| e.statement.event.actor == record.id)
-        .flat_map(|e| record.roles_at(e.seq).iter().copied())
+        .map(|e| e.seq)
+        .collect();
+    roles_at(record, &seqs)
+}
+
+/// Every role `record` held at one of the positions `seqs`, in order, each once.
+fn roles_at(record: &PartyRecord, seqs: &[u64]) -> Vec<crate::event::Role> {
+    let roles: BTreeSet<crate::event::Role> = seqs
+        .iter()
+        .flat_map(|seq| record.roles_at(*seq).iter().copied())
         .collect();
     roles.into_iter().collect()
 }

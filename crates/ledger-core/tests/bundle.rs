@@ -17,11 +17,12 @@ use ledger_core::id::LotId;
 use ledger_core::input::{NoContext, parse_event};
 use ledger_core::keys::SecretKey;
 use ledger_core::merkle::{MemoryTree, inclusion_proof, leaf_hash};
-use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint, sign_note};
+use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, cosign, sign_checkpoint};
 use ledger_core::policy::Policy;
 use ledger_core::statement::{Entry, Origin, Statement, entry_hash};
 use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
+use ledger_core::witnesses::WitnessPolicy;
 use proptest::prelude::*;
 
 const ORIGIN: &str = "bundle.test/log";
@@ -226,7 +227,7 @@ fn fail_structure_order_genesis_and_lot() {
 }
 
 #[test]
-fn fail_checkpoint_wrong_key_extra_signature_and_bad_proof() {
+fn fail_checkpoint_wrong_key_and_bad_proof_while_cosignatures_are_read_by_a_policy() {
     let log = log();
     // Signed by the miner: its key is not the genesis key, nor an operator's.
     let b = make(&log, "ORE-1", &[0, 1, 3], &key("miner"));
@@ -236,20 +237,38 @@ fn fail_checkpoint_wrong_key_extra_signature_and_bad_proof() {
     assert!(has(&report, Rule::CheckpointMismatch, "operator key valid"));
     assert!(!report.sound);
 
-    // A second signature line (a cosigner) is a byte the operator did not sign.
+    // A witness's cosignature line leaves the bundle sound; a witness policy reads it.
     let mut b = make(&log, "ORE-1", &[0, 1, 3], &key("operator"));
     let text = b.checkpoint.split("\n\n").next().unwrap().to_owned() + "\n";
-    let (op, wit) = (key("operator"), key("witness"));
-    let signers = [
-        NoteSigner::new(ORIGIN, op.signing_key()).unwrap(),
-        NoteSigner::new("witness.example", wit.signing_key()).unwrap(),
-    ];
-    b.checkpoint = sign_note(&text, &[&signers[0], &signers[1]]).unwrap();
-    assert!(has(
-        &check(&b),
-        Rule::CheckpointMismatch,
-        "exactly one signature line"
-    ));
+    let wit = key("witness");
+    let cosigner = NoteSigner::cosigner("witness.example", wit.signing_key()).unwrap();
+    b.checkpoint
+        .push_str(&cosign(&text, &cosigner, 1_799_999_000).unwrap());
+    let log_key = NoteVerifier::new(ORIGIN, *key("operator").public_key().verifying_key()).unwrap();
+    let report = bundle::verify(&b, Some(&log_key), &Policy::default(), now());
+    assert!(report.sound, "{:?}", report.findings);
+    assert_eq!(
+        verdict(&report.findings),
+        Verdict::Pass,
+        "{:?}",
+        report.findings
+    );
+    let trusted = WitnessPolicy::new(vec![cosigner.verifier()], 1, Some(3600)).unwrap();
+    assert!(
+        trusted
+            .check(&b.checkpoint, &log_key, now())
+            .findings
+            .is_empty()
+    );
+    let other = key("other-witness");
+    let other = NoteSigner::cosigner("witness.example", other.signing_key()).unwrap();
+    let untrusted = WitnessPolicy::new(vec![other.verifier()], 1, None).unwrap();
+    let found = untrusted.check(&b.checkpoint, &log_key, now());
+    assert_eq!(found.findings.len(), 1);
+    assert_eq!(found.findings[0].rule, Rule::Unwitnessed);
+    let stale = WitnessPolicy::new(vec![cosigner.verifier()], 1, Some(60)).unwrap();
+    let found = stale.check(&b.checkpoint, &log_key, now());
+    assert_eq!(found.findings[0].rule, Rule::StaleCheckpoint);
 
     let mut b = make(&log, "ORE-1", &[0, 1, 3], &key("operator"));
     b.entries[1].proof.pop();

@@ -21,8 +21,9 @@ use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 use ledger_store::{Nodes, Store};
 
+use crate::Ledger;
 use crate::error::{Error, Result};
-use crate::{Ledger, decode_entry};
+use crate::lot::{Dag, Reads};
 
 /// An exported bundle, with what an auditor needs to check it.
 #[derive(Debug, Clone)]
@@ -67,18 +68,18 @@ fn checkpoint_signer(
 
 impl<S: Store> Ledger<S> {
     /// Offers the entries below `size` that the lot's evidence may need to a selection for
-    /// `trace`, in log order.
-    fn scan(&self, size: u64, trace: &Trace) -> Result<Scan> {
+    /// the walk `trace`, in log order.
+    fn scan(&self, size: u64, trace: &Trace, reads: Reads) -> Result<Scan> {
         let mut scan = Scan {
             selection: Selection::new(trace),
             operator_keys: Vec::new(),
         };
-        for (seq, bytes) in self.evidence_entries(trace)? {
+        for read in self.evidence_entries(Dag::of(trace), reads)? {
+            let (seq, id) = (read.seq, read.id);
             if seq >= size {
                 break;
             }
-            let (entry, id) = decode_entry(seq, &bytes)?;
-            let event = &entry.statement.event;
+            let event = &read.entry.statement.event;
             if let Body::Enroll(e) = &event.body
                 && e.roles.contains(&Role::Operator)
             {
@@ -133,7 +134,7 @@ impl<S: Store> Ledger<S> {
     ) -> Result<ExportedBundle> {
         let store = self.store();
         let head = store.head()?;
-        let trace = self.trace(lot)?;
+        let (trace, reads) = self.walk(lot)?;
         let (note, fresh_checkpoint) = match self.latest_checkpoint()? {
             Some((size, note)) if size == head.size => (note, false),
             latest => {
@@ -152,7 +153,7 @@ impl<S: Store> Ledger<S> {
             }
         };
 
-        let scan = self.scan(head.size, &trace)?;
+        let scan = self.scan(head.size, &trace, reads)?;
         let (verifier, signer, checkpoint) =
             checkpoint_signer(&note, self.origin(), &scan.operator_keys)?;
         let size = checkpoint.size();

@@ -8,14 +8,17 @@
 //! stored checkpoints again.
 
 use ledger_core::event::Role;
+use ledger_core::finding::{Finding, Rule};
 use ledger_core::hash::Digest;
 use ledger_core::id::PartyId;
 use ledger_core::keys::{PublicKey, SecretKey};
 use ledger_core::merkle::{self, Frontier};
-use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, sign_checkpoint};
+use ledger_core::note::{Checkpoint, NoteSigner, NoteVerifier, open_checkpoint, sign_checkpoint};
 use ledger_core::plural::counted;
 use ledger_core::rules;
 use ledger_core::statement::entry_hash;
+use ledger_core::timestamp::Timestamp;
+use ledger_core::witnesses::{WitnessPolicy, Witnessing};
 use ledger_store::{Nodes, Store};
 
 use crate::Ledger;
@@ -124,9 +127,15 @@ impl<S: Store> Ledger<S> {
                 self.origin()
             ))
         })?;
-        let note = sign_checkpoint(&checkpoint, &signer)
+        let mut note = sign_checkpoint(&checkpoint, &signer)
             .map_err(|e| Error::BadInput(format!("cannot sign the checkpoint: {e}")))?;
-        self.store().put_checkpoint(size, &note)?;
+        // Ed25519 is deterministic: signing the same tree again gives the same note, which
+        // may be stored already with witnesses' cosignatures after it. Keep those.
+        let stored = self.store().checkpoints()?;
+        match stored.into_iter().find(|(s, _)| *s == size) {
+            Some((_, cosigned)) if cosigned.starts_with(&note) => note = cosigned,
+            _ => self.store().put_checkpoint(size, &note)?,
+        }
         Ok(SignedCheckpoint { checkpoint, note })
     }
 
@@ -137,5 +146,131 @@ impl<S: Store> Ledger<S> {
             .checkpoints()?
             .into_iter()
             .max_by_key(|(size, _)| *size))
+    }
+
+    /// The operator key that signed `note`, as a checkpoint verifier key of this log: any
+    /// key ever enrolled for a party that was ever an operator (whether it was valid when it
+    /// signed is whole-ledger verification's question).
+    pub fn checkpoint_verifier(&self, note: &str) -> Result<(NoteVerifier, Checkpoint)> {
+        for party in self.store().parties()? {
+            if !party
+                .versions
+                .iter()
+                .any(|v| v.roles.contains(&Role::Operator))
+            {
+                continue;
+            }
+            for record in &party.keys {
+                let Ok(key) = record.key.parse() else {
+                    continue;
+                };
+                let Ok(verifier) = self.verifier_key(&key) else {
+                    continue;
+                };
+                if let Ok(opened) = open_checkpoint(note.as_bytes(), &verifier, &[], self.origin())
+                {
+                    return Ok((verifier, opened.checkpoint));
+                }
+            }
+        }
+        Err(Error::damaged(
+            "the stored checkpoint does not verify under any operator key of this ledger",
+        ))
+    }
+
+    /// Adds cosignature lines to the stored checkpoint of `size`. Only lines that verify
+    /// as `cosignature/v1` of one of `witnesses` over that checkpoint are kept (the others
+    /// are named in the error); lines already present are not repeated. Returns the note.
+    pub fn add_cosignatures(
+        &self,
+        size: u64,
+        lines: &str,
+        witnesses: &[NoteVerifier],
+    ) -> Result<String> {
+        let Some(stored) = self
+            .store()
+            .checkpoints()?
+            .into_iter()
+            .find_map(|(s, note)| (s == size).then_some(note))
+        else {
+            return Err(Error::NotFound(format!(
+                "no checkpoint of size {size} is stored: sign one first (custody checkpoint)"
+            )));
+        };
+        let (log, _) = self.checkpoint_verifier(&stored)?;
+        let mut note = stored.clone();
+        for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+            if note.lines().any(|l| l == line) {
+                continue;
+            }
+            let candidate = format!("{note}{line}\n");
+            let name = line.split(' ').nth(1).unwrap_or_default();
+            let witness = witnesses.iter().find(|w| w.name() == name);
+            let verified = witness.is_some_and(|w| {
+                open_checkpoint(
+                    candidate.as_bytes(),
+                    &log,
+                    std::slice::from_ref(w),
+                    self.origin(),
+                )
+                .is_ok_and(|o| {
+                    o.note.cosigned_at(w).is_some() && !o.note.unverified.iter().any(|n| n == name)
+                })
+            });
+            if !verified {
+                return Err(Error::BadInput(format!(
+                    "the cosignature line of {name:?} does not verify as a cosignature/v1 of \
+                     the checkpoint of size {size} by any of the given witness keys"
+                )));
+            }
+            note = candidate;
+        }
+        if note != stored {
+            self.store().put_checkpoint(size, &note)?;
+        }
+        Ok(note)
+    }
+
+    /// Checks the latest stored checkpoint against a witness policy, for a verdict read
+    /// from this ledger (`verify --lot`, whole-ledger `verify`): it must be cosigned as the
+    /// policy requires, its root must be the store's tree at its size (the ledger read is
+    /// the one the witnesses saw), and it must cover the whole log (entries after it are
+    /// not witnessed yet).
+    pub fn witnessed(&self, policy: &WitnessPolicy, now: Timestamp) -> Result<Witnessing> {
+        let finding = |message: String| Witnessing {
+            cosigned: Vec::new(),
+            findings: vec![Finding::new(Rule::Unwitnessed, message)],
+        };
+        let Some((size, note)) = self.latest_checkpoint()? else {
+            return Ok(finding(
+                "the ledger has no signed checkpoint for witnesses to have cosigned".into(),
+            ));
+        };
+        let (log, checkpoint) = self.checkpoint_verifier(&note)?;
+        let mut found = policy.check(&note, &log, now);
+        let stored = merkle::root(size, &Nodes(self.store()))
+            .map_err(|e| Error::damaged(format!("cannot read the store's merkle tree: {e}")))?;
+        if stored != *checkpoint.root() {
+            found.findings.push(Finding::new(
+                Rule::Unwitnessed,
+                format!(
+                    "the witnessed checkpoint has root {} at size {size}, but this ledger's tree \
+                     there has root {stored}: this is not the log the witnesses saw",
+                    checkpoint.root()
+                ),
+            ));
+        }
+        let head = self.store().head()?.size;
+        if head > size {
+            found.findings.push(Finding::new(
+                Rule::Unwitnessed,
+                format!(
+                    "the log has {} after the latest checkpoint (size {size}): they are not \
+                     witnessed; sign a checkpoint and have it cosigned",
+                    counted(head - size, "entry", "entries")
+                ),
+            ));
+        }
+        Ok(found)
     }
 }

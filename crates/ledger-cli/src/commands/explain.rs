@@ -60,13 +60,17 @@ pub fn run(code: &str) -> Result<u8> {
 }
 
 /// The test that shows a rule no `fail_` fixture can: rules about the store's own records,
-/// which a fixture (one statement appended or injected) cannot damage.
+/// which a fixture (one statement appended or injected) cannot damage, and rules about
+/// witnesses, which a fixture has none of.
 fn shown_by(rule: Rule) -> Option<&'static str> {
     match rule {
         Rule::CheckpointMismatch => Some("tests/tests/transparency.rs"),
         Rule::IndexMismatch => {
             Some("tests/tests/rules.rs, fail_a_forgotten_attestation_index_record_fails_verify")
         }
+        Rule::Unwitnessed | Rule::StaleCheckpoint => Some(
+            "tests/tests/witnessed.rs, forks_rollbacks_and_stale_bundles_are_caught_by_the_witness_policy",
+        ),
         _ => None,
     }
 }
