@@ -1079,6 +1079,9 @@ fn tls_serves_https_with_the_given_certificate() {
             "/CN=localhost",
             "-addext",
             "subjectAltName=IP:127.0.0.1",
+            // A server certificate, not a CA: rustls refuses a CA as the end entity.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
         ])
         .arg("-keyout")
         .arg(&key)
@@ -1119,6 +1122,27 @@ with urllib.request.urlopen(sys.argv[1] + "/checkpoint", context=ctx) as r:
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("ok\n{ORIGIN}\n")
+    );
+    // The CLI's client trusts the server's certificate given with --ca, and no other.
+    let trusted = custody_tests::custody()
+        .args(["--server", &s.url, "--ca"])
+        .arg(&cert)
+        .arg("checkpoint")
+        .assert()
+        .success();
+    assert!(
+        custody_tests::stdout(&trusted).starts_with(ORIGIN),
+        "{}",
+        custody_tests::stdout(&trusted)
+    );
+    let untrusted = custody_tests::custody()
+        .args(["--server", &s.url, "checkpoint"])
+        .assert()
+        .failure();
+    let said = custody_tests::stderr(&untrusted);
+    assert!(
+        said.contains("certificate") || said.contains("UnknownIssuer"),
+        "{said}"
     );
     // Plain HTTP to the TLS port gets no answer.
     let plain = s.url.replacen("https://", "http://", 1);

@@ -33,6 +33,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "CUSTODY_SERVER")]
     pub server: Option<String>,
 
+    /// Trust only the root certificates in this PEM file for an `https://` --server (for a
+    /// private CA or a self-signed server); without it, the Mozilla roots (webpki-roots).
+    #[arg(long, global = true, env = "CUSTODY_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -146,11 +151,103 @@ pub enum Command {
     ///
     /// Example: custody submit extract.signed.jsonl --server http://127.0.0.1:8080 --vkey operator.vkey
     Submit(SubmitArgs),
+    /// Run a C2SP tlog-witness: cosign a log's checkpoints only when they are consistent
+    /// with every one cosigned before (docs/api.md, Witness).
+    ///
+    /// Example: custody witness serve --key witness.pem --name witness.example/w1 --state witness-state --log operator.pem.vkey
+    Witness(WitnessArgs),
+}
+
+/// `custody witness`.
+#[derive(Debug, Args)]
+pub struct WitnessArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: WitnessAction,
+}
+
+/// What `custody witness` does.
+#[derive(Debug, Subcommand)]
+pub enum WitnessAction {
+    /// Print the witness's verifier key (type 0x04), for logs and clients to configure.
+    ///
+    /// Example: custody witness vkey --key witness.pem --name witness.example/w1
+    Vkey(WitnessKeyArgs),
+    /// Serve POST /add-checkpoint over HTTP. Prints the vkey and the address it listens on;
+    /// SIGTERM stops it.
+    ///
+    /// Example: custody witness serve --key witness.pem --name witness.example/w1 --state witness-state --log operator.pem.vkey --listen 127.0.0.1:8081
+    Serve(WitnessServeArgs),
+    /// Check one add-checkpoint request body and, if it passes, store the checkpoint and
+    /// print the cosignature line(s): the witness by hand, for an auditor (exit 1 when
+    /// refused).
+    ///
+    /// Example: custody witness cosign --key witness.pem --name witness.example/w1 --state witness-state --log operator.pem.vkey --request request.txt
+    Cosign(WitnessCosignArgs),
+}
+
+/// The witness's identity: its key and name.
+#[derive(Debug, Args)]
+pub struct WitnessKeyArgs {
+    /// The witness's private key (a `custody keygen` file); read once, never sent anywhere.
+    #[arg(long, env = "CUSTODY_WITNESS_KEY")]
+    pub key: PathBuf,
+    /// The witness's name, the key name of its cosignatures (a schema-less URL such as
+    /// witness.example/w1).
+    #[arg(long)]
+    pub name: String,
+}
+
+/// A witness's identity, memory and the logs it follows.
+#[derive(Debug, Args)]
+pub struct WitnessConfigArgs {
+    /// The witness's key and name.
+    #[command(flatten)]
+    pub identity: WitnessKeyArgs,
+    /// The directory where the latest cosigned checkpoint of each log is kept (created if
+    /// absent; one witness process at a time).
+    #[arg(long)]
+    pub state: PathBuf,
+    /// A log's checkpoint verifier key (`origin+id+base64`, or a file holding it); the log
+    /// is known by the key's name, its origin. Repeatable.
+    #[arg(long = "log", value_name = "VKEY", required = true)]
+    pub logs: Vec<String>,
+}
+
+/// `custody witness serve`.
+#[derive(Debug, Args)]
+pub struct WitnessServeArgs {
+    /// Key, name, state and logs.
+    #[command(flatten)]
+    pub config: WitnessConfigArgs,
+    /// The address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub listen: String,
+    /// The longest a request may take, in seconds, reading its body included.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// `custody witness cosign`.
+#[derive(Debug, Args)]
+pub struct WitnessCosignArgs {
+    /// Key, name, state and logs.
+    #[command(flatten)]
+    pub config: WitnessConfigArgs,
+    /// The add-checkpoint request body ('-' for stdin): `old <size>`, proof lines, a blank
+    /// line, the signed checkpoint.
+    #[arg(long)]
+    pub request: PathBuf,
 }
 
 /// `custody serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// The store to serve instead of the --ledger directory: a postgres:// URL, which
+    /// several servers may serve at once (docs/deploy.md).
+    #[arg(long)]
+    pub store: Option<String>,
+
     /// The address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
@@ -191,6 +288,18 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// A witness that must cosign each checkpoint before it is published, as `URL,VKEY`
+    /// (its submission URL and cosignature/v1 verifier key). Repeatable. Receipts then
+    /// wait for a cosigned checkpoint covering them.
+    #[arg(long = "witness", value_name = "URL,VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the witnesses must cosign (default: all).
+    #[arg(long, requires = "witnesses")]
+    pub witness_quorum: Option<usize>,
+    /// The longest wait for one witness, in seconds; a missed quorum is retried a second
+    /// later with the newest checkpoint.
+    #[arg(long, default_value_t = 10, requires = "witnesses")]
+    pub witness_timeout: u64,
     /// Log JSON lines on standard error instead of text.
     #[arg(long)]
     pub log_json: bool,
@@ -418,6 +527,24 @@ pub struct VerifyArgs {
     /// prints it): the ledger must be consistent with it and at least as large. Repeatable.
     #[arg(long, conflicts_with_all = ["lot", "bundle"])]
     pub checkpoint: Vec<PathBuf>,
+    /// A witness you trust, by its cosignature/v1 verifier key (`name+id+base64`, or a
+    /// file holding it). Repeatable. The checkpoint the verdict rests on (the bundle's, or
+    /// the ledger's latest) must carry valid cosignatures from --witness-quorum of them.
+    #[arg(
+        long = "witness",
+        value_name = "VKEY",
+        conflicts_with = "witness_policy"
+    )]
+    pub witnesses: Vec<String>,
+    /// How many of the --witness keys must have cosigned (default: all of them).
+    #[arg(long, requires = "witnesses")]
+    pub witness_quorum: Option<usize>,
+    /// A C2SP tlog-policy file (log, witness, group and quorum lines) instead of --witness.
+    #[arg(long)]
+    pub witness_policy: Option<PathBuf>,
+    /// The oldest the newest cosignature may be, e.g. `90s`, `15m`, `24h`, `7d`.
+    #[arg(long, value_name = "DURATION")]
+    pub max_age: Option<String>,
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
@@ -443,6 +570,18 @@ pub struct CheckpointArgs {
     /// Print `origin`, `size`, `root` (hex) and `note` as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A witness to ask for a cosignature, as `URL,VKEY` (its submission URL and its
+    /// cosignature/v1 verifier key). Repeatable. The cosigned note is stored, so bundles
+    /// exported from now on carry the cosignatures.
+    #[arg(long = "witness", value_name = "URL,VKEY")]
+    pub witnesses: Vec<String>,
+    /// How many of the witnesses must cosign (default: all); fewer is an error, though the
+    /// cosignatures that came are kept.
+    #[arg(long, requires = "witnesses")]
+    pub witness_quorum: Option<usize>,
+    /// The longest wait for one witness, in seconds.
+    #[arg(long, default_value_t = 10, requires = "witnesses")]
+    pub witness_timeout: u64,
 }
 
 /// `custody proof`.

@@ -21,6 +21,8 @@ mod sign;
 mod submit;
 mod trace;
 mod verify;
+mod witness;
+mod witnessed;
 
 use std::path::Path;
 
@@ -30,6 +32,7 @@ use ledger_core::policy::Policy;
 use std::time::{Duration, Instant};
 
 use ledger_store::{SledStore, StoreError};
+use ledger_store_postgres::{AnyStore, PgStore, database_url};
 
 use crate::cli::{Cli, Command};
 
@@ -37,6 +40,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> Result<u8> {
     let dir = cli.ledger;
     if let Some(server) = &cli.server {
+        remote::trust_roots(cli.ca.as_deref())?;
         return match &cli.command {
             Command::Submit(args) => submit::run(server, args),
             Command::Verify(args) if args.bundle.is_none() => remote::verify(server, args),
@@ -88,6 +92,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Submit(_) => {
             anyhow::bail!("custody submit sends to a server: give --server URL")
         }
+        Command::Witness(args) => witness::run(args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();
@@ -122,9 +127,20 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 /// `CUSTODY_LOCK_WAIT` (seconds) says otherwise.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// Opens the ledger in `dir`. While another custody process holds it, waits (saying so
-/// once on standard error) up to `CUSTODY_LOCK_WAIT` seconds, 30 by default.
-pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
+/// Opens the ledger in `dir`, or in the database a `postgres://` URL names. While another
+/// custody process holds a sled ledger, waits (saying so once on standard error) up to
+/// `CUSTODY_LOCK_WAIT` seconds, 30 by default; a database is shared and never waited for.
+pub fn open(dir: &Path) -> Result<Ledger<AnyStore>> {
+    if let Some(url) = database_url(dir) {
+        return match PgStore::open(url) {
+            Err(StoreError::NotALedger { dir }) => anyhow::bail!(
+                "there is no ledger in the database {}: create one with custody init --ledger \
+                 URL --origin NAME --operator-key FILE",
+                dir.display()
+            ),
+            opened => Ok(Ledger::open(AnyStore::Postgres(opened?))?),
+        };
+    }
     let wait = std::env::var("CUSTODY_LOCK_WAIT")
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -167,7 +183,7 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
             opened => {
                 let mut store = opened?;
                 store.release_at_exit();
-                return Ok(Ledger::open(store)?);
+                return Ok(Ledger::open(AnyStore::Sled(store))?);
             }
         }
     }
@@ -175,8 +191,8 @@ pub fn open(dir: &Path) -> Result<Ledger<SledStore>> {
 
 /// Makes everything the command wrote durable and ends its use of the ledger, so that an
 /// I/O error at close is an error here rather than a panic in sled's own close.
-pub fn close(ledger: Ledger<SledStore>) -> Result<()> {
-    Ok(ledger.into_store().close()?)
+pub fn close(ledger: Ledger<impl Into<AnyStore> + ledger_store::Store>) -> Result<()> {
+    Ok(ledger.into_store().into().close()?)
 }
 
 /// Loads a due-diligence policy from TOML or JSON (by extension; TOML otherwise), or the

@@ -17,7 +17,8 @@ use ledger_core::id::LotId;
 use ledger_core::keys::SecretKey;
 use ledger_core::policy::Policy;
 use ledger_core::statement::{Statement, StatementJson};
-use ledger_store::{SledStore, Store};
+use ledger_store::Store;
+use ledger_store_postgres::AnyStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -31,7 +32,7 @@ use crate::writer::{Published, Rejected, Reply, Writer};
 /// What every handler shares.
 pub struct AppState {
     /// The ledger (reads go straight to the store; appends only through `writer`).
-    pub ledger: Arc<Ledger<SledStore>>,
+    pub ledger: Arc<Ledger<AnyStore>>,
     /// The operator key, for bundles that need a fresh checkpoint. Never sent anywhere.
     pub key: Arc<SecretKey>,
     /// The writer thread's queue.

@@ -18,7 +18,9 @@
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use ledger_core::keys::SecretKey;
-//! let ledger = ledger::Ledger::open(ledger_store::SledStore::open("custody-ledger")?)?;
+//! // A sled directory, or a `postgres://` URL shared by several servers.
+//! let store = ledger_store_postgres::AnyStore::open("custody-ledger".as_ref())?;
+//! let ledger = ledger::Ledger::open(store)?;
 //! let key = SecretKey::from_seed(&[1; 32]);
 //! let config = ledger_server::Config::default();
 //! let ledger = ledger_server::run(ledger, key, &config, |url| println!("listening on {url}"))?;
@@ -37,6 +39,7 @@ mod openapi;
 mod problem;
 mod rate;
 pub mod tiles;
+mod witnessing;
 mod writer;
 
 use std::net::SocketAddr;
@@ -45,10 +48,11 @@ use std::time::Duration;
 
 use ledger::Ledger;
 use ledger_core::keys::SecretKey;
-use ledger_store::SledStore;
+use ledger_store_postgres::AnyStore;
 
 pub use api::parse_body;
 pub use openapi::document as openapi_document;
+pub use witnessing::WitnessSettings;
 pub use writer::GroupSettings;
 
 /// How the server listens and what it allows.
@@ -74,6 +78,8 @@ pub struct Config {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Logs as JSON lines instead of text.
     pub log_json: bool,
+    /// Witnesses that must cosign a checkpoint before it is published.
+    pub witnesses: Option<WitnessSettings>,
 }
 
 impl Default for Config {
@@ -93,6 +99,7 @@ impl Default for Config {
             rate_per_signer: 0,
             tls: None,
             log_json: false,
+            witnesses: None,
         }
     }
 }
@@ -123,11 +130,11 @@ pub enum ServerError {
 /// answers the requests in progress (their group is committed and flushed), and returns the
 /// ledger for the caller to close.
 pub fn run(
-    ledger: Ledger<SledStore>,
+    ledger: Ledger<AnyStore>,
     key: SecretKey,
     config: &Config,
     ready: impl FnOnce(&str),
-) -> Result<Ledger<SledStore>, ServerError> {
+) -> Result<Ledger<AnyStore>, ServerError> {
     init_logging(config.log_json);
     let io = |what: &str| {
         let what = what.to_owned();
@@ -149,6 +156,7 @@ pub fn run(
         config.queue,
         published.clone(),
         metrics.clone(),
+        config.witnesses.clone(),
     )?;
     let state = Arc::new(api::AppState {
         ledger: ledger.clone(),

@@ -28,6 +28,10 @@ pub struct Metrics {
     pub tree_size: IntGauge,
     /// Requests waiting for the writer.
     pub queued: IntGauge,
+    /// Checkpoints published after a quorum of witnesses cosigned them.
+    pub witnessed: IntCounter,
+    /// Rounds of asking the witnesses that missed the quorum.
+    pub witness_misses: IntCounter,
 }
 
 fn buckets() -> Vec<f64> {
@@ -79,6 +83,14 @@ impl Metrics {
         let checkpoints = IntCounter::new("checkpoints_signed_total", "checkpoints signed")?;
         let tree_size = IntGauge::new("tree_size", "log size of the latest signed checkpoint")?;
         let queued = IntGauge::new("queued_requests", "requests waiting for the writer")?;
+        let witnessed = IntCounter::new(
+            "checkpoints_witnessed_total",
+            "checkpoints published once a quorum of witnesses cosigned them",
+        )?;
+        let witness_misses = IntCounter::new(
+            "witness_quorum_misses_total",
+            "rounds of asking the witnesses that missed the quorum",
+        )?;
         registry.register(Box::new(appended.clone()))?;
         registry.register(Box::new(responses.clone()))?;
         registry.register(Box::new(refusals.clone()))?;
@@ -89,6 +101,8 @@ impl Metrics {
         registry.register(Box::new(checkpoints.clone()))?;
         registry.register(Box::new(tree_size.clone()))?;
         registry.register(Box::new(queued.clone()))?;
+        registry.register(Box::new(witnessed.clone()))?;
+        registry.register(Box::new(witness_misses.clone()))?;
         Ok(Metrics {
             registry,
             appended,
@@ -101,6 +115,8 @@ impl Metrics {
             checkpoints,
             tree_size,
             queued,
+            witnessed,
+            witness_misses,
         })
     }
 

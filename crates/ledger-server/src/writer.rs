@@ -4,6 +4,10 @@
 //! checkpoint covering it (at most once per checkpoint interval) and only then answers each
 //! request with receipts proved against that checkpoint.
 //!
+//! With witnesses ([`crate::witnessing`]), a signed checkpoint is handed to the witness
+//! thread and published only when it comes back cosigned; requests wait for a published
+//! checkpoint that covers them, and the writer goes on appending meanwhile.
+//!
 //! The store's append transaction holds a `std` mutex guard and so stays on the thread that
 //! began it: that is why appends run here, on one dedicated thread, not on the async runtime.
 
@@ -17,10 +21,18 @@ use ledger_core::hash::Digest;
 use ledger_core::keys::SecretKey;
 use ledger_core::merkle::Frontier;
 use ledger_core::statement::entry_hash;
-use ledger_store::{SledStore, Store};
+use ledger_store::Store;
+use ledger_store_postgres::AnyStore;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
+
+/// How often a group is checked again after another server sharing the database moved
+/// the head first, before its requests are answered with the conflict.
+const CONFLICT_RETRIES: u32 = 8;
+
+/// How long a stopping server waits for the witnesses to cosign what requests wait for.
+const STOP_WAIT_FOR_WITNESSES: Duration = Duration::from_secs(10);
 
 /// How groups and checkpoints are bounded.
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +84,8 @@ pub enum Job {
         /// Where the answer goes.
         reply: oneshot::Sender<Reply>,
     },
+    /// A checkpoint the witnesses cosigned: publish it and answer who it covers.
+    Witnessed(Published),
     /// Finish the open group, sign, and stop.
     Stop,
 }
@@ -119,26 +133,38 @@ struct Waiting {
     duplicate: bool,
 }
 
+impl Waiting {
+    /// Whether a checkpoint of `size` covers every receipt.
+    fn covered_by(&self, size: u64) -> bool {
+        self.receipts.iter().all(|r| r.seq < size)
+    }
+}
+
 /// The writer's state.
 struct State {
-    ledger: Arc<Ledger<SledStore>>,
+    ledger: Arc<Ledger<AnyStore>>,
     key: Arc<SecretKey>,
     settings: GroupSettings,
     published: Arc<RwLock<Option<Published>>>,
     metrics: Arc<Metrics>,
     frontier: Frontier,
     last_signed: Option<Instant>,
+    /// The size of the latest signed checkpoint (published, or with the witnesses).
+    signed_size: Option<u64>,
+    /// Where signed checkpoints go to be cosigned, when the server has witnesses.
+    witnesses: Option<crate::witnessing::ToWitnesses>,
 }
 
 /// Recomputes the log's frontier from every entry (once, at start) and makes sure a
 /// checkpoint covers the whole log; then starts the writer thread.
 pub fn start(
-    ledger: Arc<Ledger<SledStore>>,
+    ledger: Arc<Ledger<AnyStore>>,
     key: Arc<SecretKey>,
     settings: GroupSettings,
     queue: usize,
     published: Arc<RwLock<Option<Published>>>,
     metrics: Arc<Metrics>,
+    witnesses: Option<crate::witnessing::WitnessSettings>,
 ) -> Result<(Writer, std::thread::JoinHandle<()>), ledger::Error> {
     ledger.check_operator(&key.public_key())?;
     let mut frontier = Frontier::new();
@@ -154,6 +180,24 @@ pub fn start(
             .push(entry_hash(&bytes))
             .map_err(|e| ledger::Error::Damaged(e.to_string()))?;
     }
+    let (jobs, rx) = std::sync::mpsc::sync_channel(queue.max(1));
+    let thread_error =
+        |e: std::io::Error| ledger::Error::BadInput(format!("cannot start a server thread: {e}"));
+    let (to_witnesses, witness_thread) = match witnesses {
+        Some(settings) => {
+            let log = ledger.verifier_key(&key.public_key())?;
+            let (tx, thread) = crate::witnessing::start(
+                ledger.clone(),
+                log,
+                settings,
+                jobs.clone(),
+                metrics.clone(),
+            )
+            .map_err(thread_error)?;
+            (Some(tx), Some(thread))
+        }
+        None => (None, None),
+    };
     let mut state = State {
         ledger,
         key,
@@ -162,11 +206,14 @@ pub fn start(
         metrics: metrics.clone(),
         frontier,
         last_signed: None,
+        signed_size: None,
+        witnesses: to_witnesses,
     };
     let latest = state.ledger.latest_checkpoint()?;
     match latest {
         Some((size, note)) if size == state.frontier.size() => {
-            state.publish(Published {
+            state.signed_size = Some(size);
+            state.hand_over(Published {
                 size,
                 root: state.frontier.root(),
                 note,
@@ -174,11 +221,20 @@ pub fn start(
         }
         _ => state.sign()?,
     }
-    let (jobs, rx) = std::sync::mpsc::sync_channel(queue.max(1));
     let thread = std::thread::Builder::new()
         .name("custody-writer".into())
-        .spawn(move || state.run(&rx))
-        .map_err(|e| ledger::Error::BadInput(format!("cannot start the writer thread: {e}")))?;
+        .spawn(move || {
+            // `run` consumes the state, and with it the witness thread's sender: the
+            // witness thread then ends. It holds the ledger, which the server closes after
+            // this thread ends, so wait for it.
+            state.run(&rx);
+            // A witness thread blocked on a full queue must not wait for us forever.
+            drop(rx);
+            if let Some(thread) = witness_thread {
+                let _ = thread.join();
+            }
+        })
+        .map_err(thread_error)?;
     Ok((Writer { jobs, metrics }, thread))
 }
 
@@ -202,7 +258,8 @@ impl State {
             .map(|p| p.size)
     }
 
-    /// Signs and publishes a checkpoint of the whole log as the writer knows it.
+    /// Signs a checkpoint of the whole log as the writer knows it, and publishes it (or
+    /// hands it to the witnesses).
     fn sign(&mut self) -> Result<(), ledger::Error> {
         let size = self.frontier.size();
         let signed = self
@@ -210,7 +267,8 @@ impl State {
             .sign_checkpoint_at(&self.key, size, self.frontier.root())?;
         self.metrics.checkpoints.inc();
         self.last_signed = Some(Instant::now());
-        self.publish(Published {
+        self.signed_size = Some(size);
+        self.hand_over(Published {
             size,
             root: *signed.checkpoint.root(),
             note: signed.note,
@@ -218,10 +276,23 @@ impl State {
         Ok(())
     }
 
+    /// Publishes a signed checkpoint, or with witnesses sends it to be cosigned first.
+    fn hand_over(&mut self, signed: Published) {
+        match &self.witnesses {
+            Some(to) => {
+                if to.send(signed).is_err() {
+                    tracing::error!("the witness thread stopped: no checkpoint will be published");
+                }
+            }
+            None => self.publish(signed),
+        }
+    }
+
     fn run(mut self, rx: &Receiver<Job>) {
         let mut waiting: Vec<Waiting> = Vec::new();
         let mut stopping = false;
         loop {
+            let mut witnessed = None;
             let mut group: Vec<(Admitted, oneshot::Sender<Reply>)> = Vec::new();
             if stopping {
                 // Whatever was queued before the stop is appended too.
@@ -231,7 +302,7 @@ impl State {
                     }
                 }
             } else {
-                stopping = self.gather(rx, &mut group, !waiting.is_empty());
+                stopping = self.gather(rx, &mut group, &mut witnessed, !waiting.is_empty());
             }
             self.metrics
                 .queued
@@ -239,13 +310,26 @@ impl State {
             if !group.is_empty() {
                 self.commit(group, &mut waiting);
             }
+            let arrived = witnessed.is_some();
+            if let Some(cosigned) = witnessed {
+                self.publish_witnessed(cosigned);
+            }
             let due = self
                 .last_signed
                 .is_none_or(|t| t.elapsed() >= self.settings.checkpoint_interval);
-            if !waiting.is_empty() && (due || stopping) {
+            if !waiting.is_empty() && (due || stopping || arrived) {
                 self.answer(&mut waiting);
             }
-            if stopping && waiting.is_empty() {
+            if stopping && !waiting.is_empty() && self.witnesses.is_some() {
+                self.wait_for_witnesses(rx, &mut waiting);
+            }
+            if stopping {
+                // Whoever still waits for the witnesses is told the statements are in.
+                fail_waiting(
+                    &mut waiting,
+                    "the server stopped before the witnesses cosigned a checkpoint covering \
+                     this request; its statements are in the log: submit them again for receipts",
+                );
                 break;
             }
         }
@@ -254,13 +338,17 @@ impl State {
 
     /// Gathers one group: waits for a first request (or, when answers are waiting for a
     /// checkpoint, at most until one is due), then takes more until the group is full or
-    /// its latency bound passes. Returns whether the server is stopping.
+    /// its latency bound passes. A cosigned checkpoint from the witnesses ends the wait and
+    /// lands in `witnessed`. Returns whether the server is stopping.
     fn gather(
         &self,
         rx: &Receiver<Job>,
         group: &mut Vec<(Admitted, oneshot::Sender<Reply>)>,
+        witnessed: &mut Option<Published>,
         answers_waiting: bool,
     ) -> bool {
+        // Answers wait for a checkpoint the writer signs, not for one with the witnesses.
+        let answers_waiting = answers_waiting && self.signed_size != Some(self.frontier.size());
         let first = if answers_waiting {
             let wait = self
                 .last_signed
@@ -287,6 +375,10 @@ impl State {
                 statements += request.len();
                 group.push((request, reply));
             }
+            Job::Witnessed(cosigned) => {
+                *witnessed = Some(cosigned);
+                return false;
+            }
             Job::Stop => return true,
         }
         let deadline = Instant::now() + self.settings.max_latency;
@@ -310,6 +402,7 @@ impl State {
                     statements += request.len();
                     group.push((request, reply));
                 }
+                Job::Witnessed(cosigned) => *witnessed = Some(cosigned),
                 Job::Stop => return true,
             }
         }
@@ -330,7 +423,18 @@ impl State {
             Ok(now) => now,
             Err(e) => return fail_all(replies, &e.to_string()),
         };
-        let outcomes = match self.ledger.append_group(&requests, recorded_at) {
+        let mut conflicts = 0;
+        let appended = loop {
+            match self.ledger.append_group(&requests, recorded_at) {
+                // Another server sharing the database appended first: the group is checked
+                // again on the new head (what it already appended comes back as duplicates).
+                Err(ledger::Error::Conflict(_)) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                }
+                appended => break appended,
+            }
+        };
+        let outcomes = match appended {
             Ok(outcomes) => outcomes,
             Err(e) => {
                 tracing::error!(error = %e, requests = requests.len(), "a group could not be written");
@@ -378,6 +482,11 @@ impl State {
         }
         accepted.sort_unstable_by_key(|(seq, _)| *seq);
         for (seq, leaf) in accepted {
+            if let Err(e) = self.catch_up(seq) {
+                tracing::error!(error = %e, "cannot read the entries another server appended");
+                fail_waiting(waiting, &format!("cannot read the log: {e}"));
+                return;
+            }
             if seq != self.frontier.size() {
                 tracing::error!(seq, size = self.frontier.size(), "receipts out of order");
                 // The next checkpoint cannot be trusted: stop answering with proofs.
@@ -400,10 +509,54 @@ impl State {
             .observe(start.elapsed().as_secs_f64());
     }
 
-    /// Signs a checkpoint if the log grew since the published one, and answers every waiting
-    /// request with receipts proved against it.
+    /// Extends the frontier up to log position `seq` with the entries another server
+    /// sharing the database appended since this writer's last group (none on sled).
+    fn catch_up(&mut self, seq: u64) -> Result<(), ledger_store::StoreError> {
+        let start = self.frontier.size();
+        let missing = usize::try_from(seq.saturating_sub(start)).unwrap_or(usize::MAX);
+        for entry in self.ledger.store().entries(start).take(missing) {
+            let (at, bytes) = entry?;
+            if at != self.frontier.size() || self.frontier.push(entry_hash(&bytes)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes a cosigned checkpoint unless a larger one is out already.
+    fn publish_witnessed(&mut self, cosigned: Published) {
+        if self
+            .published_size()
+            .is_none_or(|size| size < cosigned.size)
+        {
+            self.publish(cosigned);
+        }
+    }
+
+    /// On stop, waits a bounded time for the witnesses to cosign what is waiting.
+    fn wait_for_witnesses(&mut self, rx: &Receiver<Job>, waiting: &mut Vec<Waiting>) {
+        let deadline = Instant::now() + STOP_WAIT_FOR_WITNESSES;
+        while !waiting.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Job::Witnessed(cosigned)) => {
+                    self.publish_witnessed(cosigned);
+                    self.answer(waiting);
+                }
+                Ok(Job::Append { reply, .. }) => {
+                    let _ = reply.send(Reply::Failed("the server is stopping".into()));
+                }
+                Ok(Job::Stop) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Signs a checkpoint if the log grew since the last signed one, and answers every
+    /// waiting request that the published checkpoint covers with receipts proved against
+    /// it (with witnesses, the others wait for the next cosigned one).
     fn answer(&mut self, waiting: &mut Vec<Waiting>) {
-        if self.published_size() != Some(self.frontier.size())
+        if self.signed_size != Some(self.frontier.size())
             && let Err(e) = self.sign()
         {
             tracing::error!(error = %e, "cannot sign a checkpoint");
@@ -416,10 +569,16 @@ impl State {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
         else {
-            fail_waiting(waiting, "no checkpoint is published");
+            if self.witnesses.is_none() {
+                fail_waiting(waiting, "no checkpoint is published");
+            }
             return;
         };
-        for w in waiting.drain(..) {
+        let (covered, later): (Vec<Waiting>, Vec<Waiting>) = waiting
+            .drain(..)
+            .partition(|w| w.covered_by(published.size));
+        *waiting = later;
+        for w in covered {
             let proved: Result<Vec<Receipt>, ledger::Error> = w
                 .receipts
                 .into_iter()
@@ -440,7 +599,7 @@ impl State {
 
 /// `receipt` proved against `published` (its own proof when it is already against that tree).
 fn prove(
-    ledger: &Ledger<SledStore>,
+    ledger: &Ledger<AnyStore>,
     receipt: Receipt,
     published: &Published,
 ) -> Result<Receipt, ledger::Error> {

@@ -1,4 +1,5 @@
-//! The sled backend's key layout: every key the store writes is built here, so the storage
+//! The key layout of stored records (the whole of sled's tree; the records table of the
+//! PostgreSQL store): every key a store writes is built here, so the storage
 //! format has one place to read and one place to change.
 //!
 //! All records live in **one** sled tree (a second tree roughly halves insert speed), told

@@ -55,9 +55,12 @@
 // are errors in every build. Tests may use them (`clippy.toml`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keys;
+pub mod keys;
 pub mod records;
 mod sled_store;
+#[cfg(any(test, feature = "test-suite"))]
+pub mod suite;
+pub mod writes;
 
 use std::path::PathBuf;
 
@@ -329,6 +332,15 @@ pub enum StoreError {
         /// The underlying error.
         error: std::io::Error,
     },
+    /// A database server refused or failed a request, or could not be reached (a store
+    /// behind a network, such as PostgreSQL).
+    #[error("ledger database {store}: {reason}")]
+    Database {
+        /// The database, as its URL without a password.
+        store: String,
+        /// What the server or the connection said.
+        reason: String,
+    },
     /// Any other sled failure (IO errors, sled's own corruption reports).
     #[error("ledger store at {}: {}", dir.display(), describe_sled(cause))]
     Sled {
@@ -343,7 +355,9 @@ impl StoreError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::Locked { .. } | StoreError::Io { .. } => ErrorKind::Unavailable,
+            StoreError::Locked { .. } | StoreError::Io { .. } | StoreError::Database { .. } => {
+                ErrorKind::Unavailable
+            }
             StoreError::Sled { cause, .. } => match cause {
                 sled::Error::Io(_) => ErrorKind::Unavailable,
                 _ => ErrorKind::Damaged,

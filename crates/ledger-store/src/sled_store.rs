@@ -18,7 +18,6 @@
 //!   and every length is checked: damaged storage gives [`StoreError::Corrupt`] naming the
 //!   key, never a panic.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,6 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ledger_core::Digest;
 use ledger_core::codec;
-use ledger_core::event::Subject;
 use ledger_core::id::{LotId, PartyId};
 use ledger_core::keys::PublicKey;
 use ledger_core::state::{
@@ -37,12 +35,12 @@ use ledger_core::subjects::SubjectState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::keys;
 use crate::records::{
     StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
     StoredSubject,
 };
 use crate::{AppendPlan, AppendTxn, EntryIter, Head, MerkleNodes, Store, StoreError};
+use crate::{keys, writes};
 
 /// The storage format version this build reads and writes. Stored under `meta/format` as
 /// a 4-byte little-endian `u32`; that record's encoding never changes.
@@ -410,107 +408,14 @@ impl SledStore {
             .collect()
     }
 
-    /// Checks `plan` against the current head, without writing anything. The plan's
-    /// entries, nodes and head are consistent by construction; its state changes come from
-    /// the rules and must name positions inside the plan.
-    fn check_plan(head: &Head, plan: &AppendPlan) -> Result<(), StoreError> {
-        let invalid = |reason: String| Err(StoreError::InvalidBatch { reason });
-        if plan.start() != *head {
-            return Err(StoreError::Conflict {
-                expected: head.size,
-                found: plan.start().size,
-            });
-        }
-        let end = plan.head().size;
-        let in_plan = |seq: u64| (head.size..end).contains(&seq);
-        let changes = plan.changes();
-        for (id, event) in &changes.events {
-            if !in_plan(event.seq) {
-                return invalid(format!(
-                    "event {id} has log position {} outside the batch",
-                    event.seq
-                ));
-            }
-        }
-        let mut seen = HashSet::new();
-        for a in &changes.attestations {
-            if !in_plan(a.seq) {
-                return invalid(format!(
-                    "attestation {} has log position {} outside the batch",
-                    a.event, a.seq
-                ));
-            }
-            if !seen.insert(attestation_key(a)) {
-                return invalid(format!(
-                    "two attestations about one subject at log position {}",
-                    a.seq
-                ));
-            }
-        }
-        Ok(())
-    }
-
     /// One sled batch holding everything `plan` writes, state records as storage types.
     fn build_batch(plan: &AppendPlan) -> Result<sled::Batch, StoreError> {
         let mut out = sled::Batch::default();
         for (seq, bytes) in plan.entries() {
             out.insert(keys::entry(*seq), bytes.as_slice());
         }
-        let changes = plan.changes();
-        for (id, record) in &changes.parties {
-            out.insert(
-                keys::party(id),
-                encode("party record", &StoredParty::from(record))?,
-            );
-        }
-        for (key, owner) in &changes.key_owners {
-            out.insert(keys::key_owner(key), encode("key owner", owner)?);
-        }
-        for (id, record) in &changes.lots {
-            out.insert(
-                keys::lot(id),
-                encode("lot record", &StoredLot::from(record))?,
-            );
-        }
-        for ((lot, party), holding) in &changes.holdings {
-            out.insert(
-                keys::holding(lot, party),
-                encode("holding", &StoredHolding::from(holding))?,
-            );
-        }
-        for (id, record) in &changes.shipments {
-            out.insert(
-                keys::shipment(id),
-                encode("shipment record", &StoredShipment::from(record))?,
-            );
-        }
-        for (id, record) in &changes.events {
-            out.insert(
-                keys::event(id),
-                encode("event record", &StoredEvent::from(record))?,
-            );
-        }
-        for record in &changes.attestations {
-            out.insert(
-                attestation_key(record),
-                encode("attestation record", &StoredAttestation::from(record))?,
-            );
-        }
-        for (level, index, hash) in plan.merkle_nodes() {
-            out.insert(keys::merkle(*level, *index), encode("merkle node", hash)?);
-        }
-        for (lot, seq) in plan.lot_events() {
-            out.insert(keys::lot_event(lot, *seq), &[]);
-        }
-        for seq in plan.party_events() {
-            out.insert(keys::party_event(*seq), &[]);
-        }
-        for (key, state) in plan.subjects() {
-            let stored = StoredSubject {
-                count: state.count,
-                chain: state.chain,
-            };
-            out.insert(keys::subject(key), encode("subject state", &stored)?);
+        for (key, value) in writes::records(plan)? {
+            out.insert(key, value);
         }
         out.insert(keys::HEAD, encode_head(&plan.head())?);
         Ok(out)
@@ -541,7 +446,7 @@ impl AppendTxn for SledTxn<'_> {
 
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
         let store = self.store;
-        SledStore::check_plan(&store.head()?, plan)?;
+        writes::check_plan(&store.head()?, plan)?;
         let writes = SledStore::build_batch(plan)?;
         store
             .db
@@ -912,15 +817,7 @@ fn is_lock_error(e: &io::Error) -> bool {
             && e.to_string().starts_with("could not acquire lock on"))
 }
 
-/// The key an attestation is stored under, by its subject.
-fn attestation_key(record: &AttestationRecord) -> Vec<u8> {
-    match &record.attest.subject {
-        Subject::Party(party) => keys::party_attestation(party, record.seq),
-        Subject::Lot(lot) => keys::lot_attestation(lot, record.seq),
-    }
-}
-
-fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>, StoreError> {
     codec::encode(value).map_err(|source| StoreError::Encode {
         what: what.into(),
         source,

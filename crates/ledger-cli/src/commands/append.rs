@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use ledger::{Error, Ledger, Receipt};
 use ledger_core::statement::Statement;
-use ledger_store::SledStore;
+use ledger_store_postgres::AnyStore;
 
 use crate::cli::AppendArgs;
 use crate::commands::{close, open, print_json};
@@ -17,7 +17,7 @@ const PROGRESS_FROM: u64 = 10_000;
 /// Appends `statements` now, closes the ledger, and only then prints the receipts (or the
 /// findings that refused them); returns the exit code.
 pub fn append_and_print(
-    ledger: Ledger<SledStore>,
+    ledger: Ledger<AnyStore>,
     statements: Vec<Statement>,
     json: bool,
     verbose: bool,

@@ -7,13 +7,13 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use ledger::{Report, Scope};
-use ledger_core::bundle::{self, BundleReport, KeySource, MAX_BUNDLE};
+use ledger_core::bundle::{self, Bundle, BundleReport, KeySource, MAX_BUNDLE};
 use ledger_core::note::NoteVerifier;
 use serde_json::json;
 
 use crate::cli::{ExportBundleArgs, VerifyArgs};
 use crate::commands::verify::print_report;
-use crate::commands::{close, load_policy, open, print_json};
+use crate::commands::{close, load_policy, open, print_json, witnessed};
 use crate::{exit, keyfile};
 
 /// Reads a whole file of at most `limit` bytes.
@@ -30,8 +30,13 @@ fn read_bytes(path: &Path, limit: usize) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// A verifier key given as text, or as a file holding it.
+/// A verifier key given as text, or as a file holding it (for `--vkey`).
 pub(crate) fn parse_vkey(text: &str) -> Result<NoteVerifier> {
+    parse_vkey_for("--vkey", text)
+}
+
+/// A verifier key given to `flag` as text, or as a file holding it.
+pub(crate) fn parse_vkey_for(flag: &str, text: &str) -> Result<NoteVerifier> {
     match NoteVerifier::from_vkey(text.trim()) {
         Ok(v) => Ok(v),
         Err(e) if Path::new(text).is_file() => {
@@ -39,11 +44,11 @@ pub(crate) fn parse_vkey(text: &str) -> Result<NoteVerifier> {
             let line = String::from_utf8_lossy(&bytes);
             let line = line.lines().map(str::trim).find(|l| !l.is_empty());
             NoteVerifier::from_vkey(line.unwrap_or_default()).with_context(|| {
-                format!("--vkey: {text} does not hold a verifier key (first error: {e})")
+                format!("{flag}: {text} does not hold a verifier key (first error: {e})")
             })
         }
         Err(e) => Err(anyhow::anyhow!(
-            "--vkey: not a verifier key <name>+<key id>+<base64 key>, nor a file holding one: {e}"
+            "{flag}: not a verifier key <name>+<key id>+<base64 key>, nor a file holding one: {e}"
         )),
     }
 }
@@ -102,23 +107,46 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
 pub fn verify(path: &Path, args: &VerifyArgs) -> Result<u8> {
     let policy = load_policy(args.policy.as_deref())?;
     let vkey = args.vkey.as_deref().map(parse_vkey).transpose()?;
+    let witness_policy = witnessed::load(args)?;
     let bytes = read_bytes(path, MAX_BUNDLE)?;
-    let found = bundle::verify_bytes(&bytes, vkey.as_ref(), &policy, ledger::now()?)
-        .with_context(|| format!("{} is not a readable evidence bundle", path.display()))?;
-    let report = Report::new(
+    let now = ledger::now()?;
+    let readable = || format!("{} is not a readable evidence bundle", path.display());
+    let decoded = Bundle::decode(&bytes).with_context(readable)?;
+    let found = bundle::verify(&decoded, vkey.as_ref(), &policy, now);
+    let mut report = Report::new(
         Scope::Bundle,
         Some(found.lot.clone()),
         found.entries,
         found.findings.clone(),
     );
+    // The witnesses vouch for the checkpoint the operator's key opened: without one, the
+    // integrity findings already fail the verdict.
+    let witnessing = match (&witness_policy, &found.verifier, &found.checkpoint) {
+        (Some(policy), Some(log), Some(_)) => Some(policy.check(&decoded.checkpoint, log, now)),
+        _ => None,
+    };
+    if let Some(w) = &witnessing {
+        report = witnessed::with_findings(report, w);
+    }
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         if let Some(object) = value.as_object_mut() {
-            object.insert("bundle".into(), bundle_json(path, &found));
+            let mut b = bundle_json(path, &found);
+            if let Some(b) = b.as_object_mut() {
+                b.insert(
+                    "witnesses".into(),
+                    witnessed::json(witness_policy.as_ref(), witnessing.as_ref()),
+                );
+            }
+            object.insert("bundle".into(), b);
         }
         print_json(&value)?;
     } else {
         print_header(path, &found);
+        crate::outln!(
+            "{}",
+            witnessed::line(witness_policy.as_ref(), witnessing.as_ref())
+        );
         print_report(&report);
     }
     Ok(exit::verdict(report.verdict))

@@ -1,9 +1,13 @@
 //! `custody checkpoint`: the operator signs the log's current size and Merkle root as a
-//! C2SP tlog-checkpoint (the engine checks the key's authority and the stored tree).
+//! C2SP tlog-checkpoint (the engine checks the key's authority and the stored tree), and
+//! with `--witness` has it cosigned by witnesses (c2sp.org/tlog-witness) before storing it.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
+use ledger_witness::log::{self as witness_log, Endpoint};
 use serde_json::json;
 
 use crate::cli::CheckpointArgs;
@@ -13,24 +17,79 @@ use crate::{exit, keyfile};
 /// Runs `custody checkpoint`.
 pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
     let Some(key_file) = &args.operator_key else {
-        anyhow::bail!(
-            "give --operator-key FILE to sign a checkpoint (or --server URL to read one)"
-        );
+        bail!("give --operator-key FILE to sign a checkpoint (or --server URL to read one)");
     };
+    let endpoints = args
+        .witnesses
+        .iter()
+        .map(|text| text.parse::<Endpoint>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .context("--witness")?;
+    let quorum = args.witness_quorum.unwrap_or(endpoints.len());
+    if quorum > endpoints.len() {
+        bail!(
+            "--witness-quorum {quorum} is more than the {} witnesses given",
+            endpoints.len()
+        );
+    }
     let ledger = open(dir)?;
     let key = keyfile::read_private(key_file)?;
     let signed = ledger.sign_checkpoint(&key)?;
+    let size = signed.checkpoint.size();
+    let mut note = signed.note.clone();
+    let mut failed = Vec::new();
+    if !endpoints.is_empty() {
+        let log = ledger.verifier_key(&key.public_key())?;
+        let proof = |old: u64| {
+            ledger
+                .consistency_proof(old, Some(size))
+                .map(|p| p.path)
+                .map_err(|e| e.to_string())
+        };
+        let asked = witness_log::cosign(
+            &note,
+            size,
+            &log,
+            &endpoints,
+            &mut HashMap::new(),
+            &proof,
+            Duration::from_secs(args.witness_timeout),
+        );
+        let keys: Vec<_> = endpoints.iter().map(|e| e.key.clone()).collect();
+        let lines = asked.note.get(note.len()..).unwrap_or_default();
+        note = ledger.add_cosignatures(size, lines, &keys)?;
+        failed = asked.failed;
+        for (name, why) in &failed {
+            eprintln!("witness {name} did not cosign: {why}");
+        }
+        if asked.cosigned.len() < quorum {
+            close(ledger)?;
+            bail!(
+                "only {} of the {} witnesses cosigned the checkpoint of size {size}, fewer \
+                 than the quorum of {quorum}; the cosignatures that came are stored",
+                asked.cosigned.len(),
+                endpoints.len()
+            );
+        }
+    }
     close(ledger)?;
-    let note = &signed.note;
     if args.json {
-        print_json(&json!({
+        let mut value = json!({
             "origin": signed.checkpoint.origin(),
-            "size": signed.checkpoint.size(),
+            "size": size,
             "root": signed.checkpoint.root().to_hex(),
             "note": note,
-        }))?;
+        });
+        if let (Some(object), false) = (value.as_object_mut(), endpoints.is_empty()) {
+            let failed: Vec<_> = failed
+                .iter()
+                .map(|(name, why)| json!({"witness": name, "reason": why}))
+                .collect();
+            object.insert("witnesses_failed".into(), failed.into());
+        }
+        print_json(&value)?;
     } else {
-        crate::outln!("{}", note.strip_suffix('\n').unwrap_or(note));
+        crate::outln!("{}", note.strip_suffix('\n').unwrap_or(&note));
     }
     Ok(exit::SUCCESS)
 }

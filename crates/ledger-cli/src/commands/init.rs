@@ -7,6 +7,7 @@ use ledger::{Genesis, Ledger};
 use ledger_core::keys::SecretKey;
 use ledger_core::note::NoteVerifier;
 use ledger_store::{SledStore, StoreError};
+use ledger_store_postgres::{AnyStore, PgStore, database_url};
 
 use crate::cli::InitArgs;
 use crate::{exit, keyfile};
@@ -88,6 +89,19 @@ fn make_ledger(dir: &Path, args: &InitArgs) -> Result<SecretKey> {
     let key = keyfile::read_private(&args.operator_key)?;
     // The origin names the checkpoint key: refuse one that cannot, before creating anything.
     NoteVerifier::new(&args.origin, *key.public_key().verifying_key()).context("--origin")?;
+    let genesis = Genesis {
+        party: &args.operator_id,
+        name: &args.operator_name,
+        country: &args.operator_country,
+    };
+    if let Some(url) = database_url(dir) {
+        // One database transaction creates the schema, another appends the genesis entry:
+        // a run that fails between them leaves an empty ledger, which init refuses to reuse.
+        let store = AnyStore::Postgres(PgStore::create(url, &args.origin)?);
+        let ledger = Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
+        crate::commands::close(ledger)?;
+        return Ok(key);
+    }
     match std::fs::read_dir(dir).map(|mut listing| listing.next().is_some()) {
         Ok(true) => {
             let dir = dir.to_path_buf();
@@ -106,15 +120,11 @@ fn make_ledger(dir: &Path, args: &InitArgs) -> Result<SecretKey> {
         }
     }
     let temp = temp_dir(dir)?;
-    let genesis = Genesis {
-        party: &args.operator_id,
-        name: &args.operator_name,
-        country: &args.operator_country,
-    };
     let built = SledStore::create(&temp, &args.origin)
         .map_err(anyhow::Error::from)
         .and_then(|mut store| {
             store.release_at_exit();
+            let store = AnyStore::Sled(store);
             let ledger = Ledger::init(store, &key, &genesis, ledger::now()?, rand::random())?;
             crate::commands::close(ledger)
         });

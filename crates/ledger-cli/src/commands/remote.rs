@@ -2,11 +2,14 @@
 //! commands (`verify --lot`, `trace`, `export-bundle`, `checkpoint`, `proof`) run against a
 //! server with `--server URL` instead of a ledger directory.
 
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ledger_core::plural::counted;
 use serde_json::Value;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::cli::{CheckpointArgs, ExportBundleArgs, ProofKind, TraceArgs, VerifyArgs};
 use crate::commands::{load_policy, print_json};
@@ -53,6 +56,34 @@ impl Answer {
     }
 }
 
+/// The root certificates `--ca` gave, for every client of this process.
+static ROOTS: OnceLock<Vec<Certificate<'static>>> = OnceLock::new();
+
+/// The largest `--ca` file read.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// Makes every client of this process trust only the certificates in the PEM file `ca`
+/// (no file: the built-in Mozilla roots).
+pub fn trust_roots(ca: Option<&Path>) -> Result<()> {
+    let Some(path) = ca else {
+        return Ok(());
+    };
+    let pem = crate::io::read_text(path, MAX_CA_FILE)?;
+    let certs: Vec<Certificate<'static>> = pem
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|block| block.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|block| {
+            Certificate::from_pem(block.as_bytes())
+                .map_err(|e| anyhow::anyhow!("--ca {}: {e}", path.display()))
+        })
+        .collect::<Result<_>>()?;
+    if certs.is_empty() {
+        bail!("--ca {}: no PEM certificate in the file", path.display());
+    }
+    let _ = ROOTS.set(certs);
+    Ok(())
+}
+
 impl Client {
     /// A client of the server at `url` (`http://host:port`).
     pub fn new(url: &str) -> Result<Client> {
@@ -60,11 +91,16 @@ impl Client {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             bail!("--server {url}: give a URL such as http://127.0.0.1:8080");
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
+            .timeout_global(Some(Duration::from_secs(120)));
+        if let Some(roots) = ROOTS.get() {
+            let tls = TlsConfig::builder()
+                .root_certs(RootCerts::new_with_certs(roots))
+                .build();
+            config = config.tls_config(tls);
+        }
+        let agent: ureq::Agent = config.build().into();
         Ok(Client { base, agent })
     }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ledger_server::{Config, GroupSettings};
+use ledger_server::{Config, GroupSettings, WitnessSettings};
+use ledger_witness::log::Endpoint;
 
 use crate::cli::ServeArgs;
 use crate::commands::{close, open};
@@ -18,7 +19,10 @@ pub const URL_FILE: &str = "serve.url";
 /// Runs `custody serve`.
 pub fn run(dir: &Path, args: ServeArgs) -> Result<u8> {
     let key = keyfile::read_private(&args.operator_key)?;
-    let ledger = open(dir)?;
+    let store = args.store.as_deref().map(Path::new).unwrap_or(dir);
+    let ledger = open(store)?;
+    // A database has no directory to name the server in.
+    let dir = ledger_store_postgres::database_url(store).map_or(Some(store), |_| None);
     let config = Config {
         listen: args.listen.clone(),
         group: GroupSettings {
@@ -37,15 +41,20 @@ pub fn run(dir: &Path, args: ServeArgs) -> Result<u8> {
             _ => None,
         },
         log_json: args.log_json,
+        witnesses: witness_settings(&args)?,
     };
-    let url_file = dir.join(URL_FILE);
+    let url_file = dir.map(|dir| dir.join(URL_FILE));
     let ready = |url: &str| {
         // Best effort: it only improves the message other commands give.
-        let _ = std::fs::write(&url_file, format!("{url}\n"));
+        if let Some(file) = &url_file {
+            let _ = std::fs::write(file, format!("{url}\n"));
+        }
         crate::outln!("listening on {url}");
     };
     let served = ledger_server::run(ledger, key, &config, ready);
-    let _ = std::fs::remove_file(&url_file);
+    if let Some(file) = &url_file {
+        let _ = std::fs::remove_file(file);
+    }
     let ledger = served.context("custody serve")?;
     close(ledger)?;
     Ok(exit::SUCCESS)
@@ -56,4 +65,30 @@ pub fn running_server(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(URL_FILE)).ok()?;
     let url = text.trim();
     (!url.is_empty() && url.len() < 512).then(|| url.to_owned())
+}
+
+/// The `--witness` settings, if any.
+fn witness_settings(args: &ServeArgs) -> Result<Option<WitnessSettings>> {
+    if args.witnesses.is_empty() {
+        return Ok(None);
+    }
+    let endpoints = args
+        .witnesses
+        .iter()
+        .map(|text| text.parse::<Endpoint>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .context("--witness")?;
+    let quorum = args.witness_quorum.unwrap_or(endpoints.len());
+    if quorum == 0 || quorum > endpoints.len() {
+        anyhow::bail!(
+            "--witness-quorum must be between 1 and the {} witnesses given, not {quorum}",
+            endpoints.len()
+        );
+    }
+    Ok(Some(WitnessSettings {
+        endpoints,
+        quorum,
+        timeout: Duration::from_secs(args.witness_timeout.max(1)),
+        retry: Duration::from_secs(1),
+    }))
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow, bail};
 use ledger::{Ledger, SigningContext};
 use ledger_core::statement::{Origin, Statement, StatementJson};
-use ledger_store::SledStore;
+use ledger_store_postgres::AnyStore;
 
 use crate::cli::SignArgs;
 use crate::commands::{close, open};
@@ -16,7 +16,8 @@ use crate::{exit, io, keyfile};
 pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
     let key = keyfile::read_private(&args.key)?;
     let text = io::read_text(&args.events, io::MAX_INPUT)?;
-    let ledger = if dir.exists() { Some(open(dir)?) } else { None };
+    let named = dir.exists() || ledger_store_postgres::database_url(dir).is_some();
+    let ledger = if named { Some(open(dir)?) } else { None };
     let given = args
         .origin
         .as_deref()
@@ -66,7 +67,7 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
 /// statement's signer (a key not enrolled for the actor, revoked, or a role that may not
 /// sign the kind), each distinct reason once. The statements are still written: the ledger
 /// may change before they are appended.
-fn warn_about_signer(ledger: &Ledger<SledStore>, statements: &[Statement]) -> Result<()> {
+fn warn_about_signer(ledger: &Ledger<AnyStore>, statements: &[Statement]) -> Result<()> {
     let mut shown = Vec::new();
     for statement in statements {
         for (rule, reason) in ledger.signer_findings(statement)? {

@@ -8,7 +8,7 @@ use ledger_core::finding::Verdict;
 use ledger_core::plural::counted;
 
 use crate::cli::VerifyArgs;
-use crate::commands::{close, load_policy, open, print_json};
+use crate::commands::{close, load_policy, open, print_json, witnessed};
 use crate::{exit, io};
 
 /// Prints a report as text: findings, then the verdict line.
@@ -38,8 +38,9 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
         return crate::commands::bundle::verify(bundle, &args);
     }
     let policy = load_policy(args.policy.as_deref())?;
+    let witness_policy = witnessed::load(&args)?;
     let ledger = open(dir)?;
-    let report = match &args.lot {
+    let mut report = match &args.lot {
         Some(lot) => ledger.verify_lot(lot, &policy, ledger::now()?)?.report,
         None => {
             let held = args
@@ -56,10 +57,33 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
             }
         }
     };
+    // The witnesses vouch for the ledger's latest checkpoint, which must cover the log.
+    let witnessing = match &witness_policy {
+        Some(w) => Some(ledger.witnessed(w, ledger::now()?)?),
+        None => None,
+    };
     close(ledger)?;
-    if args.json {
+    if let Some(w) = &witnessing {
+        report = witnessed::with_findings(report, w);
+    }
+    if args.json && witness_policy.is_none() {
         print_json(&report)?;
+    } else if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "witnesses".into(),
+                witnessed::json(witness_policy.as_ref(), witnessing.as_ref()),
+            );
+        }
+        print_json(&value)?;
     } else {
+        if witness_policy.is_some() {
+            crate::outln!(
+                "{}",
+                witnessed::line(witness_policy.as_ref(), witnessing.as_ref())
+            );
+        }
         print_report(&report);
     }
     Ok(exit::verdict(report.verdict))

@@ -1,0 +1,333 @@
+//! The `custody` binary end to end on a PostgreSQL ledger (`--ledger postgres://...`): the
+//! same commands as on sled, in a database of a throwaway cluster the harness starts
+//! (`ledger_store_postgres::cluster`). Without PostgreSQL's binaries the tests show as
+//! ignored with the reason; under `CI=true` they fail.
+
+use std::io::{BufRead, BufReader};
+use std::process::{ExitCode, Stdio};
+use std::sync::Arc;
+
+use custody_tests::{in_ci, stdout};
+use ledger_store::Store;
+use ledger_store_postgres::PgStore;
+use ledger_store_postgres::cluster::{self, Cluster};
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A scratch directory for keys and inputs, and a ledger in a new database.
+struct Scratch {
+    dir: TempDir,
+    url: String,
+}
+
+impl Scratch {
+    fn new(cluster: &Cluster) -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+            url: cluster.database().unwrap(),
+        }
+    }
+
+    /// `custody --ledger <database URL> ARGS`, run in the scratch directory.
+    fn custody(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        custody_tests::custody()
+            .current_dir(self.dir.path())
+            .env_remove("CUSTODY_LEDGER")
+            .args(["--ledger", &self.url])
+            .args(args)
+            .assert()
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).unwrap();
+    }
+
+    /// Signs `events` with `key` and appends them; returns the receipts.
+    fn sign_and_append(&self, key: &str, name: &str, events: &str) -> Value {
+        self.write(&format!("{name}.json"), events);
+        let signed = format!("{name}.signed");
+        self.custody(&[
+            "sign",
+            "--key",
+            key,
+            &format!("{name}.json"),
+            "--out",
+            &signed,
+        ])
+        .success();
+        let out = stdout(&self.custody(&["append", &signed, "--json"]).success());
+        serde_json::from_str(out.lines().last().unwrap()).unwrap()
+    }
+
+    /// A ledger with an operator, a miner enrolled, and one extract.
+    fn small_ledger(&self) {
+        self.custody(&["keygen", "--out", "miner.pem"]).success();
+        self.custody(&[
+            "init",
+            "--origin",
+            "test.custody.example/log",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .success();
+        self.custody(&[
+            "enroll",
+            "--party",
+            "kivu",
+            "--name",
+            "Kivu Mining",
+            "--country",
+            "CD",
+            "--role",
+            "miner",
+            "--key",
+            "miner.pem.pub",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .success();
+        self.sign_and_append(
+            "miner.pem",
+            "extract",
+            r#"{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z",
+                "site": {"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"},
+                "outputs": [{"lot": "KV-ORE-0001", "material": "cobalt-ore", "quantity": 50000, "unit": "kg", "content": {"Co": 0.031}}]}"#,
+        );
+    }
+}
+
+fn init_enroll_sign_append_and_verify_run_on_a_postgres_ledger(cluster: &Cluster) {
+    let s = Scratch::new(cluster);
+    s.small_ledger();
+    let verdict = stdout(&s.custody(&["verify"]).success());
+    assert!(verdict.contains("3 entries"), "{verdict}");
+    s.custody(&["verify", "--lot", "KV-ORE-0001", "--json"])
+        .success();
+    s.custody(&["trace", "KV-ORE-0001", "--json"]).success();
+    // What the binary wrote is in the database, as the store reads it.
+    let store = PgStore::open(&s.url).unwrap();
+    assert_eq!(store.head().unwrap().size, 3);
+    assert_eq!(store.origin().unwrap(), "test.custody.example/log");
+    // A second init on the same database is refused, naming it.
+    let refused = s
+        .custody(&[
+            "init",
+            "--origin",
+            "again",
+            "--operator-key",
+            "operator.pem",
+        ])
+        .failure();
+    assert!(
+        custody_tests::stderr(&refused).contains("already holds a ledger"),
+        "{}",
+        custody_tests::stderr(&refused)
+    );
+}
+
+fn fail_a_database_without_a_ledger_is_named(cluster: &Cluster) {
+    let s = Scratch::new(cluster);
+    let failed = s.custody(&["verify"]).failure();
+    let text = custody_tests::stderr(&failed);
+    assert!(
+        text.contains("there is no ledger in the database"),
+        "{text}"
+    );
+}
+
+/// A running `custody serve --store URL`, killed on drop.
+struct Server {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Server {
+    fn start(s: &Scratch) -> Server {
+        let mut child = std::process::Command::new(custody_tests::custody_bin())
+            .current_dir(s.dir.path())
+            .env_remove("CUSTODY_LEDGER")
+            .args(["--ledger", "unused-dir", "serve", "--store", &s.url])
+            .args(["--listen", "127.0.0.1:0", "--operator-key", "operator.pem"])
+            .args(["--group-ms", "5"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = lines
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("listening on ").map(str::to_owned));
+        let Some(url) = url else {
+            let _ = child.kill();
+            panic!("the server did not say where it listens");
+        };
+        Server { child, url }
+    }
+
+    /// `custody --server URL ARGS` in the scratch directory, keeping the checkpoints it
+    /// sees (`submit`) in the scratch directory's `state` (not the user's).
+    fn custody(&self, s: &Scratch, state: &str, args: &[&str]) -> assert_cmd::assert::Assert {
+        custody_tests::custody()
+            .current_dir(s.dir.path())
+            .env("XDG_STATE_HOME", s.dir.path().join(state))
+            .args(["--server", &self.url])
+            .args(args)
+            .assert()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Signs an extract of lot `lot` by kivu into `NAME.signed`; returns that file's name.
+fn sign_extract(s: &Scratch, lot: &str) -> String {
+    let name = format!("extract-{lot}");
+    s.write(
+        &format!("{name}.json"),
+        &format!(
+            r#"{{"kind": "extract", "actor": "kivu", "time": "2026-03-03T08:15:00Z",
+                "site": {{"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"}},
+                "outputs": [{{"lot": "{lot}", "material": "cobalt-ore", "quantity": 100, "unit": "kg", "content": {{"Co": 0.031}}}}]}}"#
+        ),
+    );
+    let signed = format!("{name}.signed");
+    s.custody(&[
+        "sign",
+        "--key",
+        "miner.pem",
+        &format!("{name}.json"),
+        "--out",
+        &signed,
+    ])
+    .success();
+    signed
+}
+
+fn serve_serves_a_postgres_store(cluster: &Cluster) {
+    // `custody serve --store URL`: the server reads and appends through PostgreSQL.
+    let s = Scratch::new(cluster);
+    s.small_ledger();
+    let server = Server::start(&s);
+    let verified = server
+        .custody(&s, "state", &["verify", "--lot", "KV-ORE-0001"])
+        .success();
+    assert!(!stdout(&verified).is_empty());
+    let signed = sign_extract(&s, "KV-ORE-0002");
+    server
+        .custody(
+            &s,
+            "state",
+            &["submit", "--vkey", "operator.pem.vkey", &signed],
+        )
+        .success();
+    drop(server);
+    assert_eq!(PgStore::open(&s.url).unwrap().head().unwrap().size, 4);
+    assert!(
+        !s.dir.path().join("unused-dir").exists(),
+        "serve made a directory"
+    );
+}
+
+fn two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork(cluster: &Cluster) {
+    // Two `custody serve` processes on one database, submitted to at once: every statement
+    // is appended once, the log has no gap, and it verifies as one chain.
+    const PER_SERVER: usize = 6;
+    let s = Scratch::new(cluster);
+    s.small_ledger();
+    let signed: Vec<Vec<String>> = (0..2)
+        .map(|server| {
+            (0..PER_SERVER)
+                .map(|i| sign_extract(&s, &format!("LOT-{server}-{i}")))
+                .collect()
+        })
+        .collect();
+    let servers = [Server::start(&s), Server::start(&s)];
+    std::thread::scope(|scope| {
+        for (server, files) in servers.iter().zip(&signed) {
+            for file in files {
+                let s = &s;
+                scope.spawn(move || {
+                    server
+                        .custody(
+                            s,
+                            &format!("state-{file}"),
+                            &["submit", "--vkey", "operator.pem.vkey", file],
+                        )
+                        .success();
+                });
+            }
+        }
+    });
+    drop(servers);
+    let store = PgStore::open(&s.url).unwrap();
+    let total = 3 + 2 * PER_SERVER as u64;
+    assert_eq!(store.head().unwrap().size, total);
+    let positions: Vec<u64> = store.entries(0).map(|e| e.unwrap().0).collect();
+    assert_eq!(positions, (0..total).collect::<Vec<_>>());
+    let verdict = stdout(&s.custody(&["verify"]).success());
+    assert!(verdict.contains(&format!("{total} entries")), "{verdict}");
+}
+
+/// A test body, given the run's cluster.
+type Test = fn(&Cluster);
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let tests: [(&str, Test); 4] = [
+        (
+            "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
+            init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
+        ),
+        (
+            "fail_a_database_without_a_ledger_is_named",
+            fail_a_database_without_a_ledger_is_named,
+        ),
+        (
+            "serve_serves_a_postgres_store",
+            serve_serves_a_postgres_store,
+        ),
+        (
+            "two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork",
+            two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork,
+        ),
+    ];
+    let missing = cluster::binaries().err();
+    let cluster = match (&missing, args.list) {
+        (None, false) => Cluster::start().map(Arc::new),
+        (Some(why), _) => Err(why.clone()),
+        (None, true) => Err("listing only".into()),
+    };
+    let trials = tests
+        .into_iter()
+        .map(|(name, body)| match (&cluster, &missing) {
+            (Ok(cluster), _) => {
+                let cluster = Arc::clone(cluster);
+                Trial::test(name, move || {
+                    body(&cluster);
+                    Ok(())
+                })
+            }
+            (Err(why), Some(_)) if !in_ci() => {
+                let why = why.clone();
+                Trial::test(name, move || Err(Failed::from(why)))
+                    .with_kind("needs PostgreSQL")
+                    .with_ignored_flag(true)
+            }
+            (Err(why), _) => {
+                let why = format!("cannot start PostgreSQL: {why}");
+                Trial::test(name, move || Err(Failed::from(why)))
+            }
+        })
+        .collect();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let (Some(why), false) = (&missing, in_ci()) {
+        eprintln!("note: tests ignored: {why}");
+    }
+    drop(cluster);
+    conclusion.exit_code()
+}
