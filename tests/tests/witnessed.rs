@@ -532,3 +532,74 @@ fn a_server_publishes_only_checkpoints_its_witnesses_cosigned() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `custody checkpoint --add-cosignatures` keeps only lines that verify under a given
+/// witness key, over the stored checkpoint, and names what it refused.
+#[test]
+fn fail_cosignature_lines_that_do_not_verify_are_not_added() {
+    let lab = Lab::new();
+    let operator = lab.path("operator.pem").display().to_string();
+    let (w, other) = (&lab.witnesses[0], &lab.witnesses[1]);
+    // A line w1 made for this checkpoint, through its HTTP API.
+    let note = stdout(
+        &lab.run("L", &["checkpoint", "--operator-key", &operator])
+            .success(),
+    );
+    let body = format!("old 0\n\n{note}");
+    let mut answer = ureq::post(&format!("{}/add-checkpoint", w.url))
+        .send(body.as_bytes())
+        .unwrap();
+    let line = answer.body_mut().read_to_string().unwrap();
+    let file = lab.path("cosignature");
+    // Under another witness's key, the line is refused, and nothing is added.
+    std::fs::write(&file, &line).unwrap();
+    let refused = lab
+        .run(
+            "L",
+            &[
+                "checkpoint",
+                "--add-cosignatures",
+                &file.display().to_string(),
+                "--witness-key",
+                &other.vkey,
+            ],
+        )
+        .failure();
+    assert!(
+        stderr(&refused).contains("does not verify"),
+        "{}",
+        stderr(&refused)
+    );
+    // A changed byte is refused under the right key too.
+    let b64 = line.trim_end().rsplit(' ').next().unwrap().to_owned();
+    let flipped: String = b64
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 20 {
+                if c == 'A' { 'B' } else { 'A' }
+            } else {
+                c
+            }
+        })
+        .collect();
+    std::fs::write(&file, line.replace(&b64, &flipped)).unwrap();
+    let args = [
+        "checkpoint",
+        "--add-cosignatures",
+        &file.display().to_string(),
+        "--witness-key",
+        &w.vkey,
+    ];
+    assert!(stderr(&lab.run("L", &args).failure()).contains("does not verify"));
+    // The line itself is added once, however often it is given.
+    std::fs::write(&file, &line).unwrap();
+    let added = stdout(&lab.run("L", &args).success());
+    let again = stdout(&lab.run("L", &args).success());
+    assert_eq!(added, again);
+    assert_eq!(
+        added.matches("\u{2014} w1.example/witness ").count(),
+        1,
+        "{added}"
+    );
+}

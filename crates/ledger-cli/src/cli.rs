@@ -582,6 +582,15 @@ pub struct CheckpointArgs {
     /// The longest wait for one witness, in seconds.
     #[arg(long, default_value_t = 10, requires = "witnesses")]
     pub witness_timeout: u64,
+    /// Cosignature lines a witness made offline (`custody witness cosign` prints them), to
+    /// add to the latest stored checkpoint instead of signing one: each must verify under a
+    /// --witness-key. No operator key is needed.
+    #[arg(long, value_name = "FILE", requires = "witness_keys", conflicts_with_all = ["operator_key", "witnesses"])]
+    pub add_cosignatures: Option<PathBuf>,
+    /// A witness's cosignature/v1 verifier key (text, or a file holding it), for
+    /// --add-cosignatures. Repeatable.
+    #[arg(long = "witness-key", value_name = "VKEY")]
+    pub witness_keys: Vec<String>,
 }
 
 /// `custody proof`.

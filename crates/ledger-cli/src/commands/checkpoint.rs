@@ -7,15 +7,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use ledger_core::note::{KeyKind, MAX_NOTE_SIZE};
 use ledger_witness::log::{self as witness_log, Endpoint};
 use serde_json::json;
 
 use crate::cli::CheckpointArgs;
+use crate::commands::bundle::parse_vkey_for;
 use crate::commands::{close, open, print_json};
 use crate::{exit, keyfile};
 
 /// Runs `custody checkpoint`.
 pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
+    if let Some(lines) = &args.add_cosignatures {
+        return add_cosignatures(dir, lines, &args);
+    }
     let Some(key_file) = &args.operator_key else {
         bail!("give --operator-key FILE to sign a checkpoint (or --server URL to read one)");
     };
@@ -91,5 +96,31 @@ pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
     } else {
         crate::outln!("{}", note.strip_suffix('\n').unwrap_or(&note));
     }
+    Ok(exit::SUCCESS)
+}
+
+/// `--add-cosignatures FILE`: a witness's lines added to the latest stored checkpoint.
+fn add_cosignatures(dir: &Path, lines: &Path, args: &CheckpointArgs) -> Result<u8> {
+    let keys = args
+        .witness_keys
+        .iter()
+        .map(|text| parse_vkey_for("--witness-key", text))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(log_key) = keys.iter().find(|k| k.kind() != KeyKind::Cosignature) {
+        bail!(
+            "--witness-key {}: this is a log key (type 0x01), not a witness's cosignature key",
+            log_key.vkey()
+        );
+    }
+    let text = crate::io::read_text(lines, MAX_NOTE_SIZE as u64)?;
+    let ledger = open(dir)?;
+    let Some((size, _)) = ledger.latest_checkpoint()? else {
+        close(ledger)?;
+        bail!("the ledger has no checkpoint to add cosignatures to: run custody checkpoint first");
+    };
+    let added = ledger.add_cosignatures(size, &text, &keys);
+    close(ledger)?;
+    let note = added.with_context(|| format!("--add-cosignatures {}", lines.display()))?;
+    crate::outln!("{}", note.strip_suffix('\n').unwrap_or(&note));
     Ok(exit::SUCCESS)
 }
