@@ -476,6 +476,8 @@ fn a_server_publishes_only_checkpoints_its_witnesses_cosigned() {
         assert!(opened.note.cosigned_at(k).is_some(), "{note}");
     }
 
+    std::fs::write(lab.path("early.checkpoint"), &note).unwrap();
+
     // With the second witness down, a submission is sequenced but its receipt waits for
     // a quorum; once the witness is back at its address, the receipt comes.
     let address = lab.witnesses[1]
@@ -529,6 +531,20 @@ fn a_server_publishes_only_checkpoints_its_witnesses_cosigned() {
         .success();
     let (code, json) = lab.verify_bundle("served.bundle", &lab.policy(true));
     assert_eq!(code, 0, "{json}");
+    // Held to a checkpoint from before the last submission, the bundle's larger checkpoint is
+    // shown consistent with it by a proof the server gives.
+    let out = custody()
+        .args(["--server", &url, "verify", "--bundle"])
+        .arg(&bundle)
+        .args(["--vkey", &lab.log_vkey(), "--checkpoint"])
+        .arg(lab.path("early.checkpoint"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let _ = server.kill();
     let _ = server.wait();
 }
@@ -602,4 +618,72 @@ fn fail_cosignature_lines_that_do_not_verify_are_not_added() {
         1,
         "{added}"
     );
+}
+
+/// Without witnesses, a checkpoint the auditor kept (`--checkpoint FILE`) holds a bundle or
+/// a ledger to the log it saw: an older bundle, a fork and a rolled-back copy fail
+/// CUS-INT-007; a larger bundle checkpoint needs a consistency proof from `--server`.
+#[test]
+fn fail_a_checkpoint_the_auditor_holds_catches_forks_rollbacks_and_stale_bundles() {
+    let lab = Lab::new();
+    let operator = lab.path("operator.pem").display().to_string();
+    let sign = |ledger: &str, file: &str| {
+        let note = stdout(
+            &lab.run(ledger, &["checkpoint", "--operator-key", &operator])
+                .success(),
+        );
+        std::fs::write(lab.path(file), note).unwrap();
+    };
+    sign("L", "early.checkpoint");
+    lab.export("L", "old.bundle");
+    copy(&lab, "L", "F");
+    copy(&lab, "L", "R");
+    lab.failed_audit("L");
+    sign("L", "held.checkpoint");
+    lab.export("L", "new.bundle");
+    lab.enroll("F", "fork-trader");
+    sign("F", "fork.checkpoint");
+    lab.export("F", "fork.bundle");
+
+    let held = |file: &str| {
+        vec![
+            "--checkpoint".to_owned(),
+            lab.path(file).display().to_string(),
+        ]
+    };
+    let message = |json: &Value| {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "CUS-INT-007")
+            .map(|f| f["message"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let (code, json) = lab.verify_bundle("new.bundle", &held("held.checkpoint"));
+    assert_eq!(code, 0, "{json}");
+    let (code, json) = lab.verify_bundle("old.bundle", &held("held.checkpoint"));
+    assert_eq!(code, 1);
+    assert!(
+        message(&json).contains("older than the one you hold"),
+        "{json}"
+    );
+    let (code, json) = lab.verify_bundle("fork.bundle", &held("held.checkpoint"));
+    assert_eq!(code, 1);
+    assert!(message(&json).contains("the log forked"), "{json}");
+    let (code, json) = lab.verify_bundle("new.bundle", &held("early.checkpoint"));
+    assert_eq!(code, 1);
+    assert!(message(&json).contains("give --server URL"), "{json}");
+
+    let lot = |ledger: &str, code: i32| {
+        let mut args = vec!["verify", "--lot", MODULE, "--json", "--checkpoint"];
+        let file = lab.path("held.checkpoint").display().to_string();
+        args.push(&file);
+        let out = lab.run(ledger, &args).code(code);
+        serde_json::from_str::<Value>(&stdout(&out)).unwrap()
+    };
+    lot("L", 0);
+    assert!(message(&lot("R", 1)).contains("it was rolled back"));
+    assert!(message(&lot("F", 1)).contains("forked or was rewritten"));
 }

@@ -524,8 +524,10 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub policy: Option<PathBuf>,
     /// A signed checkpoint you kept from earlier (C2SP text, as `custody checkpoint`
-    /// prints it): the ledger must be consistent with it and at least as large. Repeatable.
-    #[arg(long, conflicts_with_all = ["lot", "bundle"])]
+    /// prints it): the ledger (or the bundle's checkpoint) must be consistent with it and at
+    /// least as large. Repeatable. For a bundle whose checkpoint is larger, the consistency
+    /// proof is fetched from --server.
+    #[arg(long)]
     pub checkpoint: Vec<PathBuf>,
     /// A witness you trust, by its cosignature/v1 verifier key (`name+id+base64`, or a
     /// file holding it). Repeatable. The checkpoint the verdict rests on (the bundle's, or

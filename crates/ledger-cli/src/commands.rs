@@ -7,6 +7,7 @@ mod bundle;
 mod checkpoint;
 mod demo;
 mod explain;
+mod held;
 mod init;
 mod keygen;
 mod listing;
@@ -43,7 +44,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         remote::trust_roots(cli.ca.as_deref())?;
         return match &cli.command {
             Command::Submit(args) => submit::run(server, args),
-            Command::Verify(args) if args.bundle.is_none() => remote::verify(server, args),
+            Command::Verify(args) => match &args.bundle {
+                // A bundle is verified here; the server only gives consistency proofs.
+                Some(bundle) => bundle::verify(bundle, args, Some(server)),
+                None => remote::verify(server, args),
+            },
             Command::Trace(args) => remote::trace(server, args),
             Command::ExportBundle(args) => remote::export_bundle(server, args),
             Command::Checkpoint(args) => remote::checkpoint(server, args),

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::cli::{ExportBundleArgs, VerifyArgs};
 use crate::commands::verify::print_report;
-use crate::commands::{close, load_policy, open, print_json, witnessed};
+use crate::commands::{close, held, load_policy, open, print_json, witnessed};
 use crate::{exit, keyfile};
 
 /// Reads a whole file of at most `limit` bytes.
@@ -103,8 +103,9 @@ pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
     Ok(exit::SUCCESS)
 }
 
-/// Runs `custody verify --bundle FILE`: no ledger is opened.
-pub fn verify(path: &Path, args: &VerifyArgs) -> Result<u8> {
+/// Runs `custody verify --bundle FILE`: no ledger is opened; `server`, if given, only
+/// supplies consistency proofs for `--checkpoint`.
+pub fn verify(path: &Path, args: &VerifyArgs, server: Option<&str>) -> Result<u8> {
     let policy = load_policy(args.policy.as_deref())?;
     let vkey = args.vkey.as_deref().map(parse_vkey).transpose()?;
     let witness_policy = witnessed::load(args)?;
@@ -126,7 +127,12 @@ pub fn verify(path: &Path, args: &VerifyArgs) -> Result<u8> {
         _ => None,
     };
     if let Some(w) = &witnessing {
-        report = witnessed::with_findings(report, w);
+        report = witnessed::with_findings(report, &w.findings);
+    }
+    // The checkpoints the auditor holds, once the operator's key opened the bundle's.
+    if let (Some(log), Some(current)) = (&found.verifier, &found.checkpoint) {
+        let against = held::check_bundle(&held::read(&args.checkpoint)?, log, current, server);
+        report = witnessed::with_findings(report, &against);
     }
     if args.json {
         let mut value = serde_json::to_value(&report)?;

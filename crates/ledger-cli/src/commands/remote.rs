@@ -155,6 +155,13 @@ fn segment(s: &str) -> String {
 
 /// `custody verify --lot LOT --server URL`.
 pub fn verify(server: &str, args: &VerifyArgs) -> Result<u8> {
+    if !args.checkpoint.is_empty() || !args.witnesses.is_empty() || args.witness_policy.is_some() {
+        bail!(
+            "with --server, --checkpoint and witness policies are checked on a bundle: run \
+             custody --server URL export-bundle LOT --out FILE, then custody --server URL \
+             verify --bundle FILE with them"
+        );
+    }
     let Some(lot) = &args.lot else {
         bail!(
             "with --server, verify checks one lot: give --lot (whole-ledger verify runs on the ledger's machine)"

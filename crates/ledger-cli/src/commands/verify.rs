@@ -8,7 +8,7 @@ use ledger_core::finding::Verdict;
 use ledger_core::plural::counted;
 
 use crate::cli::VerifyArgs;
-use crate::commands::{close, load_policy, open, print_json, witnessed};
+use crate::commands::{close, held, load_policy, open, print_json, witnessed};
 use crate::{exit, io};
 
 /// Prints a report as text: findings, then the verdict line.
@@ -35,13 +35,17 @@ pub fn print_report(report: &Report) {
 /// Runs `custody verify`.
 pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     if let Some(bundle) = &args.bundle {
-        return crate::commands::bundle::verify(bundle, &args);
+        return crate::commands::bundle::verify(bundle, &args, None);
     }
     let policy = load_policy(args.policy.as_deref())?;
     let witness_policy = witnessed::load(&args)?;
     let ledger = open(dir)?;
     let mut report = match &args.lot {
-        Some(lot) => ledger.verify_lot(lot, &policy, ledger::now()?)?.report,
+        Some(lot) => {
+            let found = ledger.verify_lot(lot, &policy, ledger::now()?)?.report;
+            let against = held::check_ledger(&held::read(&args.checkpoint)?, &ledger)?;
+            witnessed::with_findings(found, &against)
+        }
         None => {
             let held = args
                 .checkpoint
@@ -64,7 +68,7 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     };
     close(ledger)?;
     if let Some(w) = &witnessing {
-        report = witnessed::with_findings(report, w);
+        report = witnessed::with_findings(report, &w.findings);
     }
     if args.json && witness_policy.is_none() {
         print_json(&report)?;

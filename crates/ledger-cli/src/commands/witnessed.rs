@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use ledger::Report;
+use ledger_core::finding::Finding;
 use ledger_core::note::KeyKind;
 use ledger_core::witnesses::{WitnessPolicy, Witnessing};
 use serde_json::{Value, json};
@@ -66,10 +67,10 @@ pub fn parse_duration(text: &str) -> Result<u64> {
         .with_context(|| format!("--max-age {text:?} is too large"))
 }
 
-/// `report` with the policy's findings added (the verdict follows them).
-pub fn with_findings(report: Report, found: &Witnessing) -> Report {
+/// `report` with `more` findings added (the verdict follows them).
+pub fn with_findings(report: Report, more: &[Finding]) -> Report {
     let mut findings = report.findings;
-    findings.extend(found.findings.iter().cloned());
+    findings.extend(more.iter().cloned());
     Report::new(report.scope, report.lot, report.entries, findings)
 }
 
