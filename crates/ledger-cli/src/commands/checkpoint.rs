@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ledger_core::note::{KeyKind, MAX_NOTE_SIZE};
-use ledger_witness::log::{self as witness_log, Endpoint};
+use ledger_witness::log as witness_log;
 use serde_json::json;
 
 use crate::cli::CheckpointArgs;
 use crate::commands::bundle::parse_vkey_for;
-use crate::commands::{close, open, print_json};
+use crate::commands::{close, open, print_json, witnessed};
 use crate::{exit, keyfile};
 
 /// Runs `custody checkpoint`.
@@ -24,19 +24,7 @@ pub fn run(dir: &Path, args: CheckpointArgs) -> Result<u8> {
     let Some(key_file) = &args.operator_key else {
         bail!("give --operator-key FILE to sign a checkpoint (or --server URL to read one)");
     };
-    let endpoints = args
-        .witnesses
-        .iter()
-        .map(|text| text.parse::<Endpoint>().map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()
-        .context("--witness")?;
-    let quorum = args.witness_quorum.unwrap_or(endpoints.len());
-    if quorum > endpoints.len() {
-        bail!(
-            "--witness-quorum {quorum} is more than the {} witnesses given",
-            endpoints.len()
-        );
-    }
+    let (endpoints, quorum) = witnessed::endpoints(&args.witnesses, args.witness_quorum)?;
     let ledger = open(dir)?;
     let key = keyfile::read_private(key_file)?;
     let signed = ledger.sign_checkpoint(&key)?;

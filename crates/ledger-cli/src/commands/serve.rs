@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ledger_server::{Config, GroupSettings, WitnessSettings};
-use ledger_witness::log::Endpoint;
 
 use crate::cli::ServeArgs;
 use crate::commands::{close, open};
@@ -72,19 +71,8 @@ fn witness_settings(args: &ServeArgs) -> Result<Option<WitnessSettings>> {
     if args.witnesses.is_empty() {
         return Ok(None);
     }
-    let endpoints = args
-        .witnesses
-        .iter()
-        .map(|text| text.parse::<Endpoint>().map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()
-        .context("--witness")?;
-    let quorum = args.witness_quorum.unwrap_or(endpoints.len());
-    if quorum == 0 || quorum > endpoints.len() {
-        anyhow::bail!(
-            "--witness-quorum must be between 1 and the {} witnesses given, not {quorum}",
-            endpoints.len()
-        );
-    }
+    let (endpoints, quorum) =
+        crate::commands::witnessed::endpoints(&args.witnesses, args.witness_quorum)?;
     Ok(Some(WitnessSettings {
         endpoints,
         quorum,

@@ -6,6 +6,7 @@ use ledger::Report;
 use ledger_core::finding::Finding;
 use ledger_core::note::KeyKind;
 use ledger_core::witnesses::{WitnessPolicy, Witnessing};
+use ledger_witness::log::Endpoint;
 use serde_json::{Value, json};
 
 use crate::cli::VerifyArgs;
@@ -44,6 +45,24 @@ pub fn load(args: &VerifyArgs) -> Result<Option<WitnessPolicy>> {
     Ok(Some(
         WitnessPolicy::new(keys, quorum, max_age).context("--witness-quorum")?,
     ))
+}
+
+/// The witnesses a log asks (`--witness URL,VKEY`, repeated) and how many must cosign
+/// (`--witness-quorum`, default all), for `checkpoint` and `serve`.
+pub fn endpoints(texts: &[String], quorum: Option<usize>) -> Result<(Vec<Endpoint>, usize)> {
+    let endpoints = texts
+        .iter()
+        .map(|text| text.parse::<Endpoint>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()
+        .context("--witness")?;
+    let quorum = quorum.unwrap_or(endpoints.len());
+    if !endpoints.is_empty() && (quorum == 0 || quorum > endpoints.len()) {
+        bail!(
+            "--witness-quorum must be between 1 and the {} witnesses given, not {quorum}",
+            endpoints.len()
+        );
+    }
+    Ok((endpoints, quorum))
 }
 
 /// Seconds in `90s`, `15m`, `24h` or `7d` (a bare number is seconds).
