@@ -47,6 +47,8 @@ pub struct AppState {
     pub per_ip: RateLimit<std::net::IpAddr>,
     /// Statements per second by signer key.
     pub per_signer: RateLimit<[u8; 32]>,
+    /// Whether checkpoints are published only once witnesses cosigned them.
+    pub witnessed: bool,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -301,7 +303,11 @@ fn published(state: &AppState) -> Result<Published, Problem> {
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
-        .ok_or_else(|| Problem::not_found("no checkpoint has been signed yet"))
+        .ok_or_else(|| {
+            Problem::not_found(
+                "no checkpoint is published yet (with witnesses: none is cosigned by the quorum yet)",
+            )
+        })
 }
 
 /// `GET /checkpoint`: the latest signed checkpoint, C2SP text.
@@ -510,11 +516,21 @@ async fn verify(
 async fn bundle(State(state): Shared, Path(lot): Path<String>) -> Result<Response, Problem> {
     let lot = lot_id(&lot)?;
     let ledger = state.ledger.clone();
-    let key = state.key.clone();
+    // With witnesses a bundle carries only the published, cosigned checkpoint: never one
+    // signed for the export.
+    let witnessed = state.witnessed;
+    let key = (!witnessed).then(|| state.key.clone());
+    let published = published(&state).ok().map(|p| p.size);
     let bytes = blocking(move || {
-        Ok(ledger
-            .export_bundle(&lot, Some(&key), ledger::now()?)?
-            .bytes)
+        let exported = ledger.export_bundle(&lot, key.as_deref(), ledger::now()?);
+        if !witnessed {
+            return Ok(exported?.bytes);
+        }
+        match exported {
+            Ok(e) if Some(e.checkpoint.size()) == published => Ok(e.bytes),
+            Ok(_) | Err(ledger::Error::BadInput(_)) => Err(Problem::not_witnessed()),
+            Err(e) => Err(e.into()),
+        }
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())

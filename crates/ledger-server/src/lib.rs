@@ -167,6 +167,7 @@ pub fn run(
         slots: Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1))),
         per_ip: rate::RateLimit::new(config.rate_per_ip),
         per_signer: rate::RateLimit::new(config.rate_per_signer),
+        witnessed: config.witnesses.is_some(),
     });
     let app = api::router(state, config.body_limit).layer(
         tower_http::timeout::TimeoutLayer::with_status_code(

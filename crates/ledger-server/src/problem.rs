@@ -99,6 +99,18 @@ impl Problem {
         .retry_after(1)
     }
 
+    /// 503 with `Retry-After`: the witnesses have not cosigned a checkpoint covering the
+    /// log yet, and with witnesses nothing is served against any other.
+    pub fn not_witnessed() -> Problem {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-witnessed",
+            "not witnessed yet",
+            "the latest entries are not in a checkpoint the witnesses cosigned yet: retry shortly",
+        )
+        .retry_after(1)
+    }
+
     /// 404 for a path the server does not serve.
     pub fn not_found(detail: impl Into<String>) -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "not found", detail)
