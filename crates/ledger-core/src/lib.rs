@@ -13,6 +13,7 @@ pub mod completeness;
 pub mod event;
 pub mod finding;
 pub mod hash;
+pub mod held;
 pub mod id;
 pub mod input;
 pub mod keys;

@@ -231,6 +231,38 @@ impl<S: Store> Ledger<S> {
         Ok(note)
     }
 
+    /// Findings for this ledger against checkpoints the auditor kept, `(label, note)`: each
+    /// must be signed by an operator key of the ledger, no larger than the log, and the
+    /// store's tree at its size must have its root (`verify --lot --checkpoint FILE`).
+    pub fn check_held(&self, held: &[(String, String)]) -> Result<Vec<Finding>> {
+        let mut findings = Vec::new();
+        let head = self.store().head()?.size;
+        let finding = |m: String| Finding::new(Rule::CheckpointMismatch, m);
+        for (label, note) in held {
+            let Ok((_, old)) = self.checkpoint_verifier(note) else {
+                findings.push(finding(format!(
+                    "the checkpoint you hold in {label} does not verify under any operator key \
+                     of this ledger"
+                )));
+                continue;
+            };
+            if old.size() > head {
+                findings.push(finding(format!(
+                    "the ledger has {head} entries, fewer than the checkpoint you hold in \
+                     {label} ({}): it was rolled back",
+                    old.size()
+                )));
+            } else if self.root(old.size())? != *old.root() {
+                findings.push(finding(format!(
+                    "the ledger's tree at {} entries does not have the root of the checkpoint \
+                     you hold in {label}: the log forked or was rewritten",
+                    old.size()
+                )));
+            }
+        }
+        Ok(findings)
+    }
+
     /// Checks the latest stored checkpoint against a witness policy, for a verdict read
     /// from this ledger (`verify --lot`, whole-ledger `verify`): it must be cosigned as the
     /// policy requires, its root must be the store's tree at its size (the ledger read is

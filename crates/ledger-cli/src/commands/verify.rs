@@ -43,7 +43,7 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     let mut report = match &args.lot {
         Some(lot) => {
             let found = ledger.verify_lot(lot, &policy, ledger::now()?)?.report;
-            let against = held::check_ledger(&held::read(&args.checkpoint)?, &ledger)?;
+            let against = ledger.check_held(&held::read(&args.checkpoint)?)?;
             witnessed::with_findings(found, &against)
         }
         None => {
