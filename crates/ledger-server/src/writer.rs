@@ -482,7 +482,10 @@ impl State {
         }
         accepted.sort_unstable_by_key(|(seq, _)| *seq);
         for (seq, leaf) in accepted {
-            if let Err(e) = self.catch_up(seq) {
+            // Only a database shared with other servers has entries this writer did not append.
+            if seq > self.frontier.size()
+                && let Err(e) = self.catch_up(seq)
+            {
                 tracing::error!(error = %e, "cannot read the entries another server appended");
                 fail_waiting(waiting, &format!("cannot read the log: {e}"));
                 return;

@@ -2,15 +2,15 @@
 //! `custody keygen` key. `serve` is the network witness; `cosign` runs the same check and
 //! store on one request body, for an auditor who keeps the witness state in a directory.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
-use ledger_core::note::{NoteSigner, NoteVerifier};
+use anyhow::{Context, Result, anyhow};
+use ledger_core::note::NoteSigner;
 use ledger_witness::Witness;
 use ledger_witness::protocol::MAX_REQUEST_SIZE;
 
 use crate::cli::{WitnessAction, WitnessArgs, WitnessConfigArgs, WitnessKeyArgs};
+use crate::commands::bundle::parse_vkey_for;
 use crate::{exit, io, keyfile};
 
 /// Runs `custody witness`.
@@ -75,21 +75,7 @@ fn open(args: &WitnessConfigArgs) -> Result<Witness> {
     let logs = args
         .logs
         .iter()
-        .map(|text| log_key(text))
+        .map(|text| parse_vkey_for("--log", text))
         .collect::<Result<Vec<_>>>()?;
     Ok(Witness::new(&args.identity.name, key, logs, &args.state)?)
-}
-
-/// A `--log` value: a verifier key, or a file whose first non-empty line is one.
-fn log_key(text: &str) -> Result<NoteVerifier> {
-    match NoteVerifier::from_vkey(text.trim()) {
-        Ok(key) => Ok(key),
-        Err(e) if Path::new(text).is_file() => {
-            let file = io::read_text(Path::new(text), 4096)?;
-            let line = file.lines().map(str::trim).find(|l| !l.is_empty());
-            NoteVerifier::from_vkey(line.unwrap_or_default())
-                .with_context(|| format!("--log {text}: the file holds no verifier key ({e})"))
-        }
-        Err(e) => bail!("--log {text}: not a verifier key <origin>+<key id>+<base64>: {e}"),
-    }
 }
