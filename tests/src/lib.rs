@@ -155,18 +155,6 @@ impl Suite {
         self.trials.push(trial);
     }
 
-    /// Adds the test `name`, which checks a requirement not met yet: it shows as ignored
-    /// with `reason`, and runs (and fails until the requirement is met) with `--ignored`.
-    pub fn known_gap(&mut self, name: &str, reason: &str, body: fn()) {
-        let trial = libtest_mimic::Trial::test(name, move || {
-            body();
-            Ok(())
-        })
-        .with_kind(reason)
-        .with_ignored_flag(true);
-        self.trials.push(trial);
-    }
-
     /// Runs the trials as the command line asks.
     pub fn run(self) -> std::process::ExitCode {
         let args = libtest_mimic::Arguments::from_args();

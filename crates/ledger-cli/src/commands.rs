@@ -32,7 +32,7 @@ use ledger::Ledger;
 use ledger_core::policy::Policy;
 use std::time::{Duration, Instant};
 
-use ledger_store::{SledStore, StoreError};
+use ledger_store::{LogView, SledStore, Store, StoreError};
 use ledger_store_postgres::{AnyStore, PgStore, database_url};
 
 use crate::cli::{Cli, Command};
@@ -132,10 +132,30 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
 /// `CUSTODY_LOCK_WAIT` (seconds) says otherwise.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// Opens the ledger in `dir`, or in the database a `postgres://` URL names. While another
-/// custody process holds a sled ledger, waits (saying so once on standard error) up to
-/// `CUSTODY_LOCK_WAIT` seconds, 30 by default; a database is shared and never waited for.
+/// Opens the ledger in `dir`, or in the database a `postgres://` URL names, to write it.
+/// While another custody process holds a sled ledger, waits (saying so once on standard
+/// error) up to `CUSTODY_LOCK_WAIT` seconds, 30 by default; a database is shared and never
+/// waited for.
 pub fn open(dir: &Path) -> Result<Ledger<AnyStore>> {
+    open_for(dir, Access::Write)
+}
+
+/// Opens the ledger in `dir` (or a database) for a command that only reads it. While
+/// another custody process holds a sled ledger, reads it at once, as of its last
+/// acknowledged append, from its entry log ([`ledger_store::LogView`]), saying so once on
+/// standard error: readers never wait for a writer, nor for each other.
+pub fn open_to_read(dir: &Path) -> Result<Ledger<AnyStore>> {
+    open_for(dir, Access::Read)
+}
+
+/// What a command does with a ledger it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+fn open_for(dir: &Path, access: Access) -> Result<Ledger<AnyStore>> {
     if let Some(url) = database_url(dir) {
         return match PgStore::open(url) {
             Err(StoreError::NotALedger { dir }) => anyhow::bail!(
@@ -161,6 +181,16 @@ pub fn open(dir: &Path) -> Result<Ledger<AnyStore>> {
                      with --server {url} (or stop the server first)",
                     dir.display()
                 );
+            }
+            Err(StoreError::Locked { .. }) if access == Access::Read => {
+                let view = LogView::open(dir)?;
+                eprintln!(
+                    "note: another custody process is writing the ledger at {}; reading it as \
+                     of its last acknowledged append ({})",
+                    dir.display(),
+                    ledger_core::plural::counted(view.head()?.size, "entry", "entries")
+                );
+                return Ok(Ledger::open(AnyStore::View(Box::new(view)))?);
             }
             Err(StoreError::Locked { .. }) if start.elapsed() < wait => {
                 if !told {

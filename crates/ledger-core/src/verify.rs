@@ -125,6 +125,12 @@ impl Replay {
         &self.state.changes.attestations
     }
 
+    /// The state and subject index derived from the entries replayed: what a store built
+    /// from those entries holds (a read-only view of a ledger rebuilt from its entry log).
+    pub fn into_state(self) -> (crate::state::Changes, Subjects) {
+        (self.state.changes, self.subjects)
+    }
+
     /// Checks and applies the entry stored at position `position` of the ledger with
     /// `origin` (which its signature must cover).
     pub fn push(&mut self, origin: &Origin, position: u64, bytes: &[u8]) -> Result<(), StateError> {

@@ -1,6 +1,7 @@
 //! [`AnyStore`]: the store a ledger name selects, so that every command and the server run
 //! on either backend with one type: a `postgres://` or `postgresql://` URL names a
-//! PostgreSQL database, anything else a sled directory.
+//! PostgreSQL database, anything else a sled directory (or, while another process writes
+//! that directory, a read-only [`LogView`] of it).
 
 use std::path::Path;
 
@@ -12,7 +13,9 @@ use ledger_core::state::{
     StateView,
 };
 use ledger_core::subjects::SubjectState;
-use ledger_store::{AppendTxn, EntryIter, Head, MerkleNodes, SledStore, Store, StoreError};
+use ledger_store::{
+    AppendTxn, EntryIter, Head, LogView, MerkleNodes, SledStore, Store, StoreError,
+};
 
 use crate::{PgStore, is_url};
 
@@ -23,6 +26,8 @@ pub enum AnyStore {
     Sled(SledStore),
     /// A database shared by several servers.
     Postgres(PgStore),
+    /// A sled ledger another process is writing, read as of its last acknowledged append.
+    View(Box<LogView>),
 }
 
 /// The database URL `name` is, if it is one.
@@ -51,7 +56,7 @@ impl AnyStore {
     pub fn close(self) -> Result<(), StoreError> {
         match self {
             AnyStore::Sled(store) => store.close(),
-            AnyStore::Postgres(_) => Ok(()),
+            AnyStore::Postgres(_) | AnyStore::View(_) => Ok(()),
         }
     }
 }
@@ -74,6 +79,7 @@ macro_rules! each {
         match $self {
             AnyStore::Sled($store) => $call,
             AnyStore::Postgres($store) => $call,
+            AnyStore::View($store) => $call,
         }
     };
 }

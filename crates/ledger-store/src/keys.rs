@@ -17,6 +17,7 @@
 //! | `meta/format`                            | format version, `u32` (4 bytes LE)           |
 //! | `meta/origin`                            | log origin, `String`                         |
 //! | `meta/head`                              | `(u64 size, Digest last)`, 40 bytes          |
+//! | `meta/entry-log` (sled only)             | committed length of `entries.log`, `u64`     |
 //! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
 //! | `v/` + event id (32 bytes)               | `StoredEvent`                                |
 //! | `l/` + lot id                            | `StoredLot`                                  |
@@ -44,6 +45,8 @@ pub const FORMAT: &[u8] = b"meta/format";
 pub const ORIGIN: &[u8] = b"meta/origin";
 /// The head record.
 pub const HEAD: &[u8] = b"meta/head";
+/// The committed length of the entry log (`entries.log`), `u64`.
+pub const ENTRY_LOG: &[u8] = b"meta/entry-log";
 
 /// Prefix of log entries.
 pub const ENTRY: &[u8] = b"e/";

@@ -55,11 +55,13 @@
 // are errors in every build. Tests may use them (`clippy.toml`).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod entry_log;
 pub mod keys;
 pub mod records;
 mod sled_store;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
+mod view;
 pub mod writes;
 
 use std::path::PathBuf;
@@ -75,6 +77,7 @@ use ledger_core::state::{
 use ledger_core::subjects::SubjectState;
 
 pub use sled_store::{FORMAT_VERSION, SledStore};
+pub use view::LogView;
 
 /// A lazy iterator over `(seq, canonical entry bytes)`, as returned by [`Store::entries`].
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + 'a>;
@@ -230,6 +233,16 @@ pub enum StoreError {
         /// The ledger directory.
         dir: PathBuf,
     },
+    /// A read-only view of the ledger ([`LogView`]) was asked to write.
+    #[error(
+        "ledger at {} is open read-only, as of its last acknowledged append, because another \
+         custody process is writing it: run the command again when that one has finished",
+        dir.display()
+    )]
+    ReadOnly {
+        /// The ledger directory.
+        dir: PathBuf,
+    },
     /// The directory does not exist or holds no ledger (no format record).
     #[error("{} is not a custody ledger", dir.display())]
     NotALedger {
@@ -355,9 +368,10 @@ impl StoreError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            StoreError::Locked { .. } | StoreError::Io { .. } | StoreError::Database { .. } => {
-                ErrorKind::Unavailable
-            }
+            StoreError::Locked { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Io { .. }
+            | StoreError::Database { .. } => ErrorKind::Unavailable,
             StoreError::Sled { cause, .. } => match cause {
                 sled::Error::Io(_) => ErrorKind::Unavailable,
                 _ => ErrorKind::Damaged,

@@ -35,6 +35,7 @@ use ledger_core::subjects::SubjectState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::entry_log::{EntryLog, Frame};
 use crate::records::{
     StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
     StoredSubject,
@@ -47,7 +48,9 @@ use crate::{keys, writes};
 ///
 /// Version 2: state records are the storage types of [`crate::records`] (version 1 wrote
 /// the core's structs), and the `t/` (lot) and `n/` (party) indexes are part of the format.
-pub const FORMAT_VERSION: u32 = 3;
+/// Version 3: format-3 entries (signatures over the origin, the subject index). Version 4:
+/// the entry log `entries.log` and its committed length `meta/entry-log`.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Length of an encoded head: `u64` size and 32-byte digest.
 const HEAD_LEN: usize = 8 + 32;
@@ -67,6 +70,8 @@ pub struct SledStore {
     /// Held across an append's head check and write, so two appends in one process cannot
     /// both pass the check. It guards no data: a poisoned lock is taken over as is.
     append_lock: Mutex<()>,
+    /// The entry log readers use while this store is open ([`crate::entry_log`]).
+    entry_log: EntryLog,
 }
 
 impl Drop for SledStore {
@@ -125,23 +130,24 @@ impl SledStore {
         }
         let lock = take_lock(&dir)?;
         let db = open_sled(&dir)?;
+        // Checked under the lock, so two concurrent creates cannot both succeed.
+        if !db.is_empty() {
+            return Err(StoreError::AlreadyExists { dir });
+        }
+        let (entry_log, entry_log_end) = EntryLog::create(&dir, origin)?;
         let store = SledStore {
             dir,
             db,
             _lock: lock,
             append_lock: Mutex::new(()),
             released_at_exit: false,
+            entry_log,
         };
-        // Checked under sled's lock, so two concurrent creates cannot both succeed.
-        if !store.db.is_empty() {
-            return Err(StoreError::AlreadyExists {
-                dir: store.dir.clone(),
-            });
-        }
         let mut batch = sled::Batch::default();
         batch.insert(keys::FORMAT, encode("format version", &FORMAT_VERSION)?);
         batch.insert(keys::ORIGIN, encode("log origin", &origin)?);
         batch.insert(keys::HEAD, encode_head(&Head::EMPTY)?);
+        batch.insert(keys::ENTRY_LOG, encode("entry log length", &entry_log_end)?);
         store
             .db
             .apply_batch(batch)
@@ -171,26 +177,42 @@ impl SledStore {
         let lock = take_lock(&dir)?;
         clear_leftovers(&dir)?;
         let db = open_sled(&dir)?;
+        let get = |key: &[u8]| {
+            db.get(key).map_err(|cause| StoreError::Sled {
+                dir: dir.clone(),
+                cause,
+            })
+        };
+        let Some(format) = get(keys::FORMAT)? else {
+            return Err(StoreError::NotALedger { dir });
+        };
+        let found = decode_format(&format)?;
+        if found != FORMAT_VERSION {
+            return Err(StoreError::UnsupportedVersion {
+                dir,
+                found,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let committed = match get(keys::ENTRY_LOG)? {
+            Some(bytes) => decode("entry log length", keys::ENTRY_LOG, &bytes)?,
+            None => {
+                return Err(corrupt_key(
+                    "entry log length",
+                    keys::ENTRY_LOG,
+                    "missing".into(),
+                ));
+            }
+        };
+        let entry_log = EntryLog::open(&dir, committed)?;
         let store = SledStore {
             dir,
             db,
             _lock: lock,
             append_lock: Mutex::new(()),
             released_at_exit: false,
+            entry_log,
         };
-        let Some(format) = store.get(keys::FORMAT)? else {
-            return Err(StoreError::NotALedger {
-                dir: store.dir.clone(),
-            });
-        };
-        let found = decode_format(&format)?;
-        if found != FORMAT_VERSION {
-            return Err(StoreError::UnsupportedVersion {
-                dir: store.dir.clone(),
-                found,
-                supported: FORMAT_VERSION,
-            });
-        }
         store.origin()?;
         store.check_head()?;
         Ok(store)
@@ -284,6 +306,12 @@ impl SledStore {
             ));
         }
         Ok(())
+    }
+
+    /// The committed length of the entry log, as the database records it.
+    fn entry_log_end(&self) -> Result<u64, StoreError> {
+        self.get_decoded("entry log length", keys::ENTRY_LOG)?
+            .ok_or_else(|| corrupt_key("entry log length", keys::ENTRY_LOG, "missing".into()))
     }
 
     fn sled_error(&self, cause: sled::Error) -> StoreError {
@@ -447,7 +475,15 @@ impl AppendTxn for SledTxn<'_> {
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
         let store = self.store;
         writes::check_plan(&store.head()?, plan)?;
-        let writes = SledStore::build_batch(plan)?;
+        let mut writes = SledStore::build_batch(plan)?;
+        // The entries reach the entry log, durably, before the database commits them.
+        let frames: Vec<Frame<'_>> = plan
+            .entries()
+            .iter()
+            .map(|(_, bytes)| Frame::Entry(bytes))
+            .collect();
+        let end = store.entry_log.append(store.entry_log_end()?, &frames)?;
+        writes.insert(keys::ENTRY_LOG, encode("entry log length", &end)?);
         store
             .db
             .apply_batch(writes)
@@ -577,23 +613,7 @@ impl Store for SledStore {
     }
 
     fn acknowledged(&self) -> Result<Option<Head>, StoreError> {
-        let path = self.dir.join(ACKNOWLEDGED_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StoreError::Io {
-                    path,
-                    error: source,
-                });
-            }
-        };
-        let (size, last): (u64, Digest) =
-            codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
-                what: format!("acknowledged head in {}", path.display()),
-                reason: e.to_string(),
-            })?;
-        Ok(Some(Head { size, last }))
+        read_acknowledged(&self.dir)
     }
 
     fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError> {
@@ -650,9 +670,13 @@ impl Store for SledStore {
             });
         }
         let value = encode("checkpoint note", &note)?;
-        self.db
-            .insert(keys::checkpoint(size), value)
-            .map_err(|e| self.sled_error(e))?;
+        let end = self
+            .entry_log
+            .append(self.entry_log_end()?, &[Frame::Checkpoint { size, note }])?;
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::checkpoint(size), value);
+        batch.insert(keys::ENTRY_LOG, encode("entry log length", &end)?);
+        self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
         self.flush()
     }
 
@@ -711,6 +735,27 @@ const ACKNOWLEDGED_FILE: &str = "acknowledged-head";
 
 /// The temporary file the acknowledged head is written to before it is renamed.
 const ACKNOWLEDGED_TEMP: &str = "acknowledged-head.tmp";
+
+/// Reads the head the last successful append in `dir` acknowledged (see
+/// [`Store::acknowledged`]); `None` when the file does not exist.
+pub(crate) fn read_acknowledged(dir: &Path) -> Result<Option<Head>, StoreError> {
+    let path = dir.join(ACKNOWLEDGED_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path,
+                error: source,
+            });
+        }
+    };
+    let (size, last): (u64, Digest) = codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
+        what: format!("acknowledged head in {}", path.display()),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(Head { size, last }))
+}
 
 /// sled's page cache. Its default (1 GiB) would let a whole-ledger verify, which reads
 /// every entry once, grow with the ledger; reads here are sequential or index lookups.

@@ -427,7 +427,7 @@ pub fn assert_open_refuses_format_version(backend: &dyn Backend, version: u32) {
     assert!(
         matches!(
             err,
-            StoreError::UnsupportedVersion { found, supported: 3, .. } if found == version
+            StoreError::UnsupportedVersion { found, supported: FORMAT_VERSION, .. } if found == version
         ),
         "{err:?}"
     );
@@ -435,7 +435,7 @@ pub fn assert_open_refuses_format_version(backend: &dyn Backend, version: u32) {
     assert_eq!(
         err.to_string(),
         format!(
-            "ledger at {} has storage format version {version}; this build supports version 3",
+            "ledger at {} has storage format version {version}; this build supports version {FORMAT_VERSION}",
             place.name()
         )
     );
@@ -979,23 +979,25 @@ pub fn fail_create_refuses_an_origin_that_is_not_one_line(backend: &dyn Backend)
 
 pub fn fail_open_names_found_and_supported_format_versions(backend: &dyn Backend) {
     // A ledger written by a newer build.
-    assert_open_refuses_format_version(backend, 4);
+    assert_open_refuses_format_version(backend, FORMAT_VERSION + 1);
 }
 
 pub fn fail_open_refuses_older_ledgers(backend: &dyn Backend) {
     // Version 1 stored the core's structs as state records; version 2 kept one balance per
     // (lot, party), parties without their history, and signatures that do not bind the
-    // origin. This build must refuse, not misread, either.
+    // origin; version 3 had no entry log beside a sled database. This build must refuse,
+    // not misread, any of them.
     assert_open_refuses_format_version(backend, 1);
     assert_open_refuses_format_version(backend, 2);
+    assert_open_refuses_format_version(backend, 3);
 }
 
 pub fn the_format_record_is_four_bytes_little_endian(backend: &dyn Backend) {
     // Pins the one record whose encoding may never change across versions, and the
     // version this build writes.
     let (place, _store) = new_store(backend);
-    assert_eq!(FORMAT_VERSION, 3);
-    assert_eq!(place.get(keys::FORMAT).unwrap(), [3, 0, 0, 0]);
+    assert_eq!(FORMAT_VERSION, 4);
+    assert_eq!(place.get(keys::FORMAT).unwrap(), [4, 0, 0, 0]);
 }
 
 pub fn fail_damaged_records_read_as_errors_naming_the_key(backend: &dyn Backend) {

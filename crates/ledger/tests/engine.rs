@@ -614,3 +614,154 @@ fn fail_a_bundle_withholding_a_failed_audit_does_not_verify() {
         "{findings:?}"
     );
 }
+
+/// Every party, lot, holding, shipment, event, index and node of `a` as `b` holds them.
+fn assert_same_reads(a: &dyn Store, b: &dyn Store) {
+    let head = a.head().unwrap();
+    assert_eq!(head, b.head().unwrap());
+    assert_eq!(a.origin().unwrap(), b.origin().unwrap());
+    let entries = |s: &dyn Store| s.entries(0).collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(entries(a), entries(b));
+    assert_eq!(a.entry(head.size).unwrap(), None);
+    assert_eq!(b.entry(head.size).unwrap(), None);
+    let parties = a.parties().unwrap();
+    assert_eq!(
+        format!("{parties:?}"),
+        format!("{:?}", b.parties().unwrap())
+    );
+    let lots = a.lots(None, 10_000).unwrap();
+    assert!(!lots.is_empty());
+    assert_eq!(
+        format!("{lots:?}"),
+        format!("{:?}", b.lots(None, 10_000).unwrap())
+    );
+    let (first, _) = &lots[0];
+    assert_eq!(
+        format!("{:?}", a.lots(Some(first), 2).unwrap()),
+        format!("{:?}", b.lots(Some(first), 2).unwrap())
+    );
+    for p in &parties {
+        assert_eq!(
+            format!("{:?}", a.attestations(&p.id).unwrap()),
+            format!("{:?}", b.attestations(&p.id).unwrap())
+        );
+        assert_eq!(
+            format!("{:?}", a.party(&p.id).unwrap()),
+            format!("{:?}", b.party(&p.id).unwrap())
+        );
+        for k in &p.keys {
+            let key: PublicKey = k.key.parse().unwrap();
+            assert_eq!(a.key_owner(&key).unwrap(), b.key_owner(&key).unwrap());
+        }
+        for (lot, _) in &lots {
+            assert_eq!(
+                format!("{:?}", a.holding(lot, &p.id).unwrap()),
+                format!("{:?}", b.holding(lot, &p.id).unwrap())
+            );
+        }
+    }
+    for (lot, _) in &lots {
+        assert_eq!(a.lot_events(lot).unwrap(), b.lot_events(lot).unwrap());
+        assert_eq!(
+            format!("{:?}", a.lot_attestations(lot).unwrap()),
+            format!("{:?}", b.lot_attestations(lot).unwrap())
+        );
+        assert_eq!(
+            format!("{:?}", a.lot(lot).unwrap()),
+            format!("{:?}", b.lot(lot).unwrap())
+        );
+    }
+    assert_eq!(a.party_events().unwrap(), b.party_events().unwrap());
+    let subjects = |s: &dyn Store| {
+        let mut v = s.subject_states().unwrap();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    };
+    assert_eq!(subjects(a), subjects(b));
+    assert_eq!(a.checkpoints().unwrap(), b.checkpoints().unwrap());
+    for (_, bytes) in entries(a) {
+        let entry = ledger_core::statement::Entry::decode(&bytes).unwrap();
+        let id = entry.statement.id().unwrap();
+        assert_eq!(
+            format!("{:?}", a.event(&id).unwrap()),
+            format!("{:?}", b.event(&id).unwrap())
+        );
+        assert_eq!(
+            format!("{:?}", a.shipment(&id).unwrap()),
+            format!("{:?}", b.shipment(&id).unwrap())
+        );
+    }
+    for level in 0..8u8 {
+        for index in 0..(head.size >> level) {
+            let node = a.merkle_node(level, index).unwrap();
+            assert!(node.is_some(), "node {level}/{index} is stored");
+            assert_eq!(node, b.merkle_node(level, index).unwrap());
+        }
+    }
+}
+
+#[test]
+fn a_view_from_the_entry_log_reads_what_the_open_store_holds() {
+    let (dir, ledger, keys) = demo_ledger();
+    let operator = &keys[demo::OPERATOR];
+    ledger.sign_checkpoint(operator).unwrap();
+    let path = dir.path().join("ledger");
+    // The store is open, and holds the ledger's lock: the view reads beside it.
+    let view = ledger_store::LogView::open(&path).unwrap();
+    assert_same_reads(ledger.store(), &view);
+    let viewed = Ledger::open(view).unwrap();
+    let report = viewed.verify(&Silent).unwrap();
+    assert_eq!(report.findings.len(), 0, "{:?}", report.findings);
+    let lot = LotId::new(demo::MODULE).unwrap();
+    let policy = ledger_core::policy::Policy::default();
+    let as_of = ledger::now().unwrap();
+    let lot_json = |l: &ledger::LotVerification| serde_json::to_string(&l.report).unwrap();
+    assert_eq!(
+        lot_json(&viewed.verify_lot(&lot, &policy, as_of).unwrap()),
+        lot_json(&ledger.verify_lot(&lot, &policy, as_of).unwrap())
+    );
+    // A view holds the ledger as it was: it sees no later append, and writes nothing.
+    let statements = sign(&ledger, &keys["kivu-mining"], &extract("E-VIEW"), 40);
+    ledger
+        .append(statements, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    assert_eq!(
+        viewed.store().head().unwrap().size + 1,
+        ledger.store().head().unwrap().size
+    );
+    let err = viewed
+        .store()
+        .put_checkpoint(1, "note")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("read-only"), "{err}");
+    assert!(matches!(
+        viewed.store().begin_append(),
+        Err(StoreError::ReadOnly { .. })
+    ));
+    // A fresh view sees the append, and the checkpoint stored after the first view.
+    ledger.sign_checkpoint(operator).unwrap();
+    assert_same_reads(ledger.store(), &ledger_store::LogView::open(&path).unwrap());
+}
+
+#[test]
+fn fail_a_view_refuses_an_entry_log_short_of_the_acknowledged_head() {
+    let (dir, ledger, _keys) = demo_ledger();
+    let path = dir.path().join("ledger");
+    let log = path.join("entries.log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(len - 10).unwrap();
+    let err = ledger_store::LogView::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("entries.log") && err.contains("acknowledged"),
+        "{err}"
+    );
+    // The writer refuses it too, at its next open, naming the file.
+    drop(ledger);
+    let err = SledStore::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("entries.log") && err.contains("restore"),
+        "{err}"
+    );
+}

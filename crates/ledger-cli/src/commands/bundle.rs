@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::cli::{ExportBundleArgs, VerifyArgs};
 use crate::commands::verify::print_report;
-use crate::commands::{close, held, load_policy, open, print_json, witnessed};
+use crate::commands::{close, held, load_policy, open_to_read, print_json, witnessed};
 use crate::{exit, keyfile};
 
 /// Reads a whole file of at most `limit` bytes.
@@ -55,7 +55,7 @@ pub(crate) fn parse_vkey_for(flag: &str, text: &str) -> Result<NoteVerifier> {
 
 /// Runs `custody export-bundle`.
 pub fn export(dir: &Path, args: ExportBundleArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let key = args
         .operator_key
         .as_deref()

@@ -9,7 +9,7 @@ use ledger_store::Store;
 use serde_json::json;
 
 use crate::cli::{LotsArgs, PartiesArgs};
-use crate::commands::{close, open, print_json};
+use crate::commands::{close, open_to_read, print_json};
 use crate::exit;
 
 /// Lots read from the store at a time while filtering.
@@ -27,7 +27,7 @@ pub fn parties(dir: &Path, args: PartiesArgs) -> Result<u8> {
         .as_deref()
         .map(|c| Country::parse(c).context("--country"))
         .transpose()?;
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let mut parties = ledger.store().parties()?;
     close(ledger)?;
     parties.retain(|p| {
@@ -66,7 +66,7 @@ pub fn parties(dir: &Path, args: PartiesArgs) -> Result<u8> {
 
 /// Runs `custody lots`.
 pub fn lots(dir: &Path, args: LotsArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let store = ledger.store();
     let mut found = Vec::new();
     let mut after = args.after.clone();

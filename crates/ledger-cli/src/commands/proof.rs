@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use ledger_core::hash::Digest;
 
 use crate::cli::{ConsistencyArgs, InclusionArgs, ProofArgs, ProofKind};
-use crate::commands::{close, open, print_json};
+use crate::commands::{close, open_to_read, print_json};
 use crate::exit;
 
 /// Runs `custody proof`.
@@ -26,7 +26,7 @@ fn print_path(path: &[Digest]) {
 }
 
 fn inclusion(dir: &Path, args: InclusionArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let proof = ledger
         .inclusion_proof(args.seq, args.size)
         .with_context(|| format!("proof inclusion --seq {}", args.seq))?;
@@ -47,7 +47,7 @@ fn inclusion(dir: &Path, args: InclusionArgs) -> Result<u8> {
 }
 
 fn consistency(dir: &Path, args: ConsistencyArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let proof = ledger
         .consistency_proof(args.from, args.to)
         .with_context(|| format!("proof consistency --from {}", args.from))?;

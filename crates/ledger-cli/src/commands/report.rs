@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use ledger_report::Format;
 
 use crate::cli::ReportArgs;
-use crate::commands::{close, load_policy, open};
+use crate::commands::{close, load_policy, open_to_read};
 use crate::exit;
 
 /// Runs `custody report`.
@@ -17,7 +17,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> Result<u8> {
     let format = Format::parse(&args.format)
         .with_context(|| format!("unknown report format {:?}", args.format))?;
     let policy = load_policy(args.policy.as_deref())?;
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let report = ledger.report(&args.lot, &policy, ledger::now()?)?;
     close(ledger)?;
     let text = ledger_report::render(&report.data, format)?;

@@ -8,12 +8,12 @@ use ledger_core::statement::StatementJson;
 use serde_json::json;
 
 use crate::cli::ShowArgs;
-use crate::commands::{close, open, print_json};
+use crate::commands::{close, open_to_read, print_json};
 use crate::exit;
 
 /// Runs `custody show`.
 pub fn run(dir: &Path, args: ShowArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let seq = match (args.seq, &args.event) {
         (Some(seq), _) => seq,
         (None, Some(hex)) => {

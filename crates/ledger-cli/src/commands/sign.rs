@@ -9,7 +9,7 @@ use ledger_core::statement::{Origin, Statement, StatementJson};
 use ledger_store_postgres::AnyStore;
 
 use crate::cli::SignArgs;
-use crate::commands::{close, open};
+use crate::commands::{close, open_to_read};
 use crate::{exit, io, keyfile};
 
 /// Runs `custody sign`.
@@ -17,7 +17,7 @@ pub fn run(dir: &Path, args: SignArgs) -> Result<u8> {
     let key = keyfile::read_private(&args.key)?;
     let text = io::read_text(&args.events, io::MAX_INPUT)?;
     let named = dir.exists() || ledger_store_postgres::database_url(dir).is_some();
-    let ledger = if named { Some(open(dir)?) } else { None };
+    let ledger = if named { Some(open_to_read(dir)?) } else { None };
     let given = args
         .origin
         .as_deref()

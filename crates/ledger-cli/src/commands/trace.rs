@@ -9,7 +9,7 @@ use ledger_core::plural::counted;
 use ledger_core::provenance::{SHARE_ONE, Trace};
 
 use crate::cli::TraceArgs;
-use crate::commands::{close, open, print_json};
+use crate::commands::{close, open_to_read, print_json};
 use crate::exit;
 
 /// A share as a percentage with two decimals, for people.
@@ -63,7 +63,7 @@ pub fn print_trace(trace: &Trace) {
 
 /// Runs `custody trace`.
 pub fn run(dir: &Path, args: TraceArgs) -> Result<u8> {
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let trace = ledger.trace(&args.lot)?;
     close(ledger)?;
     if args.json {

@@ -8,7 +8,7 @@ use ledger_core::finding::Verdict;
 use ledger_core::plural::counted;
 
 use crate::cli::VerifyArgs;
-use crate::commands::{close, held, load_policy, open, print_json, witnessed};
+use crate::commands::{close, held, load_policy, open_to_read, print_json, witnessed};
 use crate::{exit, io};
 
 /// Prints a report as text: findings, then the verdict line.
@@ -39,7 +39,7 @@ pub fn run(dir: &Path, args: VerifyArgs) -> Result<u8> {
     }
     let policy = load_policy(args.policy.as_deref())?;
     let witness_policy = witnessed::load(&args)?;
-    let ledger = open(dir)?;
+    let ledger = open_to_read(dir)?;
     let mut report = match &args.lot {
         Some(lot) => {
             let found = ledger.verify_lot(lot, &policy, ledger::now()?)?.report;
