@@ -76,6 +76,8 @@ pub enum Need {
     Vectors,
     /// A Python module importable by `python3`, with how to install it.
     Python(&'static str, &'static str),
+    /// Mounting a small tmpfs in a private mount namespace ([`unshare_for_mount`]).
+    Mount,
 }
 
 impl Need {
@@ -93,8 +95,38 @@ impl Need {
                 .output()
                 .is_ok_and(|o| o.status.success()))
             .then(|| format!("python3 cannot import {module} ({install})")),
+            Need::Mount => unshare_for_mount().is_none().then(|| {
+                "cannot mount a tmpfs in a private mount namespace (needs unshare from \
+                 util-linux, and root or unprivileged user namespaces)"
+                    .to_owned()
+            }),
         }
     }
+}
+
+/// The `unshare` command line under which `sh -c SCRIPT` may mount a tmpfs of its own (a
+/// real small file system, gone when the script ends): `--mount` as root, else a user
+/// namespace mapped to root. `None` when neither works here.
+pub fn unshare_for_mount() -> Option<&'static [&'static str]> {
+    static FOUND: std::sync::OnceLock<Option<&'static [&'static str]>> = std::sync::OnceLock::new();
+    *FOUND.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("custody-mount-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let forms: [&'static [&'static str]; 2] = [
+            &["unshare", "--mount"],
+            &["unshare", "--user", "--map-root-user", "--mount"],
+        ];
+        let found = forms.into_iter().find(|form| {
+            std::process::Command::new(form[0])
+                .args(&form[1..])
+                .args(["sh", "-c", "mount -t tmpfs -o size=64k tmpfs \"$1\"", "sh"])
+                .arg(&dir)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let _ = std::fs::remove_dir(&dir);
+        found
+    })
 }
 
 /// Whether `name` runs from the `PATH`.

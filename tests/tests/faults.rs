@@ -2147,6 +2147,112 @@ fn fail_a_full_disk_is_named_as_such() {
     tally.finish();
 }
 
+/// ENOSPC from a real file system, not only the shim's: the ledger is copied onto a small
+/// tmpfs (in a private mount namespace, gone when the script ends), the file system is filled
+/// to leave a little room, and a batch of 100 is appended. Whether the append fits or not,
+/// the promise holds: acknowledged means present; a full disk is exit 2 with the disk named
+/// and the path, and leaves the ledger unchanged; once room is freed it opens and verifies.
+fn fail_a_real_full_filesystem_leaves_the_ledger_whole() {
+    let Some(unshare) = custody_tests::unshare_for_mount() else {
+        return;
+    };
+    let lab = Lab::new();
+    let hundred = lab.batch("HUNDRED");
+    let out = lab.work().join("smallfs");
+    let mnt = lab.work().join("mnt");
+    fs::create_dir_all(&out).unwrap();
+    fs::create_dir_all(&mnt).unwrap();
+    // Room left, in KiB, after filling: none at all, up to more than the batch needs.
+    let room = [0u64, 4, 16, 64, 256, 2048];
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=16m tmpfs "$MNT" || exit 97
+        for free in $ROOM; do
+            rm -rf "$MNT/L" "$MNT/fill"
+            cp -a "$TPL" "$MNT/L" || exit 98
+            avail=$(df -k --output=avail "$MNT" | tail -n 1 | tr -d ' ')
+            if [ "$avail" -gt "$free" ]; then
+                dd if=/dev/zero of="$MNT/fill" bs=1024 count=$((avail - free)) 2>/dev/null
+            fi
+            "$CUSTODY" --ledger "$MNT/L" append "$BATCH" >"$OUT/$free.append.out" 2>"$OUT/$free.append.err"
+            echo $? >"$OUT/$free.append.rc"
+            rm -f "$MNT/fill"
+            "$CUSTODY" --ledger "$MNT/L" verify --json >"$OUT/$free.verify.out" 2>"$OUT/$free.verify.err"
+            echo $? >"$OUT/$free.verify.rc"
+        done
+    "#;
+    let room_list: Vec<String> = room.iter().map(u64::to_string).collect();
+    let status = Command::new(unshare[0])
+        .args(&unshare[1..])
+        .args(["sh", "-c", script])
+        .env("MNT", &mnt)
+        .env("ROOM", room_list.join(" "))
+        .env("TPL", lab.template())
+        .env("CUSTODY", custody_path())
+        .env("BATCH", &hundred.file)
+        .env("OUT", &out)
+        .env("CUSTODY_LOCK_WAIT", "5")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the small file system script: {status}");
+    let read = |free: u64, what: &str| {
+        fs::read_to_string(out.join(format!("{free}.{what}"))).unwrap_or_default()
+    };
+    let mut problems = Vec::new();
+    let mut full = 0;
+    for free in room {
+        let code = read(free, "append.rc").trim().to_owned();
+        let stderr = read(free, "append.err");
+        let expected = match code.as_str() {
+            "0" => lab.base + 100,
+            "2" => {
+                full += 1;
+                let lower = stderr.to_lowercase();
+                if !["no space", "disk is full", "disk full", "full disk"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+                {
+                    problems.push(format!(
+                        "{free} KiB free: the full disk is not named: {stderr}"
+                    ));
+                }
+                if !stderr.contains(s(&mnt)) {
+                    problems.push(format!("{free} KiB free: the path is not named: {stderr}"));
+                }
+                if let Some(marker) = debug_text(&stderr) {
+                    problems.push(format!(
+                        "{free} KiB free: Rust Debug text ({marker:?}): {stderr}"
+                    ));
+                }
+                lab.base
+            }
+            other => {
+                problems.push(format!("{free} KiB free: append exited {other}: {stderr}"));
+                continue;
+            }
+        };
+        let verify: Result<Value, _> = serde_json::from_str(&read(free, "verify.out"));
+        match verify {
+            Ok(v) if v["verdict"] == "pass" && v["entries"] == expected => {}
+            _ => problems.push(format!(
+                "{free} KiB free: append exited {code}; afterwards verify (exit {}) does not pass \
+                 with {expected} entries: {}{}",
+                read(free, "verify.rc").trim(),
+                read(free, "verify.out"),
+                read(free, "verify.err")
+            )),
+        }
+    }
+    if full == 0 {
+        problems.push("no append ran out of space: the file system was never full".into());
+    }
+    assert!(
+        problems.is_empty(),
+        "on a real full file system:\n  - {}",
+        problems.join("\n  - ")
+    );
+}
+
 /// Issue 11, finding 9: readers were locked out while a writer held the ledger ("in use by
 /// another process"), and so was a second writer, at once. A writer is held right before the
 /// last write of its batch (the shim's `pause`: its other threads run on); two `verify`s
@@ -2334,6 +2440,11 @@ fn main() -> std::process::ExitCode {
         "fail_a_full_disk_is_named_as_such",
         &[custody_tests::Need::Program("cc", "apt-get install gcc")],
         fail_a_full_disk_is_named_as_such,
+    );
+    suite.test(
+        "fail_a_real_full_filesystem_leaves_the_ledger_whole",
+        &[custody_tests::Need::Mount],
+        fail_a_real_full_filesystem_leaves_the_ledger_whole,
     );
     suite.test(
         "fail_readers_run_while_a_writer_works",
