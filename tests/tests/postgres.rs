@@ -273,12 +273,220 @@ fn two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork(clus
     assert!(verdict.contains(&format!("{total} entries")), "{verdict}");
 }
 
+/// Signs `n` extracts of lots `PREFIX-0` … by kivu in one `custody sign` run; the signed
+/// statements, one JSON line each.
+fn sign_extracts(s: &Scratch, prefix: &str, n: usize) -> Vec<String> {
+    let events: String = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"kind": "extract", "actor": "kivu", "time": "2026-03-03T08:15:00Z", "site": {{"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"}}, "outputs": [{{"lot": "{prefix}-{i}", "material": "cobalt-ore", "quantity": 100, "unit": "kg", "content": {{"Co": 0.031}}}}]}}"#
+            ) + "\n"
+        })
+        .collect();
+    s.write(&format!("{prefix}.jsonl"), &events);
+    let signed = format!("{prefix}.signed");
+    s.custody(&[
+        "sign",
+        "--key",
+        "miner.pem",
+        &format!("{prefix}.jsonl"),
+        "--out",
+        &signed,
+    ])
+    .success();
+    let text = std::fs::read_to_string(s.dir.path().join(&signed)).unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+/// What concurrent submitters saw: the ids that got a `201`, and the checkpoints the server
+/// published before the primary was lost.
+#[derive(Default)]
+struct Observed {
+    acknowledged: Vec<String>,
+    checkpoints: Vec<String>,
+}
+
+/// Reads a hot standby serves while its primary writes: its latest checkpoint's root is its
+/// tree at that size, inclusion proofs from it verify against that root, and lots trace.
+fn reads_from_the_replica_hold_against_its_checkpoint(replica: &str) {
+    let ledger = ledger::Ledger::open(PgStore::open(replica).unwrap()).unwrap();
+    let (size, note) = ledger
+        .latest_checkpoint()
+        .unwrap()
+        .expect("a replicated checkpoint");
+    let body = note.split("\n\n").next().unwrap();
+    let checkpoint = ledger_core::note::Checkpoint::parse(&format!("{body}\n"), None).unwrap();
+    assert_eq!(checkpoint.size(), size);
+    assert_eq!(&ledger.root(size).unwrap(), checkpoint.root());
+    for seq in [0, size / 2, size - 1] {
+        let proof = ledger.inclusion_proof(seq, Some(size)).unwrap();
+        ledger_core::merkle::verify_inclusion(
+            seq,
+            size,
+            &proof.leaf_hash,
+            &proof.path,
+            checkpoint.root(),
+        )
+        .unwrap();
+    }
+    let lot = ledger_core::id::LotId::new("KV-ORE-0001").unwrap();
+    assert!(ledger.trace(&lot).unwrap().findings.is_empty());
+}
+
+fn failover_keeps_every_acknowledged_statement(_shared: &Cluster) {
+    // A primary whose commits wait for a synchronous standby; the server is given both,
+    // and connects to whichever accepts writes (`target_session_attrs=read-write`).
+    const SUBMITTERS: usize = 8;
+    const PER_SUBMITTER: usize = 40;
+    let primary = Cluster::start_primary().unwrap();
+    let standby = primary.start_standby().unwrap();
+    let first = primary.database().unwrap();
+    let name = first.rsplit('/').next().unwrap().to_owned();
+    let both = format!(
+        "postgresql://custody@{}:{},{}:{}/{name}?target_session_attrs=read-write",
+        primary.host(),
+        primary.port(),
+        standby.host(),
+        standby.port()
+    );
+    let s = Scratch {
+        dir: tempfile::tempdir().unwrap(),
+        url: both,
+    };
+    s.small_ledger();
+    let batches: Vec<Vec<String>> = (0..SUBMITTERS)
+        .map(|i| sign_extracts(&s, &format!("FO-{i}"), PER_SUBMITTER))
+        .collect();
+    let server = Server::start(&s);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let observed = std::sync::Mutex::new(Observed::default());
+    let acked = std::sync::atomic::AtomicUsize::new(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let statements_url = format!("{}/v1/statements", server.url);
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    let retries = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for batch in &batches {
+            let (agent, observed, acked, failures) = (&agent, &observed, &acked, &failures);
+            let retries = &retries;
+            let statements_url = &statements_url;
+            scope.spawn(move || {
+                for line in batch {
+                    let id = serde_json::from_str::<Value>(line).unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned();
+                    // Retried until the server answers 201 (appended now) or 409 (appended
+                    // by an earlier try whose answer was lost in the failover).
+                    loop {
+                        let status = agent
+                            .post(statements_url)
+                            .header("Content-Type", "application/json")
+                            .send(line.as_bytes())
+                            .map(|r| r.status().as_u16());
+                        match status {
+                            Ok(201) => {
+                                observed.lock().unwrap().acknowledged.push(id);
+                                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                break;
+                            }
+                            Ok(409) => break,
+                            _ if std::time::Instant::now() > deadline => {
+                                failures.lock().unwrap().push(format!(
+                                    "{id}: never acknowledged (last answer {status:?})"
+                                ));
+                                break;
+                            }
+                            _ => {
+                                retries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        // Under load: keep the checkpoints the server publishes, then lose the primary.
+        while acked.load(std::sync::atomic::Ordering::SeqCst) < SUBMITTERS * PER_SUBMITTER / 3 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the submitters made no progress"
+            );
+            if let Ok(mut r) = agent.get(&format!("{}/checkpoint", server.url)).call()
+                && r.status() == 200
+                && let Ok(note) = r.body_mut().read_to_string()
+            {
+                observed.lock().unwrap().checkpoints.push(note);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // A read replica, while the primary writes: its answers hold against its checkpoint.
+        reads_from_the_replica_hold_against_its_checkpoint(&standby.url(&name));
+        primary.kill().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        standby.promote().unwrap();
+    });
+    assert!(
+        retries.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "no request failed: the primary was not lost under load"
+    );
+    let failures = failures.into_inner().unwrap();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    drop(server);
+    let observed = observed.into_inner().unwrap();
+    assert!(
+        !observed.checkpoints.is_empty(),
+        "no checkpoint was seen before the failover"
+    );
+    // On the promoted standby: every acknowledged statement, each once, in one chain.
+    let promoted = standby.url(&name);
+    let store = PgStore::open(&promoted).unwrap();
+    let mut ids = std::collections::HashMap::new();
+    for entry in store.entries(0) {
+        let (seq, bytes) = entry.unwrap();
+        let entry = ledger_core::statement::Entry::decode(&bytes).unwrap();
+        let id = entry.statement.id().unwrap().to_hex();
+        assert!(
+            ids.insert(id.clone(), seq).is_none(),
+            "{id} is in the log twice"
+        );
+    }
+    let expected = 3 + SUBMITTERS * PER_SUBMITTER;
+    assert_eq!(ids.len(), expected, "every statement is in the log once");
+    for id in &observed.acknowledged {
+        assert!(
+            ids.contains_key(id),
+            "acknowledged {id} is missing after the failover"
+        );
+    }
+    let on_promoted = Scratch {
+        dir: tempfile::tempdir().unwrap(),
+        url: promoted,
+    };
+    let mut verify = vec!["verify".to_owned()];
+    for (i, note) in observed.checkpoints.iter().enumerate() {
+        let file = format!("before-{i}.checkpoint");
+        on_promoted.write(&file, note);
+        verify.extend(["--checkpoint".to_owned(), file]);
+    }
+    let args: Vec<&str> = verify.iter().map(String::as_str).collect();
+    let verdict = stdout(&on_promoted.custody(&args).success());
+    assert!(
+        verdict.contains(&format!("{expected} entries")),
+        "{verdict}"
+    );
+}
+
 /// A test body, given the run's cluster.
 type Test = fn(&Cluster);
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Test); 4] = [
+    let tests: [(&str, Test); 5] = [
         (
             "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
             init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
@@ -294,6 +502,10 @@ fn main() -> ExitCode {
         (
             "two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork",
             two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork,
+        ),
+        (
+            "failover_keeps_every_acknowledged_statement",
+            failover_keeps_every_acknowledged_statement,
         ),
     ];
     let missing = cluster::binaries().err();

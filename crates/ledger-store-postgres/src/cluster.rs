@@ -1,6 +1,9 @@
 //! A throwaway PostgreSQL cluster for tests (feature `test-cluster`): `initdb` into a
 //! temporary directory, `pg_ctl start` on a Unix socket in it (no TCP listener), one new
-//! database per [`Cluster::database`], `pg_ctl stop -m immediate` on drop.
+//! database per [`Cluster::database`], `pg_ctl stop -m immediate` on drop. A primary with a
+//! synchronous hot standby ([`Cluster::start_primary`], [`Cluster::start_standby`]) can be
+//! killed ([`Cluster::kill`]) and the standby promoted ([`Cluster::promote`]), for the
+//! failover test.
 //!
 //! The binaries are Debian's: `initdb` on the `PATH` (with `pg_ctl` beside it), else the
 //! newest `/usr/lib/postgresql/*/bin`. PostgreSQL refuses to run as root, and CI runs as
@@ -60,9 +63,166 @@ pub fn binaries() -> Result<PathBuf, String> {
     })
 }
 
+/// Settings of a primary that a synchronous standby named [`STANDBY`] replicates: a commit
+/// returns only once the standby has flushed it (`synchronous_commit = on`).
+const PRIMARY_SETTINGS: &[&str] = &[
+    "wal_level=replica",
+    "max_wal_senders=4",
+    "wal_keep_size=256MB",
+    "synchronous_commit=on",
+    "synchronous_standby_names=standby",
+    "hot_standby=on",
+];
+
+/// The application name a standby connects to its primary with.
+pub const STANDBY: &str = "standby";
+
 impl Cluster {
     /// Starts a new cluster and waits until it accepts connections.
     pub fn start() -> Result<Cluster, String> {
+        Cluster::start_with(&[])
+    }
+
+    /// Starts a new cluster set up as the primary of a synchronous standby
+    /// ([`Cluster::start_standby`]): until one connects, its commits wait.
+    pub fn start_primary() -> Result<Cluster, String> {
+        Cluster::start_with(PRIMARY_SETTINGS)
+    }
+
+    /// Starts a hot standby of this primary, streaming from it as [`STANDBY`]: a copy made
+    /// with `pg_basebackup`, started in recovery (read-only until [`Cluster::promote`]).
+    pub fn start_standby(&self) -> Result<Cluster, String> {
+        let standby = Cluster::empty()?;
+        let conninfo = format!(
+            "host={} port={} user={SUPERUSER} application_name={STANDBY}",
+            self.home.display(),
+            self.port
+        );
+        run(standby
+            .command("pg_basebackup")
+            .arg("-D")
+            .arg(standby.data())
+            .args(["-d", &conninfo, "-R", "-X", "stream", "--checkpoint=fast"])
+            .arg("--no-sync"))?;
+        // Promoted, it runs alone until a new standby joins (as Patroni does without
+        // `synchronous_mode_strict`): it must not wait for a standby of its own.
+        standby.configure(&["synchronous_standby_names="])?;
+        standby.run_server()?;
+        Ok(standby)
+    }
+
+    /// Kills the cluster's server processes with SIGKILL, as a lost machine would stop
+    /// them: nothing is flushed or closed.
+    pub fn kill(&self) -> Result<(), String> {
+        let pid_file = self.data().join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .map_err(|e| format!("cannot read {}: {e}", pid_file.display()))?;
+        let pid = text
+            .lines()
+            .next()
+            .map(str::trim)
+            .filter(|pid| !pid.is_empty())
+            .ok_or_else(|| format!("{} names no process", pid_file.display()))?;
+        let children = Command::new("pgrep")
+            .args(["-P", pid])
+            .output()
+            .map_err(|e| format!("cannot run pgrep: {e}"))?;
+        let mut pids = vec![pid.to_owned()];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        // Some backends may have exited by now: only the postmaster's death is checked.
+        let _ = Command::new("kill").arg("-KILL").args(&pids).output();
+        for _ in 0..100 {
+            // Dead, or a zombie no one has reaped yet (its state, after the name, is `Z`).
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            });
+            if !alive {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err(format!("the postmaster {pid} survived SIGKILL"))
+    }
+
+    /// Promotes a standby to a primary that accepts writes, and waits until it does.
+    pub fn promote(&self) -> Result<(), String> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-w", "-t", "60", "promote"]))
+    }
+
+    /// The host part of this cluster's URLs: its socket directory, percent-encoded.
+    pub fn host(&self) -> String {
+        self.home.display().to_string().replace('/', "%2F")
+    }
+
+    /// The port that names this cluster's socket.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn start_with(settings: &[&str]) -> Result<Cluster, String> {
+        let cluster = Cluster::empty()?;
+        run(cluster
+            .command("initdb")
+            .arg("-D")
+            .arg(cluster.data())
+            .args(["--auth=trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C"])
+            .arg("--no-sync"))?;
+        cluster.configure(settings)?;
+        cluster.run_server()?;
+        Ok(cluster)
+    }
+
+    /// Adds `name=value` settings to the cluster's `postgresql.auto.conf`.
+    fn configure(&self, settings: &[&str]) -> Result<(), String> {
+        let conf = self.data().join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&conf)
+            .map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
+        for setting in settings {
+            let (name, value) = setting.split_once('=').unwrap_or((setting, ""));
+            text.push_str(&format!("{name} = '{value}'\n"));
+        }
+        std::fs::write(&conf, text).map_err(|e| format!("cannot write {}: {e}", conf.display()))
+    }
+
+    fn data(&self) -> PathBuf {
+        self.home.join("data")
+    }
+
+    /// Starts the server on the cluster's socket and waits until it accepts connections.
+    fn run_server(&self) -> Result<(), String> {
+        let options = format!(
+            "-k {} -p {} -c listen_addresses=''",
+            self.home.display(),
+            self.port
+        );
+        let started = run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.home.join("log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"]));
+        started.map_err(|e| {
+            let log = std::fs::read_to_string(self.home.join("log")).unwrap_or_default();
+            format!("{e}\nserver log:\n{log}")
+        })
+    }
+
+    /// A cluster's directories and port, with no data directory yet.
+    fn empty() -> Result<Cluster, String> {
         let bin = binaries()?;
         let as_user = is_root()?.then_some(UNPRIVILEGED);
         let root = tempfile::Builder::new()
@@ -85,35 +245,16 @@ impl Cluster {
             as_user,
             databases: AtomicU32::new(0),
         };
-        let data = cluster.home.join("data");
-        run(cluster
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["--auth=trust", "-U", SUPERUSER, "-E", "UTF8", "--locale=C"])
-            .arg("--no-sync"))?;
-        let options = format!(
-            "-k {} -p {port} -c listen_addresses=''",
-            cluster.home.display()
-        );
-        let started = run(cluster
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(&data)
-            .arg("-l")
-            .arg(cluster.home.join("log"))
-            .args(["-w", "-t", "60", "-o", &options, "start"]));
-        if let Err(e) = started {
-            let log = std::fs::read_to_string(cluster.home.join("log")).unwrap_or_default();
-            return Err(format!("{e}\nserver log:\n{log}"));
-        }
         Ok(cluster)
     }
 
     /// The URL of the database `name` in this cluster.
     pub fn url(&self, name: &str) -> String {
-        let socket = self.home.display().to_string().replace('/', "%2F");
-        format!("postgresql://{SUPERUSER}@{socket}:{}/{name}", self.port)
+        format!(
+            "postgresql://{SUPERUSER}@{}:{}/{name}",
+            self.host(),
+            self.port
+        )
     }
 
     /// A new, empty database; its URL.
@@ -148,7 +289,7 @@ impl Drop for Cluster {
         let _ = self
             .command("pg_ctl")
             .arg("-D")
-            .arg(self.home.join("data"))
+            .arg(self.data())
             .args(["-m", "immediate", "-w", "stop"])
             .output();
     }
