@@ -709,6 +709,10 @@ pub struct BenchArgs {
     /// Build the synthetic ledger here and keep it (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
+    /// Also build the same ledger in this empty PostgreSQL database (a postgres:// URL) and
+    /// measure it beside sled in the same run.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,

@@ -12,11 +12,13 @@ use std::time::Instant;
 use ed25519_dalek::{Signer, SigningKey};
 use ledger::{Genesis, Ledger, Silent};
 use ledger_core::hash::Digest;
+use ledger_core::id::LotId;
 use ledger_core::keys::{BATCH_SIZE, PublicKey, Signature, SignatureCheck, verify_batch};
 use ledger_core::merkle::NodeSource;
 use ledger_core::policy::Policy;
 use ledger_core::statement::{Entry, Origin, Statement, signing_message};
 use ledger_store::{Nodes, SledStore, Store};
+use ledger_store_postgres::PgStore;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -32,6 +34,9 @@ pub const PEAK_RSS_PREFIX: &str = "custody-peak-rss-kb: ";
 fn failed(what: impl std::fmt::Display) -> ScenarioError {
     ScenarioError::Invalid(format!("bench: {what}"))
 }
+
+/// The synthetic ledger's origin, on every store.
+const ORIGIN: &str = "bench.custody.example/log";
 
 /// Statements per append batch: one sled batch and one flush each (group commit).
 const BATCH: usize = 10_000;
@@ -89,6 +94,42 @@ pub struct BenchReport {
     pub append_ratio: f64,
     /// `verify_per_s / bound_verify_per_s`.
     pub verify_ratio: f64,
+    /// Bytes the sled ledger takes on disk per event (its directory: sled's files and the
+    /// entry log).
+    pub bytes_per_event: f64,
+    /// The same measurements on PostgreSQL, in the same run (`custody bench --store URL`).
+    pub postgres: Option<StoreFigures>,
+}
+
+/// The store measurements of one backend beside sled's.
+#[derive(Debug, Serialize)]
+pub struct StoreFigures {
+    /// The database, without its password.
+    pub store: String,
+    /// Bulk append, events per second (every rule checked, group commit).
+    pub append_per_s: f64,
+    /// Whole-ledger verify in a fresh process, entries per second.
+    pub verify_per_s: f64,
+    /// `verify --lot` + `trace` of the same module, milliseconds.
+    pub trace_ms: f64,
+    /// Inclusion proofs generated and checked per second.
+    pub proofs_per_s: f64,
+    /// Bytes of the ledger's tables (indexes and TOAST included) per event.
+    pub bytes_per_event: f64,
+    /// `append_per_s` over sled's, in the same run.
+    pub append_vs_sled: f64,
+    /// `verify_per_s` over sled's, in the same run.
+    pub verify_vs_sled: f64,
+}
+
+/// What one store measured: the part of a run that differs between backends.
+struct Measured {
+    append_per_s: f64,
+    verify_per_s: f64,
+    peak_rss_mb: f64,
+    trace_ms: f64,
+    trace_events: usize,
+    proofs_per_s: f64,
 }
 
 fn per_second(count: usize, start: Instant) -> f64 {
@@ -280,12 +321,14 @@ fn primitives(entry: &[u8], sample: &[Statement], origin: &Origin) -> Result<Pri
 /// Runs the benchmark and returns its figures.
 ///
 /// `custody` is the binary whole-ledger verify runs in as a child process (for its peak
-/// memory); `keep` keeps the ledger there instead of a temporary directory; `progress`
-/// prints what is being measured on standard error.
+/// memory); `keep` keeps the ledger there instead of a temporary directory; `store_url`, an
+/// empty PostgreSQL database, gets the same ledger and measurements beside sled's;
+/// `progress` prints what is being measured on standard error.
 pub fn bench(
     custody: &Path,
     events: usize,
     keep: Option<&Path>,
+    store_url: Option<&str>,
     progress: bool,
 ) -> Result<BenchReport> {
     let threads = rayon::current_num_threads();
@@ -304,7 +347,7 @@ pub fn bench(
         name: "Bench operator",
         country: "FI",
     };
-    let store = SledStore::create(&ledger_dir, "bench.custody.example/log")?;
+    let store = SledStore::create(&ledger_dir, ORIGIN)?;
     let ledger = Ledger::init(store, synth.operator_key(), &genesis, ledger::now()?, 0)?;
 
     // Sign everything first: `append` receives pre-signed statements.
@@ -341,39 +384,76 @@ pub fn bench(
     drop(all);
     let p = primitives(&sample_entry, &sample, ledger.signing_origin())?;
 
-    say("appending".into());
-    let now = ledger::now()?;
-    let start = Instant::now();
-    for batch in batches {
-        ledger.append(batch, now, &Silent)?;
-    }
-    let append_per_s = per_second(synth.len(), start);
-    drop(ledger);
-
-    say("verifying the whole ledger in a child process".into());
-    let (verify_per_s, peak_rss_mb) = verify_child(custody, &ledger_dir, synth.len() + 1)?;
-
-    let ledger = Ledger::open(SledStore::open(&ledger_dir)?)?;
     let module = synth
         .modules
         .first()
         .cloned()
         .ok_or_else(|| failed("fewer events than one module needs (about 14,000)"))?;
-    say(format!("verify --lot and trace of {module}"));
-    let start = Instant::now();
-    let checked = ledger.verify_lot(&module, &Policy::default(), now)?;
-    let trace = checked.trace;
-    let trace_ms = start.elapsed().as_secs_f64() * 1000.0;
-    if let Some(first) = checked.report.findings.first()
-        && checked.report.counts.errors != 0
-    {
-        return Err(failed(format!(
-            "the synthetic module does not verify: {first}"
-        )));
-    }
-
-    say("proofs".into());
-    let proofs_per_s = proof_rate(ledger.store(), 20_000)?;
+    let database = match store_url {
+        Some(url) => {
+            let store = PgStore::create(url, ORIGIN)?;
+            Some(Ledger::init(
+                store,
+                synth.operator_key(),
+                &genesis,
+                ledger::now()?,
+                0,
+            )?)
+        }
+        None => None,
+    };
+    let entries = synth.len() + 1;
+    let sled = measure(
+        ledger,
+        batches.clone(),
+        || Ok(SledStore::open(&ledger_dir)?),
+        &Run {
+            custody,
+            name: &ledger_dir,
+            module: &module,
+            entries,
+            say: &say,
+        },
+    )?;
+    let bytes_per_event = dir_bytes(&ledger_dir) as f64 / entries as f64;
+    let postgres = match (database, store_url) {
+        (Some(database), Some(url)) => {
+            say(format!("the same on {}", database.store().shown()));
+            let shown = database.store().shown().to_owned();
+            let pg = measure(
+                database,
+                batches,
+                || Ok(PgStore::open(url)?),
+                &Run {
+                    custody,
+                    name: Path::new(url),
+                    module: &module,
+                    entries,
+                    say: &say,
+                },
+            )?;
+            let bytes = PgStore::open(url)?.bytes_on_disk()? as f64;
+            Some(StoreFigures {
+                store: shown,
+                append_per_s: pg.append_per_s,
+                verify_per_s: pg.verify_per_s,
+                trace_ms: pg.trace_ms,
+                proofs_per_s: pg.proofs_per_s,
+                bytes_per_event: bytes / entries as f64,
+                append_vs_sled: pg.append_per_s / sled.append_per_s,
+                verify_vs_sled: pg.verify_per_s / sled.verify_per_s,
+            })
+        }
+        _ => None,
+    };
+    let Measured {
+        append_per_s,
+        verify_per_s,
+        peak_rss_mb,
+        trace_ms,
+        trace_events,
+        proofs_per_s,
+    } = sled;
 
     let bound_append_per_s = 1.0 / (1.0 / p.batch_ledger_all + 1.0 / p.sha + 1.0 / p.sled);
     let bound_verify_per_s = p.batch_ledger_all;
@@ -394,14 +474,87 @@ pub fn bench(
         append_per_s,
         verify_per_s,
         trace_ms,
-        trace_events: trace.events.len(),
+        trace_events,
         proofs_per_s,
         peak_rss_mb,
         bound_append_per_s,
         bound_verify_per_s,
         append_ratio: append_per_s / bound_append_per_s,
         verify_ratio: verify_per_s / bound_verify_per_s,
+        bytes_per_event,
+        postgres,
     })
+}
+
+/// What a store's measurement needs besides the store.
+struct Run<'a> {
+    custody: &'a Path,
+    /// The ledger's name for `custody --ledger`: a directory or a database URL.
+    name: &'a Path,
+    module: &'a LotId,
+    entries: usize,
+    say: &'a dyn Fn(String),
+}
+
+/// Appends `batches` to `ledger`, then measures whole-ledger verify (in a child process),
+/// `verify --lot` + `trace` of the module, and inclusion proofs on the store `reopen`
+/// opens afresh.
+fn measure<S: Store>(
+    ledger: Ledger<S>,
+    batches: Vec<Vec<Statement>>,
+    reopen: impl Fn() -> Result<S>,
+    run: &Run<'_>,
+) -> Result<Measured> {
+    (run.say)(format!("appending to {}", run.name.display()));
+    let now = ledger::now()?;
+    let start = Instant::now();
+    let count: usize = batches.iter().map(Vec::len).sum();
+    for batch in batches {
+        ledger.append(batch, now, &Silent)?;
+    }
+    let append_per_s = per_second(count, start);
+    drop(ledger);
+
+    (run.say)("verifying the whole ledger in a child process".into());
+    let (verify_per_s, peak_rss_mb) = verify_child(run.custody, run.name, run.entries)?;
+
+    let ledger = Ledger::open(reopen()?)?;
+    (run.say)(format!("verify --lot and trace of {}", run.module));
+    let start = Instant::now();
+    let checked = ledger.verify_lot(run.module, &Policy::default(), now)?;
+    let trace_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if let Some(first) = checked.report.findings.first()
+        && checked.report.counts.errors != 0
+    {
+        return Err(failed(format!(
+            "the synthetic module does not verify: {first}"
+        )));
+    }
+
+    (run.say)("proofs".into());
+    let proofs_per_s = proof_rate(ledger.store(), 20_000)?;
+    Ok(Measured {
+        append_per_s,
+        verify_per_s,
+        peak_rss_mb,
+        trace_ms,
+        trace_events: checked.trace.events.len(),
+        proofs_per_s,
+    })
+}
+
+/// The bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Runs `custody verify` on `dir` in a child process: entries per second and peak RSS.
@@ -434,7 +587,7 @@ fn verify_child(custody: &Path, dir: &Path, entries: usize) -> Result<(f64, f64)
 }
 
 /// Generates and checks `count` inclusion proofs of spread-out entries against the head.
-fn proof_rate(store: &SledStore, count: usize) -> Result<f64> {
+fn proof_rate(store: &dyn Store, count: usize) -> Result<f64> {
     use ledger_core::merkle::{inclusion_proof, root, verify_inclusion};
     let size = store.head()?.size;
     let nodes = Nodes(store);

@@ -217,6 +217,27 @@ impl PgStore {
     }
 
     /// Runs `query` with a client from the pool.
+    /// The database's URL without its password, for messages.
+    pub fn shown(&self) -> &str {
+        self.pool.shown()
+    }
+
+    /// Bytes the ledger's tables take in the database, their indexes and TOAST included
+    /// (what `custody bench --store` reports per event).
+    pub fn bytes_on_disk(&self) -> Result<u64, StoreError> {
+        let bytes: i64 = self.with_client(|c| {
+            c.query_one(
+                "SELECT (pg_total_relation_size('custody_entries') \
+                 + pg_total_relation_size('custody_records') \
+                 + pg_total_relation_size('custody_head') \
+                 + pg_total_relation_size('custody_meta'))::bigint",
+                &[],
+            )
+            .and_then(|row| row.try_get(0))
+        })?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     fn with_client<T>(
         &self,
         query: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,

@@ -65,6 +65,29 @@ fn print(r: &BenchReport) {
     );
     crate::outln!("  inclusion proofs            {:>12.0} /s", r.proofs_per_s);
     crate::outln!("  peak RSS of verify          {:>12.1} MB", r.peak_rss_mb);
+    crate::outln!(
+        "  on disk                     {:>12.0} B per event",
+        r.bytes_per_event
+    );
+    if let Some(pg) = &r.postgres {
+        crate::outln!("postgresql ({})", pg.store);
+        crate::outln!(
+            "  append                      {:>12.0} /s  {:.2}x of sled",
+            pg.append_per_s,
+            pg.append_vs_sled
+        );
+        crate::outln!(
+            "  verify (whole ledger)       {:>12.0} /s  {:.2}x of sled",
+            pg.verify_per_s,
+            pg.verify_vs_sled
+        );
+        crate::outln!("  verify --lot + trace        {:>12.1} ms", pg.trace_ms);
+        crate::outln!("  inclusion proofs            {:>12.0} /s", pg.proofs_per_s);
+        crate::outln!(
+            "  on disk                     {:>12.0} B per event",
+            pg.bytes_per_event
+        );
+    }
 }
 
 /// Runs `custody bench`.
@@ -75,6 +98,7 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         &custody,
         args.events,
         args.dir.as_deref(),
+        args.store.as_deref(),
         std::io::stderr().is_terminal(),
     )?;
     if args.json {
