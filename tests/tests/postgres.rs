@@ -481,12 +481,24 @@ fn failover_keeps_every_acknowledged_statement(_shared: &Cluster) {
     );
 }
 
+fn the_readme_tour_runs_on_a_postgres_ledger(cluster: &Cluster) {
+    // The README's tour, every command and output, with `CUSTODY_LEDGER` naming a
+    // database instead of the default directory: the same output as on sled.
+    let url = cluster.database().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    custody_tests::readme::run_tour(dir.path(), &[("CUSTODY_LEDGER", &url)], Some(&url));
+    assert!(
+        !dir.path().join("custody-ledger").exists(),
+        "the tour made a ledger directory"
+    );
+}
+
 /// A test body, given the run's cluster.
 type Test = fn(&Cluster);
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Test); 5] = [
+    let tests: [(&str, Test); 6] = [
         (
             "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
             init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
@@ -502,6 +514,10 @@ fn main() -> ExitCode {
         (
             "two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork",
             two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork,
+        ),
+        (
+            "the_readme_tour_runs_on_a_postgres_ledger",
+            the_readme_tour_runs_on_a_postgres_ledger,
         ),
         (
             "failover_keeps_every_acknowledged_statement",
