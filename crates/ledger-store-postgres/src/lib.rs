@@ -42,6 +42,7 @@ mod migrations;
 mod pool;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use ledger_core::Digest;
@@ -50,7 +51,7 @@ use ledger_core::id::{LotId, PartyId};
 use ledger_core::keys::PublicKey;
 use ledger_core::state::{
     AttestationRecord, EventRecord, Holding, LotRecord, PartyRecord, ShipmentRecord, StateError,
-    StateView,
+    StateKeys, StateView,
 };
 use ledger_core::subjects::SubjectState;
 use ledger_store::records::{
@@ -454,8 +455,14 @@ struct PgTxn<'a> {
     store: &'a PgStore,
     client: RefCell<Option<Pooled<'a>>>,
     head: Head,
+    /// The state records [`AppendTxn::prefetch`] read in bulk, by key (`None`: no such
+    /// record); the rules' reads of these keys are answered from here.
+    prefetched: HashMap<Vec<u8>, Option<Vec<u8>>>,
     _writer: MutexGuard<'a, ()>,
 }
+
+/// Keys per prefetch query: bounds one query's parameter and result size.
+const PREFETCH_CHUNK: usize = 1000;
 
 impl PgTxn<'_> {
     fn get_decoded<T: DeserializeOwned>(
@@ -463,6 +470,12 @@ impl PgTxn<'_> {
         what: &str,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
+        if let Some(value) = self.prefetched.get(key) {
+            return value
+                .as_deref()
+                .map(|bytes| decode(what, key, bytes))
+                .transpose();
+        }
         let mut client = self.client.borrow_mut();
         let Some(client) = client.as_mut() else {
             return Err(self.finished());
@@ -501,6 +514,54 @@ impl Drop for PgTxn<'_> {
 impl AppendTxn for PgTxn<'_> {
     fn head(&self) -> Head {
         self.head
+    }
+
+    /// Reads every record the check may need in a few queries (`key = ANY($1)`), in the
+    /// transaction's snapshot, instead of one round trip per lookup.
+    fn prefetch(&mut self, wanted: &dyn Fn() -> StateKeys) -> Result<(), StoreError> {
+        let wanted = wanted();
+        let keys: Vec<Vec<u8>> = wanted
+            .parties
+            .iter()
+            .map(keys::party)
+            .chain(wanted.key_owners.iter().map(keys::key_owner_bytes))
+            .chain(wanted.lots.iter().map(keys::lot))
+            .chain(
+                wanted
+                    .holdings
+                    .iter()
+                    .map(|(lot, party)| keys::holding(lot, party)),
+            )
+            .chain(wanted.shipments.iter().map(keys::shipment))
+            .chain(wanted.events.iter().map(keys::event))
+            .collect();
+        let shown = self.store.pool.shown();
+        let mut client = self.client.borrow_mut();
+        let Some(client) = client.as_mut() else {
+            return Err(self.finished());
+        };
+        for chunk in keys.chunks(PREFETCH_CHUNK) {
+            let rows = client
+                .query(
+                    "SELECT key, octet_length(value), \
+                     CASE WHEN octet_length(value) <= $2 THEN value END \
+                     FROM custody_records WHERE key = ANY($1)",
+                    &[&chunk, &limit()],
+                )
+                .map_err(|e| database_error(shown, &e))?;
+            for key in chunk {
+                self.prefetched.insert(key.clone(), None);
+            }
+            for row in rows {
+                let key: Vec<u8> = row
+                    .try_get(0)
+                    .map_err(|e| corrupt("prefetched record", format!("unreadable key: {e}")))?;
+                let what = format!("record at key {}", keys::show(&key));
+                let value = bounded_at(&what, &row, 1)?;
+                self.prefetched.insert(key, Some(value));
+            }
+        }
+        Ok(())
     }
 
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
@@ -703,6 +764,7 @@ impl Store for PgStore {
             store: self,
             client: RefCell::new(Some(client)),
             head,
+            prefetched: HashMap::new(),
             _writer: writer,
         }))
     }

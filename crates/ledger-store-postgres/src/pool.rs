@@ -1,25 +1,38 @@
-//! A small pool of connections: idle clients kept on a stack, a new one opened when none is
-//! idle, a broken one dropped instead of returned.
+//! A small pool of connections: at most [`MAX_OPEN`] open at once, idle ones kept for
+//! reuse (opening a PostgreSQL connection forks a backend: far dearer than a query), a
+//! caller waiting while all are busy, a broken one closed instead of returned.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use ledger_store::StoreError;
 use postgres::{Client, Config, NoTls};
 
-/// Idle connections kept for reuse; more may be open while busy.
-const IDLE: usize = 4;
+/// Connections open at once, per store. A server's request handlers share them: beyond
+/// this many concurrent queries, callers wait for one to be returned.
+const MAX_OPEN: usize = 32;
+
+/// How long a caller waits for a connection while all are busy.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Every session's settings: a commit returns only once it is durable (whatever the
 /// server's default), and the session is named in `pg_stat_activity`.
 const SESSION: &str = "SET synchronous_commit = on; SET application_name = 'custody'";
+
+/// The pool's connections: the idle ones, and how many are open in all.
+struct Slots {
+    idle: Vec<Client>,
+    open: usize,
+}
 
 /// Connections to one database.
 pub struct Pool {
     /// Boxed: it is most of a store's size, and a store sits in `AnyStore` beside sled's.
     config: Box<Config>,
     shown: String,
-    idle: Mutex<Vec<Client>>,
+    slots: Mutex<Slots>,
+    returned: Condvar,
 }
 
 impl Pool {
@@ -35,7 +48,11 @@ impl Pool {
         let pool = Pool {
             config: Box::new(config),
             shown,
-            idle: Mutex::new(Vec::new()),
+            slots: Mutex::new(Slots {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
         };
         drop(pool.get()?);
         Ok(pool)
@@ -46,22 +63,62 @@ impl Pool {
         &self.shown
     }
 
-    /// An idle connection, or a new one.
+    /// An idle connection, or a new one while fewer than [`MAX_OPEN`] are open; else waits
+    /// up to [`WAIT`] for one to be returned.
     pub fn get(&self) -> Result<Pooled<'_>, StoreError> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let client = match idle {
-            Some(client) if !client.is_closed() => client,
-            _ => self.connect()?,
-        };
-        Ok(Pooled {
+        let mut slots = self.slots();
+        let started = std::time::Instant::now();
+        loop {
+            while let Some(client) = slots.idle.pop() {
+                if !client.is_closed() {
+                    return Ok(self.pooled(client));
+                }
+                slots.open -= 1;
+            }
+            if slots.open < MAX_OPEN {
+                slots.open += 1;
+                drop(slots);
+                return match self.connect() {
+                    Ok(client) => Ok(self.pooled(client)),
+                    Err(e) => {
+                        self.closed();
+                        Err(e)
+                    }
+                };
+            }
+            let Some(left) = WAIT.checked_sub(started.elapsed()) else {
+                return Err(StoreError::Database {
+                    store: self.shown.clone(),
+                    reason: format!(
+                        "all {MAX_OPEN} connections stayed busy for {} s",
+                        WAIT.as_secs()
+                    ),
+                });
+            };
+            slots = self
+                .returned
+                .wait_timeout(slots, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    fn slots(&self) -> MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pooled(&self, client: Client) -> Pooled<'_> {
+        Pooled {
             pool: self,
             client: Some(client),
             broken: false,
-        })
+        }
+    }
+
+    /// One open connection fewer (closed, or never opened).
+    fn closed(&self) {
+        self.slots().open -= 1;
+        self.returned.notify_one();
     }
 
     fn connect(&self) -> Result<Client, StoreError> {
@@ -93,16 +150,12 @@ impl Drop for Pooled<'_> {
             return;
         };
         if self.broken || client.is_closed() {
+            drop(client);
+            self.pool.closed();
             return;
         }
-        let mut idle = self
-            .pool
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < IDLE {
-            idle.push(client);
-        }
+        self.pool.slots().idle.push(client);
+        self.pool.returned.notify_one();
     }
 }
 

@@ -132,7 +132,12 @@ pub fn party(id: &PartyId) -> Vec<u8> {
 
 /// The key of a public key's owner.
 pub fn key_owner(public: &PublicKey) -> Vec<u8> {
-    key(KEY_OWNER, &[public.as_bytes()])
+    key_owner_bytes(public.as_bytes())
+}
+
+/// The key of a key-owner record, from the key's 32 bytes (as `StateKeys` lists them).
+pub fn key_owner_bytes(public: &[u8; 32]) -> Vec<u8> {
+    key(KEY_OWNER, &[public])
 }
 
 /// The key of a shipment record.

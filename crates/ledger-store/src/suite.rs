@@ -26,7 +26,7 @@ use ledger_core::plan::{PlanBuilder, PlanError};
 use ledger_core::quantity::{Quantity, Unit};
 use ledger_core::state::{
     AttestationRecord, Changes, EventRecord, Holding, KeyRecord, KeyRequest, LotRecord,
-    PartyRecord, PartyVersion, Receipt, ShipmentRecord,
+    PartyRecord, PartyVersion, Receipt, ShipmentRecord, StateError, StateKeys,
 };
 use ledger_core::statement::entry_hash;
 use ledger_core::subjects::Subjects;
@@ -70,6 +70,7 @@ macro_rules! for_each_test {
         $run! {
             create_gives_an_empty_log_with_its_origin,
             every_record_type_round_trips_through_append_and_state_view,
+            prefetched_reads_answer_as_direct_reads,
             later_appends_replace_whole_records,
             a_plan_holds_consecutive_entries_from_its_start_and_ends_at_the_last_hash,
             fail_a_plan_without_entries_is_empty,
@@ -512,6 +513,64 @@ pub fn every_record_type_round_trips_through_append_and_state_view(backend: &dyn
         None
     );
     assert_eq!(store.merkle_node(2, 0).unwrap(), None);
+}
+
+pub fn prefetched_reads_answer_as_direct_reads(backend: &dyn Backend) {
+    // A transaction told what the rules will read (`prefetch`) answers those reads, present
+    // and absent records alike, exactly as the store does without it.
+    let (_place, store) = new_store(backend);
+    let changes = sample_changes();
+    commit(&*store, &two_entries(), changes.clone()).unwrap();
+    let mut wanted = StateKeys::default();
+    wanted
+        .parties
+        .extend([party_id("kivu"), party_id("nobody")]);
+    wanted
+        .key_owners
+        .extend([*public_key(7).as_bytes(), *public_key(8).as_bytes()]);
+    wanted.lots.extend([lot_id("LOT-1"), lot_id("LOT-2")]);
+    wanted.holdings.extend([
+        (lot_id("LOT-1"), party_id("kivu")),
+        (lot_id("LOT-1"), party_id("refiner")),
+    ]);
+    wanted.shipments.extend([digest("ship"), digest("no-ship")]);
+    wanted
+        .events
+        .extend([digest("extract"), digest("no-event")]);
+    let mut txn = store.begin_append().unwrap();
+    txn.prefetch(&|| wanted.clone()).unwrap();
+    for id in &wanted.parties {
+        assert_eq!(txn.party(id).unwrap(), store_read(|| store.party(id)));
+    }
+    for bytes in &wanted.key_owners {
+        let key = PublicKey::from_bytes(bytes).unwrap();
+        assert_eq!(
+            txn.key_owner(&key).unwrap(),
+            store_read(|| store.key_owner(&key))
+        );
+    }
+    for id in &wanted.lots {
+        assert_eq!(txn.lot(id).unwrap(), store_read(|| store.lot(id)));
+    }
+    for (lot, party) in &wanted.holdings {
+        assert_eq!(
+            txn.holding(lot, party).unwrap(),
+            store_read(|| store.holding(lot, party))
+        );
+    }
+    for id in &wanted.shipments {
+        assert_eq!(txn.shipment(id).unwrap(), store_read(|| store.shipment(id)));
+    }
+    for id in &wanted.events {
+        assert_eq!(txn.event(id).unwrap(), store_read(|| store.event(id)));
+    }
+    assert!(txn.party(&party_id("kivu")).unwrap().is_some());
+    assert!(txn.lot(&lot_id("LOT-2")).unwrap().is_none());
+}
+
+/// A read of the store outside any transaction (the comparison for prefetched reads).
+fn store_read<T>(read: impl FnOnce() -> Result<T, StateError>) -> T {
+    read().unwrap()
 }
 
 pub fn later_appends_replace_whole_records(backend: &dyn Backend) {

@@ -5,8 +5,8 @@
 //! bound measured in the same run on a ledger of its own (one batch of every statement, and
 //! one append per statement).
 //!
-//! With `local` it builds a ledger of the demo parties in a temporary directory and runs
-//! `custody serve` on it; with a URL the server's ledger must have the demo parties enrolled
+//! With `local` it builds a ledger of the demo parties in a temporary directory (or, with
+//! `--store URL`, in that empty PostgreSQL database) and runs `custody serve` on it; with a URL the server's ledger must have the demo parties enrolled
 //! (as `custody demo --dir` leaves it).
 
 use std::io::BufRead;
@@ -18,8 +18,9 @@ use anyhow::{Context, Result, bail};
 use ledger::{SigningContext, Silent};
 use ledger_core::id::PartyId;
 use ledger_core::statement::{Origin, Statement, StatementJson};
-use ledger_scenario::demo::{OPERATOR, enrolled_ledger};
+use ledger_scenario::demo::{self, OPERATOR, enroll_parties, enrolled_ledger};
 use ledger_scenario::test_key;
+use ledger_store_postgres::PgStore;
 use serde_json::json;
 
 use crate::cli::BenchArgs;
@@ -63,18 +64,31 @@ struct LocalServer {
 }
 
 impl LocalServer {
-    fn start() -> Result<LocalServer> {
+    /// Builds the demo parties' ledger in a temporary directory, or in the empty database
+    /// `database` (`bench --server local --store URL`), and serves it.
+    fn start(database: Option<&str>) -> Result<LocalServer> {
         let dir = tempfile::tempdir()?;
         let ledger_dir = dir.path().join("ledger");
-        let (ledger, _) = enrolled_ledger(&ledger_dir)?;
-        ledger.into_store().close()?;
+        let store = match database {
+            Some(url) => {
+                let (ledger, _) = enroll_parties(PgStore::create(url, demo::ORIGIN)?)?;
+                drop(ledger);
+                url.to_owned()
+            }
+            None => {
+                let (ledger, _) = enrolled_ledger(&ledger_dir)?;
+                ledger.into_store().close()?;
+                ledger_dir.display().to_string()
+            }
+        };
         let key = dir.path().join("operator.pem");
         keyfile::write_pair(&key, &test_key(OPERATOR))?;
         let mut child = std::process::Command::new(std::env::current_exe()?)
             .env_remove("CUSTODY_SERVER")
             .arg("--ledger")
             .arg(&ledger_dir)
-            .args(["serve", "--listen", "127.0.0.1:0", "--operator-key"])
+            .args(["serve", "--store", &store])
+            .args(["--listen", "127.0.0.1:0", "--operator-key"])
             .arg(&key)
             .env("CUSTODY_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -117,7 +131,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 pub fn run(server: &str, args: &BenchArgs) -> Result<u8> {
     let count = args.events.max(CLIENTS);
     let local = if server == "local" {
-        Some(LocalServer::start()?)
+        Some(LocalServer::start(args.store.as_deref())?)
     } else {
         None
     };
