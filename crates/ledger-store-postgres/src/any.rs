@@ -116,6 +116,15 @@ impl Store for AnyStore {
     fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError> {
         each!(self, s => s.lot_events(lot))
     }
+    fn lot_events_of(&self, lots: &[&LotId]) -> Result<Vec<Vec<u64>>, StoreError> {
+        each!(self, s => s.lot_events_of(lots))
+    }
+    fn lot_attestations_of(
+        &self,
+        lots: &[&LotId],
+    ) -> Result<Vec<Vec<AttestationRecord>>, StoreError> {
+        each!(self, s => s.lot_attestations_of(lots))
+    }
     fn party_events(&self) -> Result<Vec<u64>, StoreError> {
         each!(self, s => s.party_events())
     }
@@ -139,6 +148,9 @@ impl Store for AnyStore {
 impl MerkleNodes for AnyStore {
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
         each!(self, s => s.merkle_node(level, index))
+    }
+    fn merkle_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Digest>>, StoreError> {
+        each!(self, s => s.merkle_nodes(wanted))
     }
 }
 

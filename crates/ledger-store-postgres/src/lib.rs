@@ -247,6 +247,15 @@ impl PgStore {
         query(&mut client).map_err(|e| self.error(&e))
     }
 
+    /// Runs `read`, which maps its own errors, on a pooled connection.
+    fn with_store_client<T>(
+        &self,
+        read: impl FnOnce(&mut Client, &str) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.pool.get()?;
+        read(&mut client, self.pool.shown())
+    }
+
     fn error(&self, e: &postgres::Error) -> StoreError {
         database_error(self.pool.shown(), e)
     }
@@ -461,8 +470,8 @@ struct PgTxn<'a> {
     _writer: MutexGuard<'a, ()>,
 }
 
-/// Keys per prefetch query: bounds one query's parameter and result size.
-const PREFETCH_CHUNK: usize = 1000;
+/// Keys per query of [`fetch_records`]: bounds one query's parameter and result size.
+const FETCH_CHUNK: usize = 1000;
 
 impl PgTxn<'_> {
     fn get_decoded<T: DeserializeOwned>(
@@ -540,26 +549,10 @@ impl AppendTxn for PgTxn<'_> {
         let Some(client) = client.as_mut() else {
             return Err(self.finished());
         };
-        for chunk in keys.chunks(PREFETCH_CHUNK) {
-            let rows = client
-                .query(
-                    "SELECT key, octet_length(value), \
-                     CASE WHEN octet_length(value) <= $2 THEN value END \
-                     FROM custody_records WHERE key = ANY($1)",
-                    &[&chunk, &limit()],
-                )
-                .map_err(|e| database_error(shown, &e))?;
-            for key in chunk {
-                self.prefetched.insert(key.clone(), None);
-            }
-            for row in rows {
-                let key: Vec<u8> = row
-                    .try_get(0)
-                    .map_err(|e| corrupt("prefetched record", format!("unreadable key: {e}")))?;
-                let what = format!("record at key {}", keys::show(&key));
-                let value = bounded_at(&what, &row, 1)?;
-                self.prefetched.insert(key, Some(value));
-            }
+        let found = fetch_records(&mut **client, shown, &keys)?;
+        for key in keys {
+            let value = found.get(&key).cloned();
+            self.prefetched.insert(key, value);
         }
         Ok(())
     }
@@ -704,6 +697,36 @@ impl Store for PgStore {
         self.scan_positions("lot index", &keys::lot_events(lot))
     }
 
+    /// The whole lot index in one scan, split by lot.
+    fn lot_events_of(&self, lots: &[&LotId]) -> Result<Vec<Vec<u64>>, StoreError> {
+        let mut by_lot: HashMap<Vec<u8>, Vec<u64>> = HashMap::new();
+        for (key, _) in self.scan(keys::LOT_EVENT, None, None)? {
+            let (lot, seq) = split_lot_key("lot index", keys::LOT_EVENT, &key)?;
+            by_lot.entry(lot.to_vec()).or_default().push(seq);
+        }
+        Ok(lots
+            .iter()
+            .map(|lot| by_lot.remove(lot.as_str().as_bytes()).unwrap_or_default())
+            .collect())
+    }
+
+    /// Every lot attestation in one scan, split by lot.
+    fn lot_attestations_of(
+        &self,
+        lots: &[&LotId],
+    ) -> Result<Vec<Vec<AttestationRecord>>, StoreError> {
+        let mut by_lot: HashMap<Vec<u8>, Vec<AttestationRecord>> = HashMap::new();
+        for (key, value) in self.scan(keys::LOT_ATTESTATION, None, None)? {
+            let (lot, _) = split_lot_key("attestation record", keys::LOT_ATTESTATION, &key)?;
+            let stored: StoredAttestation = decode("attestation record", &key, &value)?;
+            by_lot.entry(lot.to_vec()).or_default().push(stored.into());
+        }
+        Ok(lots
+            .iter()
+            .map(|lot| by_lot.remove(lot.as_str().as_bytes()).unwrap_or_default())
+            .collect())
+    }
+
     fn party_events(&self) -> Result<Vec<u64>, StoreError> {
         self.scan_positions("party index", keys::PARTY_EVENT)
     }
@@ -831,6 +854,23 @@ impl MerkleNodes for PgStore {
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
         self.get_decoded("merkle node", &keys::merkle(level, index))
     }
+
+    /// One query for all of them: a proof's nodes in one round trip.
+    fn merkle_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Digest>>, StoreError> {
+        let keys: Vec<Vec<u8>> = wanted
+            .iter()
+            .map(|&(level, index)| keys::merkle(level, index))
+            .collect();
+        let found = self.with_store_client(|c, shown| fetch_records(c, shown, &keys))?;
+        keys.iter()
+            .map(|key| {
+                found
+                    .get(key)
+                    .map(|bytes| decode("merkle node", key, bytes))
+                    .transpose()
+            })
+            .collect()
+    }
 }
 
 impl StateView for PgStore {
@@ -939,6 +979,53 @@ fn scan_rows(
 }
 
 /// Reads and decodes the record under `key`.
+/// The lot id bytes and the position of a key `prefix` + lot + `0x00` + seq `u64` BE.
+fn split_lot_key<'k>(
+    what: &str,
+    prefix: &[u8],
+    key: &'k [u8],
+) -> Result<(&'k [u8], u64), StoreError> {
+    let bad = || corrupt_key(what, key, "not a lot and a position".into());
+    let rest = key.get(prefix.len()..).ok_or_else(bad)?;
+    let split = rest.len().checked_sub(9).ok_or_else(bad)?;
+    let (lot, tail) = rest.split_at(split);
+    let (separator, seq) = tail.split_first().ok_or_else(bad)?;
+    let seq: [u8; 8] = seq.try_into().map_err(|_| bad())?;
+    if *separator != 0 || lot.is_empty() {
+        return Err(bad());
+    }
+    Ok((lot, u64::from_be_bytes(seq)))
+}
+
+/// The raw values of the records under `keys` that exist, at most [`MAX_ENCODED`] bytes
+/// each, in one query per [`FETCH_CHUNK`] keys (`key = ANY($1)`).
+fn fetch_records(
+    client: &mut impl GenericClient,
+    shown: &str,
+    keys: &[Vec<u8>],
+) -> Result<HashMap<Vec<u8>, Vec<u8>>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(FETCH_CHUNK) {
+        let rows = client
+            .query(
+                "SELECT key, octet_length(value), \
+                 CASE WHEN octet_length(value) <= $2 THEN value END \
+                 FROM custody_records WHERE key = ANY($1)",
+                &[&chunk, &limit()],
+            )
+            .map_err(|e| database_error(shown, &e))?;
+        for row in rows {
+            let key: Vec<u8> = row
+                .try_get(0)
+                .map_err(|e| corrupt("record", format!("unreadable key: {e}")))?;
+            let what = format!("record at key {}", keys::show(&key));
+            let value = bounded_at(&what, &row, 1)?;
+            found.insert(key, value);
+        }
+    }
+    Ok(found)
+}
+
 fn get_decoded<T: DeserializeOwned>(
     client: &mut impl GenericClient,
     shown: &str,

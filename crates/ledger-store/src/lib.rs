@@ -64,6 +64,7 @@ pub mod suite;
 mod view;
 pub mod writes;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use ledger_core::Digest;
@@ -120,6 +121,22 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// Positions of the entries that name `lot`, in log order (an index: `verify --lot`
     /// reads these entries and re-verifies them; whole-ledger `verify` needs no index).
     fn lot_events(&self, lot: &LotId) -> Result<Vec<u64>, StoreError>;
+
+    /// [`Store::lot_events`] of each of `lots`, in order: one read per lot by default; a
+    /// store behind a network scans the whole index once (whole-ledger `verify` asks for
+    /// every lot).
+    fn lot_events_of(&self, lots: &[&LotId]) -> Result<Vec<Vec<u64>>, StoreError> {
+        lots.iter().map(|lot| self.lot_events(lot)).collect()
+    }
+
+    /// [`Store::lot_attestations`] of each of `lots`, in order (see
+    /// [`Store::lot_events_of`]).
+    fn lot_attestations_of(
+        &self,
+        lots: &[&LotId],
+    ) -> Result<Vec<Vec<AttestationRecord>>, StoreError> {
+        lots.iter().map(|lot| self.lot_attestations(lot)).collect()
+    }
 
     /// Positions of every entry that changes a party, in log order.
     fn party_events(&self) -> Result<Vec<u64>, StoreError>;
@@ -182,6 +199,71 @@ pub trait MerkleNodes {
     /// The hash at level `level`, index `index`, covering leaves
     /// `[index * 2^level, (index + 1) * 2^level)`, if stored.
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError>;
+
+    /// The nodes at `(level, index)` of `wanted`, in order: one read each by default; a
+    /// store behind a network reads them in one round trip.
+    fn merkle_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Digest>>, StoreError> {
+        wanted
+            .iter()
+            .map(|&(level, index)| self.merkle_node(level, index))
+            .collect()
+    }
+}
+
+/// The nodes one tree computation (a root, a proof) reads, fetched in one
+/// [`MerkleNodes::merkle_nodes`] call and then served from memory. Which nodes RFC 6962's
+/// roots and proofs read depends only on the sizes and indexes, never on the hashes, so a
+/// first pass over a source that records its reads finds them all.
+pub struct FetchedNodes {
+    nodes: HashMap<(u8, u64), Digest>,
+}
+
+impl FetchedNodes {
+    /// Fetches from `store` every node `compute` reads from the source it is given.
+    pub fn for_reads(
+        store: &dyn MerkleNodes,
+        compute: impl Fn(&NodeReads),
+    ) -> Result<FetchedNodes, StoreError> {
+        let recorder = NodeReads::default();
+        compute(&recorder);
+        let mut wanted = recorder.reads.into_inner();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let found = store.merkle_nodes(&wanted)?;
+        let nodes = wanted
+            .into_iter()
+            .zip(found)
+            .filter_map(|(at, node)| Some((at, node?)))
+            .collect();
+        Ok(FetchedNodes { nodes })
+    }
+}
+
+impl NodeSource for FetchedNodes {
+    type Error = StoreError;
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, StoreError> {
+        self.nodes
+            .get(&(level, index))
+            .copied()
+            .ok_or_else(|| missing_node(level, index))
+    }
+}
+
+/// A node source that records which nodes are read and answers each with zeros: what a
+/// [`FetchedNodes::for_reads`] computation runs over first.
+#[derive(Default)]
+pub struct NodeReads {
+    reads: std::cell::RefCell<Vec<(u8, u64)>>,
+}
+
+impl NodeSource for NodeReads {
+    type Error = std::convert::Infallible;
+
+    fn node(&self, level: u8, index: u64) -> Result<Digest, Self::Error> {
+        self.reads.borrow_mut().push((level, index));
+        Ok(Digest::ZERO)
+    }
 }
 
 /// Stored Merkle nodes as a [`NodeSource`] for roots and proofs: a node that is not stored

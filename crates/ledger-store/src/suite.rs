@@ -33,7 +33,8 @@ use ledger_core::subjects::Subjects;
 use ledger_core::timestamp::Timestamp;
 
 use crate::{
-    AppendPlan, AppendTxn, ErrorKind, FORMAT_VERSION, Head, Nodes, Store, StoreError, keys,
+    AppendPlan, AppendTxn, ErrorKind, FORMAT_VERSION, FetchedNodes, Head, Nodes, Store, StoreError,
+    keys,
 };
 
 /// Where a backend's tests get ledgers from.
@@ -658,6 +659,26 @@ pub fn merkle_nodes_extend_the_stored_tree_across_appends(backend: &dyn Backend)
     );
     // Leaf 12 completes no subtree of 13 leaves.
     assert_eq!(store.merkle_node(1, 6).unwrap(), None);
+    // A batch read answers as reads one by one, absent nodes included, in order.
+    let wanted = [(0, 12), (1, 6), (2, 0), (0, 0), (3, 1), (9, 0)];
+    let one_by_one: Vec<Option<Digest>> = wanted
+        .iter()
+        .map(|&(level, index)| store.merkle_node(level, index).unwrap())
+        .collect();
+    assert_eq!(store.merkle_nodes(&wanted).unwrap(), one_by_one);
+    // Proofs and roots over the nodes fetched in one batch equal those over the store.
+    for index in 0..size {
+        let fetched = FetchedNodes::for_reads(&*store, |reads| {
+            let _ = merkle::root(size, reads);
+            let _ = merkle::inclusion_proof(index, size, reads);
+        })
+        .unwrap();
+        assert_eq!(merkle::root(size, &fetched).unwrap(), tree.root());
+        assert_eq!(
+            merkle::inclusion_proof(index, size, &fetched).unwrap(),
+            merkle::inclusion_proof(index, size, &tree).unwrap()
+        );
+    }
 }
 
 pub fn entries_iterate_in_log_order_from_any_start(backend: &dyn Backend) {
@@ -719,6 +740,16 @@ pub fn entries_naming_a_lot_are_listed_under_it_in_log_order(backend: &dyn Backe
     assert_eq!(store.lot_events(&lot_id("LOT-10")).unwrap(), [7]);
     assert!(store.lot_events(&lot_id("LOT-3")).unwrap().is_empty());
     assert!(store.party_events().unwrap().is_empty());
+    // Read for many lots at once, the index says the same, lot by lot, in the order asked.
+    let lots = [
+        lot_id("LOT-10"),
+        lot_id("LOT-3"),
+        lot_id("LOT-1"),
+        lot_id("LOT-2"),
+    ];
+    let asked: Vec<&LotId> = lots.iter().collect();
+    let one_by_one: Vec<Vec<u64>> = lots.iter().map(|l| store.lot_events(l).unwrap()).collect();
+    assert_eq!(store.lot_events_of(&asked).unwrap(), one_by_one);
 }
 
 pub fn enroll_and_revoke_entries_are_listed_as_party_events(backend: &dyn Backend) {
@@ -1026,6 +1057,13 @@ pub fn attestations_are_listed_in_log_order_and_only_for_their_subject(backend: 
     assert_eq!(seqs, [0, 3, 256, 299]);
     assert_eq!(store.attestations(&party_id("p2")).unwrap().len(), 1);
     assert_eq!(store.lot_attestations(&lot_id("p")).unwrap()[0].seq, 8);
+    let lots = [lot_id("none"), lot_id("p")];
+    let asked: Vec<&LotId> = lots.iter().collect();
+    let one_by_one: Vec<Vec<AttestationRecord>> = lots
+        .iter()
+        .map(|l| store.lot_attestations(l).unwrap())
+        .collect();
+    assert_eq!(store.lot_attestations_of(&asked).unwrap(), one_by_one);
 }
 
 pub fn fail_create_refuses_an_origin_that_is_not_one_line(backend: &dyn Backend) {

@@ -156,7 +156,11 @@ impl LogView {
                 if let Ok(entry) = &prepared.decoded {
                     let event = &entry.statement.statement().event;
                     for lot in event.lots_named() {
-                        self.lot_events.entry(lot.clone()).or_default().push(seq);
+                        let positions = self.lot_events.entry(lot.clone()).or_default();
+                        // An event naming a lot twice is indexed once, as a store keys it.
+                        if positions.last() != Some(&seq) {
+                            positions.push(seq);
+                        }
                     }
                     if event.body.party_changed(&event.actor).is_some() {
                         self.party_events.push(seq);

@@ -83,16 +83,19 @@ impl LogIndexes {
                 Subject::Lot(l) => about_lots.entry(l).or_default().push(a.seq),
             }
         }
-        for (lot, positions) in &self.lot_events {
-            let stored = store.lot_events(lot)?;
+        let lots: Vec<&LotId> = self.lot_events.keys().collect();
+        let stored_events = store.lot_events_of(&lots)?;
+        let stored_attestations = store.lot_attestations_of(&lots)?;
+        for ((lot, stored), attested) in lots.iter().zip(stored_events).zip(stored_attestations) {
+            let positions = self.lot_events.get(*lot).map_or(&[][..], Vec::as_slice);
             differ(
                 &mut findings,
                 &format!("the entries that name lot {lot}"),
                 positions,
                 &stored,
             );
-            let derived = about_lots.get(lot).map_or(&[][..], Vec::as_slice);
-            let stored: Vec<u64> = store.lot_attestations(lot)?.iter().map(|a| a.seq).collect();
+            let derived = about_lots.get(*lot).map_or(&[][..], Vec::as_slice);
+            let stored: Vec<u64> = attested.iter().map(|a| a.seq).collect();
             differ(
                 &mut findings,
                 &format!("the attestations about lot {lot}"),

@@ -6,7 +6,7 @@ use ledger_core::hash::Digest;
 use ledger_core::merkle::{self, verify_consistency, verify_inclusion};
 use ledger_core::plural::counted;
 use ledger_core::statement::entry_hash;
-use ledger_store::{Nodes, Store};
+use ledger_store::{FetchedNodes, Nodes, Store};
 
 use crate::Ledger;
 use crate::error::{Error, Result};
@@ -69,8 +69,15 @@ impl<S: Store> Ledger<S> {
             .entry(seq)?
             .ok_or_else(|| Error::NotFound(format!("there is no entry #{seq}")))?;
         let leaf_hash = entry_hash(&bytes);
-        let root = self.root(size)?;
-        let path = merkle::inclusion_proof(seq, size, &Nodes(self.store()))
+        // The root's and the path's nodes, read in one batch.
+        let nodes = FetchedNodes::for_reads(self.store(), |reads| {
+            let _ = merkle::root(size, reads);
+            let _ = merkle::inclusion_proof(seq, size, reads);
+        })?;
+        let root = merkle::root(size, &nodes).map_err(|e| {
+            Error::damaged(format!("cannot compute the root of tree size {size}: {e}"))
+        })?;
+        let path = merkle::inclusion_proof(seq, size, &nodes)
             .map_err(|e| Error::damaged(format!("cannot build the proof: {e}")))?;
         verify_inclusion(seq, size, &leaf_hash, &path, &root).map_err(|e| {
             Error::damaged(format!(
@@ -102,9 +109,18 @@ impl<S: Store> Ledger<S> {
                 "the older size {from} is larger than the newer size {to}"
             )));
         }
-        let first_root = self.root(from)?;
-        let second_root = self.root(to)?;
-        let path = merkle::consistency_proof(from, to, &Nodes(self.store()))
+        let nodes = FetchedNodes::for_reads(self.store(), |reads| {
+            let _ = merkle::root(from, reads);
+            let _ = merkle::root(to, reads);
+            let _ = merkle::consistency_proof(from, to, reads);
+        })?;
+        let root = |size| {
+            merkle::root(size, &nodes).map_err(|e| {
+                Error::damaged(format!("cannot compute the root of tree size {size}: {e}"))
+            })
+        };
+        let (first_root, second_root) = (root(from)?, root(to)?);
+        let path = merkle::consistency_proof(from, to, &nodes)
             .map_err(|e| Error::damaged(format!("cannot build the proof: {e}")))?;
         verify_consistency(from, to, &path, &first_root, &second_root).map_err(|e| {
             Error::damaged(format!(
