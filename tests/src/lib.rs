@@ -80,6 +80,8 @@ pub enum Need {
     Python(&'static str, &'static str),
     /// Mounting a small tmpfs in a private mount namespace ([`unshare_for_mount`]).
     Mount,
+    /// The npm packages of `web/`, installed from its lockfile (`cd web && npm ci`).
+    WebPackages,
 }
 
 impl Need {
@@ -102,6 +104,8 @@ impl Need {
                  util-linux, and root or unprivileged user namespaces)"
                     .to_owned()
             }),
+            Need::WebPackages => (!web_dir().join("node_modules/playwright-core").is_dir())
+                .then(|| "web/node_modules is not installed (cd web && npm ci)".to_owned()),
         }
     }
 }
@@ -142,6 +146,12 @@ pub fn program_exists(name: &str) -> bool {
                 })
         })
     })
+}
+
+/// The project's `web/` directory: the passport page's in-browser verifier and its browser
+/// tests.
+pub fn web_dir() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
 /// The conformance vectors directory, `<project>/../shared/vectors`, if present.

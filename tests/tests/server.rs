@@ -5,7 +5,11 @@
 //! concurrent clients (every acknowledged statement in the log exactly once, one request's
 //! refusal failing no other, `custody verify` passing after a SIGTERM), `kill -9` under load
 //! then a restart (nothing acknowledged lost), and the C2SP tlog-tiles read back by an
-//! independent reader written in Python from the spec, reproducing the checkpoint's root.
+//! independent reader written in Python from the spec, reproducing the checkpoint's root,
+//! from the server and from the directory `custody export-tiles` writes. Also: a client
+//! that sends half a header is disconnected; the OpenAPI document describes every route
+//! and passes `openapi-spec-validator`; `custody sign --server` fills links as
+//! `custody sign --ledger` does.
 //!
 //! The ledger holds the demo parties (`ledger_scenario::demo::enrolled_ledger`) and one lot;
 //! new statements are signed offline with the scenario's deterministic test keys.
@@ -580,6 +584,11 @@ fn a_body_over_the_limit_gets_413() {
     assert!(body.len() > 2000);
     let a = post(&agent, &format!("{}/v1/statements", s.url), body.as_bytes());
     assert_eq!(a.status, 413);
+    assert_eq!(a.header("content-type"), "application/problem+json");
+    assert_eq!(
+        a.json()["type"],
+        "https://custody.example/problems/too-large"
+    );
     // The server still serves.
     let one = sign(&extract("B-ORE-X")).remove(0).to_string();
     assert_eq!(
@@ -789,11 +798,16 @@ fn kill_9_under_load_then_restart_keeps_every_acknowledged_statement() {
 /// An independent tlog-tiles reader, written from the C2SP spec: fetches the checkpoint,
 /// every level-0 tile (full and partial) and entry bundle, checks each entry hashes to its
 /// leaf and each level-1 hash to its full level-0 tile, and recomputes the RFC 6962 root.
+/// It reads a server (an `http://` URL, checking the cache headers too) or a directory
+/// `custody export-tiles` wrote.
 const TILES_READER: &str = r#"
-import base64, hashlib, sys, urllib.request
+import base64, hashlib, os, sys, urllib.request
 
 base = sys.argv[1]
 def fetch(path):
+    if not base.startswith("http"):
+        with open(os.path.join(base, path), "rb") as f:
+            return 200, None, f.read()
     with urllib.request.urlopen(base + "/" + path) as r:
         return r.status, r.headers, r.read()
 
@@ -813,7 +827,7 @@ def tile_path(level, index, width):
     return p
 
 _, headers, cp = fetch("checkpoint")
-assert headers.get("Cache-Control") == "no-cache", headers
+assert headers is None or headers.get("Cache-Control") == "no-cache", headers
 lines = cp.decode().split("\n")
 origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2])
 
@@ -825,8 +839,9 @@ for n in range((size + 255) // 256):
     width = min(256, size - n * 256)
     status, headers, tile = fetch(tile_path(0, n, width))
     assert len(tile) == 32 * width
-    cache = headers.get("Cache-Control", "")
-    assert ("immutable" in cache) == (width == 256), cache
+    if headers is not None:
+        cache = headers.get("Cache-Control", "")
+        assert ("immutable" in cache) == (width == 256), cache
     hashes = [tile[i:i + 32] for i in range(0, len(tile), 32)]
     _, _, bundle = fetch(tile_path("entries", n, width))
     at = 0
@@ -857,22 +872,13 @@ assert mth(leaves) == root, "root mismatch"
 print("ok", origin, size)
 "#;
 
-fn tiles_read_by_an_independent_python_reader_reproduce_the_checkpoint_root() {
-    let f = Fixture::new();
-    let s = f.serve(&[]);
-    let agent = agent();
-    // More than two full level-0 tiles, so a level-1 tile exists.
-    let events: Vec<String> = (0..600).map(|i| extract(&format!("TL-ORE-{i}"))).collect();
-    let body = Value::Array(sign(&events.join("\n"))).to_string();
-    assert_eq!(
-        post(&agent, &format!("{}/v1/statements", s.url), body.as_bytes()).status,
-        201
-    );
+/// Runs [`TILES_READER`] on `base` (a server's URL or a directory) and checks it agreed.
+fn read_tiles(f: &Fixture, base: &str) {
     let script = f.path("tiles.py");
     std::fs::write(&script, TILES_READER).unwrap();
     let out = Command::new("python3")
         .arg(&script)
-        .arg(&s.url)
+        .arg(base)
         .output()
         .unwrap();
     assert!(
@@ -883,6 +889,182 @@ fn tiles_read_by_an_independent_python_reader_reproduce_the_checkpoint_root() {
     );
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.starts_with(&format!("ok {ORIGIN} ")), "{printed}");
+}
+
+/// Submits `count` new lots in one request.
+fn submit_lots(url: &str, tag: &str, count: usize) {
+    let events: Vec<String> = (0..count)
+        .map(|i| extract(&format!("{tag}-ORE-{i}")))
+        .collect();
+    let body = Value::Array(sign(&events.join("\n"))).to_string();
+    let a = post(&agent(), &format!("{url}/v1/statements"), body.as_bytes());
+    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+}
+
+fn tiles_read_by_an_independent_python_reader_reproduce_the_checkpoint_root() {
+    let f = Fixture::new();
+    let s = f.serve(&[]);
+    // More than two full level-0 tiles, so a level-1 tile exists.
+    submit_lots(&s.url, "TL", 600);
+    read_tiles(&f, &s.url);
+    assert!(s.stop().success());
+}
+
+/// Every file under `dir`, by its path relative to `dir`.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(at) = pending.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap();
+                out.push(relative.to_str().unwrap().to_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn export_tiles_writes_the_served_tree_which_the_independent_reader_reads_back() {
+    let f = Fixture::new();
+    let out = f.path("static");
+    let export = || {
+        let run = f
+            .custody(&["export-tiles", "--out", out.to_str().unwrap()])
+            .success();
+        stdout(&run)
+    };
+    let s = f.serve(&[]);
+    submit_lots(&s.url, "XT", 600);
+    assert!(s.stop().success());
+    let first = export();
+    assert!(first.starts_with(&format!("wrote {}: checkpoint at size ", out.display())));
+    // Again over the same directory after the log grew: brought up to date, and the
+    // partial tiles of the first export still hold what the server serves at their paths.
+    let s = f.serve(&[]);
+    submit_lots(&s.url, "XU", 10);
+    assert!(s.stop().success());
+    let second = export();
+    assert_ne!(first, second);
+    read_tiles(&f, out.to_str().unwrap());
+    let s = f.serve(&[]);
+    let agent = agent();
+    let files = files_under(&out);
+    assert!(files.contains(&"tile/1/000.p/2".to_owned()), "{files:?}");
+    assert!(files.iter().all(|f| !f.ends_with(".tmp")), "{files:?}");
+    for file in &files {
+        let served = get(&agent, &format!("{}/{file}", s.url));
+        assert_eq!(served.status, 200, "{file}");
+        assert!(
+            served.body == std::fs::read(out.join(file)).unwrap(),
+            "{file} differs from what the server serves"
+        );
+    }
+    assert!(s.stop().success());
+}
+
+fn a_client_that_sends_half_a_header_is_disconnected() {
+    let f = Fixture::new();
+    let s = f.serve(&["--header-timeout", "1"]);
+    let addr = s.url.strip_prefix("http://").unwrap();
+    let mut half = TcpStream::connect(addr).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: custody\r\nX-Slow: ")
+        .unwrap();
+    let silent = TcpStream::connect(addr).unwrap();
+    let start = Instant::now();
+    for mut stream in [half, silent] {
+        // A generous bound: the test asserts the close, not its timing.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut answer = Vec::new();
+        if let Err(e) = stream.read_to_end(&mut answer) {
+            assert!(
+                !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "the connection was not closed: {e}"
+            );
+        }
+    }
+    assert!(start.elapsed() < Duration::from_secs(30));
+    // The server still serves.
+    assert_eq!(get(&agent(), &format!("{}/healthz", s.url)).status, 200);
+    assert!(s.stop().success());
+}
+
+/// A request to `url` with `method` (no body).
+fn call(agent: &ureq::Agent, method: &str, url: &str) -> Answer {
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Vec::new())
+        .unwrap();
+    answer(agent.run(request).unwrap())
+}
+
+/// Checks the served OpenAPI document with `openapi-spec-validator`, an independent
+/// implementation of the OpenAPI 3.1 schema, after checking that every operation it lists
+/// is served and every other method on its paths is not (405): with the unit test that
+/// compares the router's route table with the document, nothing is served undocumented.
+fn the_openapi_document_describes_every_route_and_validates() {
+    let f = Fixture::new();
+    let s = f.serve(&[]);
+    let agent = agent();
+    let document = get(&agent, &format!("{}/openapi.json", s.url)).json();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 16, "{paths:?}");
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{lot}", LOT)
+            .replace("{seq}", "0")
+            .replace("{id}", &"0".repeat(64))
+            .replace("{path}", "0/000.p/1")
+            .replace("{gtin}", "09506000134352")
+            .replace("{serial}", "1");
+        let url = format!("{}{concrete}", s.url);
+        for method in ["get", "post", "put", "delete", "patch"] {
+            let a = call(&agent, &method.to_uppercase(), &url);
+            if item.get(method).is_some() {
+                let text = String::from_utf8_lossy(&a.body);
+                assert!(
+                    a.status != 405 && !text.contains("no such resource"),
+                    "{method} {path} is documented but not served: {} {text}",
+                    a.status
+                );
+            } else {
+                assert_eq!(
+                    a.status, 405,
+                    "{method} {path} is served but not documented"
+                );
+            }
+        }
+    }
+    let file = f.path("openapi.json");
+    std::fs::write(&file, document.to_string()).unwrap();
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys\n\
+             from openapi_spec_validator import validate, OpenAPIV31SpecValidator\n\
+             validate(json.load(open(sys.argv[1])), cls=OpenAPIV31SpecValidator)\n\
+             print('valid')",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "valid\n");
     assert!(s.stop().success());
 }
 
@@ -997,6 +1179,103 @@ fn submit_and_read_commands_run_against_the_server() {
         stderr(&held).contains(&format!("--server {}", s.url)),
         "{}",
         stderr(&held)
+    );
+    assert!(s.stop().success());
+}
+
+/// Writes the test key of `party` as a private key file (mode 0600) beside the ledger.
+fn key_file(f: &Fixture, party: &str) -> PathBuf {
+    let path = f.path(&format!("{party}.pem"));
+    let pem = test_key(party).to_pkcs8_pem().unwrap();
+    std::fs::write(&path, pem.as_bytes()).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    path
+}
+
+fn sign_with_server_fills_the_links_as_sign_with_the_ledger_and_submit_accepts_it() {
+    let f = Fixture::new();
+    let vkey_file = f.path("operator.vkey");
+    std::fs::write(&vkey_file, format!("{}\n", vkey().vkey())).unwrap();
+    // A ship whose `from` links come from kivu-mining's holding, then a receive whose
+    // `shipment` is the one open shipment to lualaba-refining carrying the lot.
+    let steps = [
+        (
+            "ship",
+            "kivu-mining",
+            json!({"kind": "ship", "actor": "kivu-mining", "time": "2026-03-05T10:00:00Z",
+                   "nonce": 7, "to": "lualaba-refining", "lots": [{"lot": LOT, "quantity": 600}]}),
+            "from",
+        ),
+        (
+            "receive",
+            "lualaba-refining",
+            json!({"kind": "receive", "actor": "lualaba-refining", "time": "2026-03-07T16:00:00Z",
+                   "nonce": 8, "lots": [{"lot": LOT, "quantity": 599.5}]}),
+            "shipment",
+        ),
+    ];
+    for (name, actor, event, link) in steps {
+        let key = key_file(&f, actor);
+        let events = f.path(&format!("{name}.json"));
+        std::fs::write(&events, event.to_string()).unwrap();
+        let args = [
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            events.to_str().unwrap(),
+        ];
+        let local = stdout(&f.custody(&args).success());
+        let signed: Value = serde_json::from_str(&local).unwrap();
+        assert!(
+            signed["event"].to_string().contains(&format!("\"{link}\"")),
+            "{name}: no {link} filled in: {local}"
+        );
+        let s = f.serve(&[]);
+        let remote = |args: &[&str]| {
+            custody()
+                .env_remove("CUSTODY_LEDGER")
+                .env_remove("CUSTODY_SERVER")
+                .args(["--server", &s.url])
+                .args(args)
+                .assert()
+        };
+        let run = remote(&args).success();
+        assert_eq!(
+            stdout(&run),
+            local,
+            "{name}: --server and --ledger sign alike"
+        );
+        let file = f.path(&format!("{name}.signed"));
+        std::fs::write(&file, stdout(&run)).unwrap();
+        let submitted = remote(&[
+            "submit",
+            file.to_str().unwrap(),
+            "--vkey",
+            vkey_file.to_str().unwrap(),
+            "--state",
+            f.path("seen.checkpoint").to_str().unwrap(),
+        ])
+        .success();
+        assert!(
+            stdout(&submitted).starts_with("appended #"),
+            "{}",
+            stdout(&submitted)
+        );
+        assert!(s.stop().success());
+    }
+    // Nothing is held any more: the same receive again has no shipment to link to.
+    let s = f.serve(&[]);
+    let again = custody()
+        .env_remove("CUSTODY_LEDGER")
+        .args(["--server", &s.url, "sign", "--key"])
+        .arg(f.path("lualaba-refining.pem"))
+        .arg(f.path("receive.json"))
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&again).contains("no open shipment to lualaba-refining carries these lots"),
+        "{}",
+        stderr(&again)
     );
     assert!(s.stop().success());
 }
@@ -1208,9 +1487,35 @@ fn main() -> std::process::ExitCode {
         tiles_read_by_an_independent_python_reader_reproduce_the_checkpoint_root,
     );
     suite.test(
+        "export_tiles_writes_the_served_tree_which_the_independent_reader_reads_back",
+        &[Need::Program("python3", "apt-get install python3")],
+        export_tiles_writes_the_served_tree_which_the_independent_reader_reads_back,
+    );
+    suite.test(
+        "a_client_that_sends_half_a_header_is_disconnected",
+        &[],
+        a_client_that_sends_half_a_header_is_disconnected,
+    );
+    suite.test(
+        "the_openapi_document_describes_every_route_and_validates",
+        &[
+            Need::Program("python3", "apt-get install python3"),
+            Need::Python(
+                "openapi_spec_validator",
+                "python3 -m pip install -r .ci/requirements.txt",
+            ),
+        ],
+        the_openapi_document_describes_every_route_and_validates,
+    );
+    suite.test(
         "submit_and_read_commands_run_against_the_server",
         &[],
         submit_and_read_commands_run_against_the_server,
+    );
+    suite.test(
+        "sign_with_server_fills_the_links_as_sign_with_the_ledger_and_submit_accepts_it",
+        &[],
+        sign_with_server_fills_the_links_as_sign_with_the_ledger_and_submit_accepts_it,
     );
     suite.test(
         "openapi_healthz_and_json_reads_are_served",

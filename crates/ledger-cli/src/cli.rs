@@ -9,9 +9,9 @@ use ledger_core::id::LotId;
 /// `custody --version`: the build, and the formats it reads and writes.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nstorage format (sled): 3",
-    "\nevidence bundle format: 1",
-    "\nevent ids: custody/event/v1, statement signatures: custody/statement/v1",
+    "\nstorage format (sled): 4",
+    "\nevidence bundle format: 2",
+    "\nevent ids: custody/event/v1, statement signatures: custody/statement/v2",
 );
 
 /// Custody: a tamper-evident ledger of battery-material custody, from mine to module.
@@ -28,8 +28,9 @@ pub struct Cli {
     pub ledger: PathBuf,
 
     /// A Custody server (`custody serve`) to send the command to instead of opening a ledger
-    /// directory, e.g. http://127.0.0.1:8080: for submit, verify --lot, trace, export-bundle,
-    /// checkpoint, proof, show and parties (and bench --server local: the load generator).
+    /// directory, e.g. http://127.0.0.1:8080: for submit, sign (links filled from the
+    /// server; the key stays here), verify --lot, trace, export-bundle, checkpoint, proof,
+    /// show and parties (and bench --server local: the load generator).
     #[arg(long, global = true, env = "CUSTODY_SERVER")]
     pub server: Option<String>,
 
@@ -62,7 +63,8 @@ pub enum Command {
     ///
     /// Example: custody revoke --party kivu-mining --key kivu.pem.pub --operator-key operator.pem
     Revoke(RevokeArgs),
-    /// Sign JSON events (one object, an array, or one per line) into signed statements.
+    /// Sign JSON events (one object, an array, or one per line) into signed statements,
+    /// with the links they leave out filled from the ledger (or from --server URL).
     ///
     /// Example: custody sign --key kivu.pem extract.json --out extract.signed.jsonl
     Sign(SignArgs),
@@ -98,6 +100,23 @@ pub enum Command {
     ///
     /// Example: custody export-bundle VM-MOD-0001 --out module.bundle
     ExportBundle(ExportBundleArgs),
+    /// Write the C2SP tlog-tiles static tree of the latest checkpoint to a directory, for any
+    /// web server or object store to serve: the bytes custody serve answers at /tile/....
+    ///
+    /// Example: custody export-tiles --out /var/www/ledger
+    ExportTiles(ExportTilesArgs),
+    /// Write the label of a battery module: an SVG with the QR code of its passport's GS1
+    /// Digital Link URL, from the GTIN and serial its creator bound to the lot
+    /// (docs/passport.md).
+    ///
+    /// Example: `custody label VM-MOD-0001 --out module-label.svg --base-url https://passport.example.com`
+    Label(LabelArgs),
+    /// Sign a request for a battery passport's restricted tier with an enrolled party's key:
+    /// prints the four Custody-* headers, valid for 300 s, for the one path
+    /// (docs/passport.md).
+    ///
+    /// Example: `custody passport-request /01/04012345123456/21/M0001 --key auditor.pem --party rba-auditor-7 --origin custody.example/ledger > headers.txt && curl -H @headers.txt https://passport.example.com/01/04012345123456/21/M0001`
+    PassportRequest(PassportRequestArgs),
     /// Show one entry by position or event id.
     ///
     /// Example: custody show --seq 3 --json
@@ -273,6 +292,10 @@ pub struct ServeArgs {
     /// The longest a request may take, in seconds, reading its body included.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// The longest a client may take to send a request's headers, in seconds; the
+    /// connection is closed beyond.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout: u64,
     /// Requests handled at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = 1024)]
     pub concurrency: usize,
@@ -303,6 +326,10 @@ pub struct ServeArgs {
     /// Log JSON lines on standard error instead of text.
     #[arg(long)]
     pub log_json: bool,
+    /// The scheme and host that battery passport QR codes point at (the resolver serving
+    /// `/01/{gtin}/21/{serial}`); default: this server's own URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
 /// `custody submit`.
@@ -644,6 +671,15 @@ pub struct ConsistencyArgs {
     pub json: bool,
 }
 
+/// `custody export-tiles`.
+#[derive(Debug, Args)]
+pub struct ExportTilesArgs {
+    /// The directory to write: created if absent; an earlier export there is brought up to
+    /// the latest checkpoint.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
 /// `custody export-bundle`.
 #[derive(Debug, Args)]
 pub struct ExportBundleArgs {
@@ -676,6 +712,40 @@ pub struct ReportArgs {
     /// Where to write the report (default: standard output).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The scheme and host that the passport QR code of the html and passport formats
+    /// points at.
+    #[arg(long, value_name = "URL", default_value = ledger_report::gs1::DEFAULT_BASE_URL)]
+    pub base_url: String,
+}
+
+/// `custody label`.
+#[derive(Debug, Args)]
+pub struct LabelArgs {
+    /// The module lot, bound to a GTIN and serial by the event that created it.
+    pub lot: LotId,
+    /// Where to write the SVG label.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The scheme and host of the resolver serving /01/{gtin}/21/{serial} (custody serve
+    /// --base-url).
+    #[arg(long, value_name = "URL", default_value = ledger_report::gs1::DEFAULT_BASE_URL)]
+    pub base_url: String,
+}
+
+/// `custody passport-request`.
+#[derive(Debug, Args)]
+pub struct PassportRequestArgs {
+    /// The passport's path, `/01/{gtin}/21/{serial}`.
+    pub path: String,
+    /// The party's private key (an enrolled, current key of --party).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The enrolled party making the request.
+    #[arg(long)]
+    pub party: ledger_core::id::PartyId,
+    /// The ledger's origin (the first line of its checkpoints): the signature binds it.
+    #[arg(long)]
+    pub origin: String,
 }
 
 /// `custody show`.

@@ -10,9 +10,11 @@ mod explain;
 mod held;
 mod init;
 mod keygen;
+mod label;
 mod listing;
 mod loadgen;
 mod parties;
+mod passport_request;
 mod proof;
 mod remote;
 mod report;
@@ -20,6 +22,7 @@ mod serve;
 mod show;
 mod sign;
 mod submit;
+mod tiles;
 mod trace;
 mod verify;
 mod witness;
@@ -44,6 +47,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         remote::trust_roots(cli.ca.as_deref())?;
         return match &cli.command {
             Command::Submit(args) => submit::run(server, args),
+            Command::Sign(args) => sign::run(&dir, args, Some(server)),
             Command::Verify(args) => match &args.bundle {
                 // A bundle is verified here; the server only gives consistency proofs.
                 Some(bundle) => bundle::verify(bundle, args, Some(server)),
@@ -69,7 +73,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Keygen(args) => keygen::run(args),
         Command::Enroll(args) => parties::enroll(&dir, args),
         Command::Revoke(args) => parties::revoke(&dir, args),
-        Command::Sign(args) => sign::run(&dir, args),
+        Command::Sign(args) => sign::run(&dir, &args, None),
         Command::Append(args) => append::run(&dir, args),
         Command::Verify(args) => verify::run(&dir, args),
         Command::Trace(args) => trace::run(&dir, args),
@@ -77,6 +81,9 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Checkpoint(args) => checkpoint::run(&dir, args),
         Command::Proof(args) => proof::run(&dir, args),
         Command::ExportBundle(args) => bundle::export(&dir, args),
+        Command::ExportTiles(args) => tiles::export(&dir, &args),
+        Command::Label(args) => label::run(&dir, &args),
+        Command::PassportRequest(args) => passport_request::run(&args),
         Command::Show(args) => show::run(&dir, args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

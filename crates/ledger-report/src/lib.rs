@@ -20,6 +20,7 @@
 
 pub mod eventhash;
 pub mod figures;
+pub mod gs1;
 pub mod ldjson;
 pub mod num;
 pub mod render;
@@ -51,6 +52,9 @@ pub enum ReportError {
     /// JSON serialization failed.
     #[error("cannot write JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The Digital Link URL does not fit in a QR code.
+    #[error("cannot draw the passport QR code: {0}")]
+    Qr(String),
 }
 
 /// A report format.
@@ -100,14 +104,25 @@ impl Format {
     }
 }
 
-/// Renders the report in `format`.
+/// Renders the report in `format`, with passport QR codes pointing at
+/// [`gs1::DEFAULT_BASE_URL`].
 pub fn render(data: &ReportData, format: Format) -> Result<String, ReportError> {
+    render_for(data, format, gs1::DEFAULT_BASE_URL)
+}
+
+/// Renders the report in `format`; the HTML and passport formats of a lot bound to a GTIN
+/// and serial carry the QR code of its Digital Link URL under `base_url`.
+pub fn render_for(
+    data: &ReportData,
+    format: Format,
+    base_url: &str,
+) -> Result<String, ReportError> {
     match format {
         Format::Json => render::json::render(data),
         Format::Csv => Ok(render::csv::render(data)),
-        Format::Html => Ok(render::html::render(data)),
+        Format::Html => render::html::render(data, base_url),
         Format::Dot => Ok(render::dot::render(data)),
         Format::Epcis => render::epcis::render(data),
-        Format::Passport => render::passport::render(data),
+        Format::Passport => render::passport::render(data, base_url),
     }
 }

@@ -6,6 +6,7 @@ pub mod dot;
 pub mod epcis;
 pub mod html;
 pub mod json;
+pub mod page;
 pub mod passport;
 
 use ledger_core::event::{Body, Event, Feedstock, Method};

@@ -36,6 +36,7 @@ mod api;
 pub mod json;
 mod metrics;
 mod openapi;
+pub mod passport;
 mod problem;
 mod rate;
 pub mod tiles;
@@ -68,6 +69,10 @@ pub struct Config {
     pub body_limit: usize,
     /// The longest a request may take, reading its body included (408 beyond).
     pub request_timeout: Duration,
+    /// The longest a client may take to send a request's headers, from when the server waits
+    /// for them (a new connection, or one kept alive); the connection is closed beyond, so a
+    /// client that sends half a header cannot hold it.
+    pub header_timeout: Duration,
     /// Requests handled at once (503 beyond).
     pub concurrency: usize,
     /// Requests per second one client IP address may send (0: no limit); beyond, 429.
@@ -80,6 +85,9 @@ pub struct Config {
     pub log_json: bool,
     /// Witnesses that must cosign a checkpoint before it is published.
     pub witnesses: Option<WitnessSettings>,
+    /// The scheme and host of battery passport Digital Link URLs (the QR codes); the
+    /// server's own URL when `None`.
+    pub passport_base_url: Option<String>,
 }
 
 impl Default for Config {
@@ -94,12 +102,14 @@ impl Default for Config {
             queue: 8192,
             body_limit: 4 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
             concurrency: 1024,
             rate_per_ip: 0,
             rate_per_signer: 0,
             tls: None,
             log_json: false,
             witnesses: None,
+            passport_base_url: None,
         }
     }
 }
@@ -149,6 +159,7 @@ pub fn run(
     let metrics =
         Arc::new(metrics::Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
     let published = Arc::new(RwLock::new(None));
+    let passports = Arc::new(passport::Passports::new(config.passport_base_url.clone()));
     let (writer, thread) = writer::start(
         ledger.clone(),
         key.clone(),
@@ -168,6 +179,7 @@ pub fn run(
         per_ip: rate::RateLimit::new(config.rate_per_ip),
         per_signer: rate::RateLimit::new(config.rate_per_signer),
         witnessed: config.witnesses.is_some(),
+        passports: passports.clone(),
     });
     let app = api::router(state, config.body_limit).layer(
         tower_http::timeout::TimeoutLayer::with_status_code(
@@ -182,15 +194,35 @@ pub fn run(
         let addr = listener
             .local_addr()
             .map_err(io("cannot read the bound address"))?;
+        let listener = listener
+            .into_std()
+            .map_err(io("cannot hand over the listener"))?;
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        // Requests in progress end within their timeout: wait that long for them.
+        let grace = config.request_timeout + Duration::from_secs(1);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stopper.graceful_shutdown(Some(grace));
+        });
         let Some((cert, key)) = &config.tls else {
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(io("cannot listen"))?
+                .handle(handle)
+                .http1_only();
+            // hyper closes a connection whose headers take longer (axum-server gives it the
+            // timer). Only HTTP/1 is served, so a connection is read as HTTP/1 from its first
+            // byte: no protocol detection waits for bytes without a bound.
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(config.header_timeout);
             let url = format!("http://{addr}");
             tracing::info!(%url, origin = ledger.origin(), "listening");
+            passports.set_listen_url(&url);
             ready(&url);
-            return axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(io("the server failed"));
+            return server.serve(service).await.map_err(io("the server failed"));
         };
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
             .await
@@ -199,24 +231,19 @@ pub fn run(
                 cert.display(),
                 key.display()
             )))?;
-        let listener = listener
-            .into_std()
-            .map_err(io("cannot hand the listener to TLS"))?;
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-        });
-        let url = format!("https://{addr}");
-        tracing::info!(%url, origin = ledger.origin(), "listening");
-        ready(&url);
-        axum_server::from_tcp_rustls(listener, tls)
+        let mut server = axum_server::from_tcp_rustls(listener, tls)
             .map_err(io("cannot listen with TLS"))?
             .handle(handle)
-            .serve(service)
-            .await
-            .map_err(io("the server failed"))
+            .http1_only();
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(config.header_timeout);
+        let url = format!("https://{addr}");
+        tracing::info!(%url, origin = ledger.origin(), "listening");
+        passports.set_listen_url(&url);
+        ready(&url);
+        server.serve(service).await.map_err(io("the server failed"))
     });
     tracing::info!("stopping: finishing the open group");
     writer.stop();

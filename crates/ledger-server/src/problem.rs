@@ -5,7 +5,10 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ledger::Refused;
-use serde_json::{Value, json};
+use ledger_core::hash::Digest;
+use ledger_core::id::{LotId, PartyId};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Where the problem types are documented (`docs/api.md` names each).
 const TYPE_BASE: &str = "https://custody.example/problems/";
@@ -17,8 +20,57 @@ pub struct Problem {
     kind: &'static str,
     title: &'static str,
     detail: String,
-    extra: serde_json::Map<String, Value>,
+    // Boxed: a problem is the error of most handlers' results, so it is kept small.
+    field: Option<Box<str>>,
+    findings: Option<Box<[FindingBody]>>,
     retry_after: Option<u64>,
+}
+
+/// A problem document as sent (`application/problem+json`): the type the OpenAPI document
+/// describes is the one serialized.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemBody {
+    /// `https://custody.example/problems/<kind>`: stable, for programs to branch on.
+    #[serde(rename = "type")]
+    kind: String,
+    /// A short summary of the kind.
+    title: &'static str,
+    /// The HTTP status.
+    status: u16,
+    /// What went wrong with this request, in words.
+    detail: String,
+    /// 400: the JSON path of the value that cannot be read (`[2].event`, `(body)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    /// 422: every finding, as `custody append` prints them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    findings: Option<Vec<FindingBody>>,
+}
+
+/// One finding of a refusal.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Finding)]
+pub struct FindingBody {
+    /// The statement it concerns: its 1-based index in the request.
+    #[schema(minimum = 1)]
+    statement: usize,
+    /// The rule code (`custody explain CODE`).
+    #[schema(example = "CUS-BAL-001")]
+    code: &'static str,
+    /// A sentence a person understands.
+    message: String,
+    /// The event concerned, if there is one (hex id).
+    #[schema(value_type = Option<String>)]
+    event: Option<Digest>,
+    /// Its log position, if it has one.
+    seq: Option<u64>,
+    /// The party concerned.
+    #[schema(value_type = Option<String>)]
+    party: Option<PartyId>,
+    /// The lot concerned.
+    #[schema(value_type = Option<String>)]
+    lot: Option<LotId>,
 }
 
 impl Problem {
@@ -34,15 +86,10 @@ impl Problem {
             kind,
             title,
             detail: detail.into(),
-            extra: serde_json::Map::new(),
+            field: None,
+            findings: None,
             retry_after: None,
         }
-    }
-
-    /// Adds the member `name` (an RFC 9457 extension member).
-    pub fn with(mut self, name: &str, value: Value) -> Problem {
-        self.extra.insert(name.to_owned(), value);
-        self
     }
 
     /// Sets `Retry-After` (seconds).
@@ -53,39 +100,41 @@ impl Problem {
 
     /// 400: the request cannot be read; `field` names where (a JSON path).
     pub fn malformed(field: &str, detail: impl Into<String>) -> Problem {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed",
-            "malformed request",
-            detail,
-        )
-        .with("field", json!(field))
+        Problem {
+            field: Some(field.into()),
+            ..Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "malformed request",
+                detail,
+            )
+        }
     }
 
     /// 422: the rules refused the request; nothing of it was appended.
     pub fn refused(refused: &Refused) -> Problem {
-        let findings: Vec<Value> = refused
+        let findings: Box<[FindingBody]> = refused
             .findings
             .iter()
-            .map(|(i, f)| {
-                json!({
-                    "statement": i + 1,
-                    "code": f.rule.code(),
-                    "message": f.message,
-                    "event": f.event,
-                    "seq": f.seq,
-                    "party": f.party,
-                    "lot": f.lot,
-                })
+            .map(|(i, f)| FindingBody {
+                statement: i + 1,
+                code: f.rule.code(),
+                message: f.message.clone(),
+                event: f.event,
+                seq: f.seq,
+                party: f.party.clone(),
+                lot: f.lot.clone(),
             })
             .collect();
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "refused",
-            "refused by the custody rules",
-            refused.to_string(),
-        )
-        .with("findings", Value::Array(findings))
+        Problem {
+            findings: Some(findings),
+            ..Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused",
+                "refused by the custody rules",
+                refused.to_string(),
+            )
+        }
     }
 
     /// 503 with `Retry-After`: the server is at its limit now.
@@ -166,13 +215,17 @@ impl From<ledger::Error> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let mut body = serde_json::Map::new();
-        body.insert("type".into(), json!(format!("{TYPE_BASE}{}", self.kind)));
-        body.insert("title".into(), json!(self.title));
-        body.insert("status".into(), json!(self.status.as_u16()));
-        body.insert("detail".into(), json!(self.detail));
-        body.extend(self.extra);
-        let mut response = (self.status, Value::Object(body).to_string()).into_response();
+        let body = ProblemBody {
+            kind: format!("{TYPE_BASE}{}", self.kind),
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: self.detail,
+            field: self.field.map(String::from),
+            findings: self.findings.map(Vec::from),
+        };
+        // Serializing strings and numbers cannot fail; should it, the status still stands.
+        let text = serde_json::to_string(&body).unwrap_or_default();
+        let mut response = (self.status, text).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

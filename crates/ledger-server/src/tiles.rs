@@ -122,6 +122,40 @@ pub fn tile_path(level: Option<u8>, index: u64, width: u64) -> String {
     path
 }
 
+/// Every tile of a log of `size` entries, as a client of a checkpoint of that size reads
+/// them: at each level the full tiles, then the partial one, if any; then the entry bundles
+/// alongside the level-0 tiles. `custody export-tiles` writes these, each with [`read`].
+pub fn tiles_of(size: u64) -> Vec<TilePath> {
+    let mut out = Vec::new();
+    let mut level: u8 = 0;
+    // Hashes at tree level 8·L: the complete subtrees of 256^L leaves.
+    let mut hashes = size;
+    while hashes > 0 && level <= 7 {
+        out.extend(widths(hashes).map(|(index, width)| TilePath {
+            level: Some(level),
+            index,
+            width,
+        }));
+        hashes /= TILE_WIDTH;
+        level += 1;
+    }
+    out.extend(widths(size).map(|(index, width)| TilePath {
+        level: None,
+        index,
+        width,
+    }));
+    out
+}
+
+/// The (index, width) of the tiles over `count` hashes: full ones, then a partial one.
+fn widths(count: u64) -> impl Iterator<Item = (u64, u64)> {
+    let full = count / TILE_WIDTH;
+    let rest = count % TILE_WIDTH;
+    (0..full)
+        .map(|index| (index, TILE_WIDTH))
+        .chain((rest > 0).then_some((full, rest)))
+}
+
 /// Why a tile cannot be served.
 #[derive(Debug)]
 pub enum TileError {
@@ -200,6 +234,37 @@ mod tests {
         assert_eq!((t.level, t.index, t.width), (Some(2), 1002, 255));
         assert_eq!(tile_path(Some(0), 1_234_067, 256), "tile/0/x001/x234/067");
         assert_eq!(tile_path(None, 3, 7), "tile/entries/003.p/7");
+    }
+
+    #[test]
+    fn a_log_has_the_tiles_a_client_of_its_size_reads() {
+        let paths = |size| -> Vec<String> {
+            tiles_of(size)
+                .into_iter()
+                .map(|t| tile_path(t.level, t.index, t.width))
+                .collect()
+        };
+        assert!(paths(0).is_empty());
+        assert_eq!(paths(5), ["tile/0/000.p/5", "tile/entries/000.p/5"]);
+        assert_eq!(
+            paths(513),
+            [
+                "tile/0/000",
+                "tile/0/001",
+                "tile/0/002.p/1",
+                "tile/1/000.p/2",
+                "tile/entries/000",
+                "tile/entries/001",
+                "tile/entries/002.p/1",
+            ]
+        );
+        assert_eq!(
+            paths(65_536)
+                .iter()
+                .filter(|p| p.starts_with("tile/1/") || p.starts_with("tile/2/"))
+                .collect::<Vec<_>>(),
+            ["tile/1/000", "tile/2/000.p/1"]
+        );
     }
 
     #[test]

@@ -35,18 +35,23 @@ const SIGNATURE_CHUNK: usize = 16 * ledger_core::keys::BATCH_SIZE;
 
 /// Where an accepted statement landed, with the proof that it is in the log (SPEC §1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Receipt {
     /// Its event id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub id: Digest,
     /// Its log position.
     pub seq: u64,
     /// Its entry's RFC 6962 leaf hash (the entry hash).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub leaf_hash: Digest,
     /// The log size right after the batch.
     pub tree_size: u64,
     /// The Merkle root at `tree_size`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub root: Digest,
     /// The inclusion proof of the leaf at `seq` in the tree of `tree_size`, leaf to root.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub inclusion_path: Vec<Digest>,
 }
 

@@ -13,31 +13,39 @@ use crate::error::{Error, Result};
 
 /// An inclusion proof: the entry at `leaf_index` is in the log of `tree_size` entries.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     /// The entry's position.
     pub leaf_index: u64,
     /// The tree size proved against.
     pub tree_size: u64,
     /// The entry's leaf hash.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub leaf_hash: Digest,
     /// The root of the tree of `tree_size`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub root: Digest,
     /// The audit path, leaf to root.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub path: Vec<Digest>,
 }
 
 /// A consistency proof: the log of `first` entries is a prefix of the log of `second`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
     /// The older size.
     pub first: u64,
     /// The newer size.
     pub second: u64,
     /// The root at `first`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub first_root: Digest,
     /// The root at `second`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub second_root: Digest,
     /// The proof hashes.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub path: Vec<Digest>,
 }
 

@@ -12,7 +12,7 @@ use ledger_core::input::{MAX_EVENT_JSON, SignContext, parse_event, parse_events}
 use ledger_core::keys::SecretKey;
 use ledger_core::quantity::Unit;
 use ledger_core::rules::{allowed_roles, authority};
-use ledger_core::state::{Holding, Receipt, StateView};
+use ledger_core::state::{Holding, LotRecord, Receipt};
 use ledger_core::statement::{Origin, Statement};
 use ledger_core::validate::FieldError;
 use ledger_store::Store;
@@ -20,19 +20,27 @@ use ledger_store::Store;
 use crate::error::{Error, Result};
 use crate::{Ledger, decode_entry};
 
-/// What signing reads from a ledger: its state, and the shipments still open to a party.
-/// [`Ledger`] provides it from its store and the store's lot index.
+/// What signing reads from a ledger: a lot, what a party holds of it, and the shipments
+/// still open to a party; nothing else. [`Ledger`] reads them from its store and the store's
+/// lot index; `custody sign --server` reads the same three from a server, which answers each
+/// with this implementation, so the links are filled by one engine either way.
 pub trait SigningSource {
-    /// The ledger's derived state: lots, holdings, shipments.
-    fn state(&self) -> &dyn StateView;
+    /// The lot `lot` as created, if the ledger has it (signing needs its unit).
+    fn lot(&self, lot: &LotId) -> Result<Option<LotRecord>>;
+    /// What `holder` holds of `lot`: its receipts in log order, with what is left of each.
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> Result<Option<Holding>>;
     /// The shipments in the ledger addressed to `receiver`, not yet received, that carry
     /// every lot of `lots`, in log order.
     fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Result<Vec<Digest>>;
 }
 
 impl<S: Store> SigningSource for Ledger<S> {
-    fn state(&self) -> &dyn StateView {
-        self.store()
+    fn lot(&self, lot: &LotId) -> Result<Option<LotRecord>> {
+        Ok(self.store().lot(lot)?)
+    }
+
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> Result<Option<Holding>> {
+        Ok(self.store().holding(lot, holder)?)
     }
 
     fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> Result<Vec<Digest>> {
@@ -162,8 +170,7 @@ impl<'a> SigningContext<'a> {
             return Some(holding.clone());
         }
         let ledger = self.ledger?;
-        self.noted(ledger.state().holding(lot, holder).map_err(Error::from))
-            .flatten()
+        self.noted(ledger.holding(lot, holder)).flatten()
     }
 
     /// The holding of (`lot`, `holder`) to update for an event signed in this input.
@@ -289,9 +296,7 @@ impl SignContext for SigningContext<'_> {
     fn lot_unit(&self, lot: &LotId) -> Option<Unit> {
         self.units.get(lot).copied().or_else(|| {
             let ledger = self.ledger?;
-            self.noted(ledger.state().lot(lot).map_err(Error::from))
-                .flatten()
-                .map(|l| l.unit)
+            self.noted(ledger.lot(lot)).flatten().map(|l| l.unit)
         })
     }
 

@@ -7,7 +7,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use ledger::SigningSource;
+use ledger_core::hash::Digest;
+use ledger_core::id::{LotId, PartyId};
 use ledger_core::plural::counted;
+use ledger_core::state::{Holding, LotRecord};
+use ledger_core::statement::Origin;
 use serde_json::Value;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
@@ -427,4 +432,75 @@ pub fn parties(server: &str, args: &crate::cli::PartiesArgs) -> Result<u8> {
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// What `custody sign --server URL` reads from the server (`GET /v1/lots/{lot}`,
+/// `/v1/lots/{lot}/holdings/{party}`, `/v1/shipments/open`), each answered by the engine's
+/// own [`SigningSource`] of the server's ledger: the engine's [`ledger::SigningContext`]
+/// fills the links from these as from a local ledger, and the private key never leaves
+/// this process.
+pub struct SigningReads {
+    client: Client,
+}
+
+impl SigningReads {
+    /// The reads of the server at `url`.
+    pub fn new(url: &str) -> Result<SigningReads> {
+        Ok(SigningReads {
+            client: Client::new(url)?,
+        })
+    }
+
+    /// The ledger's origin, which every signature covers (the first line of its checkpoint).
+    pub fn origin(&self) -> Result<Origin> {
+        let answer = self.client.get("/v1/checkpoint")?.expect(&[200])?.json()?;
+        let Some(origin) = answer["origin"].as_str() else {
+            bail!(
+                "the server at {} gave no \"origin\" in /v1/checkpoint",
+                self.client.base
+            );
+        };
+        Origin::new(origin).map_err(|e| anyhow::anyhow!("the server's origin {origin:?}: {e}"))
+    }
+
+    /// The member `member` of the JSON answer to `GET path`, read as `T`.
+    fn read<T: serde::de::DeserializeOwned>(&self, path: &str, member: &str) -> ledger::Result<T> {
+        let answer = self
+            .client
+            .get(path)
+            .and_then(|a| a.expect(&[200]))
+            .and_then(|a| a.json())
+            .map_err(|e| ledger::Error::BadInput(format!("{e:#}")))?;
+        serde_json::from_value(answer[member].clone()).map_err(|e| {
+            ledger::Error::BadInput(format!(
+                "the answer of {}{path}: \"{member}\": {e}",
+                self.client.base
+            ))
+        })
+    }
+}
+
+impl SigningSource for SigningReads {
+    fn lot(&self, lot: &LotId) -> ledger::Result<Option<LotRecord>> {
+        self.read(&format!("/v1/lots/{}", segment(lot.as_str())), "lot")
+    }
+
+    fn holding(&self, lot: &LotId, holder: &PartyId) -> ledger::Result<Option<Holding>> {
+        let path = format!(
+            "/v1/lots/{}/holdings/{}",
+            segment(lot.as_str()),
+            segment(holder.as_str())
+        );
+        self.read(&path, "holding")
+    }
+
+    fn open_shipments(&self, receiver: &PartyId, lots: &[LotId]) -> ledger::Result<Vec<Digest>> {
+        let lots: Vec<&str> = lots.iter().map(LotId::as_str).collect();
+        let path = format!(
+            "/v1/shipments/open?to={}&lots={}",
+            segment(receiver.as_str()),
+            segment(&lots.join(","))
+        );
+        self.read(&path, "shipments")
+    }
 }

@@ -20,7 +20,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> Result<u8> {
     let ledger = open_to_read(dir)?;
     let report = ledger.report(&args.lot, &policy, ledger::now()?)?;
     close(ledger)?;
-    let text = ledger_report::render(&report.data, format)?;
+    let text = ledger_report::render_for(&report.data, format, &args.base_url)?;
     match &args.out {
         Some(path) => crate::io::write_atomically(path, text.as_bytes())?,
         None => {

@@ -32,6 +32,7 @@ pub fn run(dir: &Path, args: ServeArgs) -> Result<u8> {
         queue: args.queue,
         body_limit: args.body_limit,
         request_timeout: Duration::from_secs(args.timeout.max(1)),
+        header_timeout: Duration::from_secs(args.header_timeout.max(1)),
         concurrency: args.concurrency,
         rate_per_ip: args.rate_per_ip,
         rate_per_signer: args.rate_per_signer,
@@ -41,6 +42,7 @@ pub fn run(dir: &Path, args: ServeArgs) -> Result<u8> {
         },
         log_json: args.log_json,
         witnesses: witness_settings(&args)?,
+        passport_base_url: args.base_url.clone(),
     };
     let url_file = dir.map(|dir| dir.join(URL_FILE));
     let ready = |url: &str| {

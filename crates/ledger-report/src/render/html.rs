@@ -53,6 +53,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .small{font-size:11px;color:#555}.mono{font-family:"DejaVu Sans Mono",monospace;font-size:10px;word-break:break-all}
 svg{width:100%;height:auto;box-sizing:border-box;border:1px solid #ddd;background:#fcfcfd}
 td.t{white-space:nowrap}
+.qr{margin:6px 0}.qr svg{width:120px;height:120px;border:none;background:none}
 @page{size:A4 landscape;margin:12mm}
 @media print{body{margin:0;font-size:10.5px}td.t,td.n{white-space:nowrap}svg{max-height:180mm}h2{break-after:avoid}tr,svg{break-inside:avoid}.banner{-webkit-print-color-adjust:exact;print-color-adjust:exact}th,.flag,svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
 "#;
@@ -679,7 +680,7 @@ fn amount(q: Quantity) -> String {
 }
 
 /// Renders the HTML page.
-pub fn render(data: &ReportData) -> String {
+pub fn render(data: &ReportData, base_url: &str) -> Result<String, crate::ReportError> {
     let mut h = String::new();
     let status = if data.passed() { "PASS" } else { "FAILED" };
     let _ = write!(
@@ -719,7 +720,6 @@ pub fn render(data: &ReportData) -> String {
         esc(&data.as_of.to_string()),
         crate::JSON_SCHEMA
     );
-
     // Findings come first when the verdict fails.
     let findings = |h: &mut String| {
         h.push_str("<h2>Verification findings</h2>");
@@ -1032,6 +1032,15 @@ pub fn render(data: &ReportData) -> String {
         );
     }
     h.push_str("</table>");
+    // Last, so the provenance graph stays the page's first SVG; the URL is text, not a
+    // link, so the page keeps no reference to another host.
+    if let Some((url, qr)) = crate::gs1::product_qr(data, base_url)? {
+        let _ = write!(
+            h,
+            "<h2>Battery passport</h2><figure class=\"qr\">{qr}<figcaption>{u}</figcaption></figure>",
+            u = esc(&url)
+        );
+    }
     h.push_str("</body></html>\n");
-    h
+    Ok(h)
 }

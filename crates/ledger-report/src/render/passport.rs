@@ -65,8 +65,9 @@ pub fn sections(data: &ReportData) -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// Renders the passport export.
-pub fn render(data: &ReportData) -> Result<String, ReportError> {
+/// Renders the passport export; a lot bound to a GTIN and serial gets `digitalLink`, its
+/// Digital Link URL under `base_url` and that URL's QR code (SVG).
+pub fn render(data: &ReportData, base_url: &str) -> Result<String, ReportError> {
     let sections = sections(data);
     let mut unfilled_cf = vec!["carbonFootprintPerformanceClass", "carbonFootprintStudy"];
     if data.footprint.per_kwh.is_none() {
@@ -102,6 +103,9 @@ pub fn render(data: &ReportData) -> Result<String, ReportError> {
         ("basis", json!(basis)),
     ];
     members.extend(sections);
+    if let Some((url, qr)) = crate::gs1::product_qr(data, base_url)? {
+        members.push(("digitalLink", json!({"url": url, "qrCodeSvg": qr})));
+    }
     members.push(("unfilled", unfilled));
     members.push(("dueDiligenceEvidence", evidence));
     let count = members.len();
