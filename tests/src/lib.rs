@@ -5,6 +5,7 @@
 //! another package, so [`custody`] builds it first (once per test process, with the same
 //! profile) instead of running whatever binary an earlier build left behind.
 
+pub mod pg;
 pub mod readme;
 
 use std::path::PathBuf;

@@ -5,13 +5,13 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{ExitCode, Stdio};
-use std::sync::Arc;
 
-use custody_tests::{in_ci, stdout};
+use custody_tests::pg::Test;
+use custody_tests::stdout;
 use ledger_store::Store;
 use ledger_store_postgres::PgStore;
-use ledger_store_postgres::cluster::{self, Cluster};
-use libtest_mimic::{Arguments, Failed, Trial};
+use ledger_store_postgres::cluster::Cluster;
+use libtest_mimic::Arguments;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -493,12 +493,106 @@ fn the_readme_tour_runs_on_a_postgres_ledger(cluster: &Cluster) {
     );
 }
 
-/// A test body, given the run's cluster.
-type Test = fn(&Cluster);
+/// An extract of a new lot `lot` by kivu-mining, as supplier JSON.
+fn demo_extract(lot: &str) -> String {
+    format!(
+        r#"{{"kind":"extract","actor":"kivu-mining","time":"2026-03-02T08:15:00Z",
+            "site":{{"id":"KV-PIT-2","country":"CD","lat":-10.71,"lon":25.47,"method":"industrial"}},
+            "outputs":[{{"lot":"{lot}","material":"cobalt-ore","quantity":1000,"unit":"kg","content":{{"Co":0.031}}}}]}}"#
+    )
+}
+
+fn engine_appends_verifies_and_exports_through_the_library_on_a_postgres_ledger(cluster: &Cluster) {
+    // The engine's library API on PostgreSQL, no binary: the whole demo scenario, receipts
+    // proved against the new root, a refused batch that writes nothing, four threads
+    // appending through one ledger, lot verification and an offline bundle.
+    use ledger::{Error, Ledger, Silent};
+    use ledger_scenario::demo;
+    let store = PgStore::create(&cluster.database().unwrap(), demo::ORIGIN).unwrap();
+    let (ledger, keys) = demo::enroll_parties(store).unwrap();
+    let mut ctx = ledger.signing_context();
+    demo::append_events(&ledger, &keys, &mut ctx, demo::SCENARIO).unwrap();
+    drop(ctx);
+    let key = demo::test_key("kivu-mining");
+    let sign = |ledger: &Ledger<PgStore>, json: &str, nonce: u64| {
+        let mut n = nonce;
+        ledger
+            .signing_context()
+            .sign_text(json, "test", &|_| Ok(&key), &mut || {
+                n += 1;
+                n
+            })
+            .unwrap()
+    };
+    // Receipts prove each statement against the root of the new tree.
+    let before = ledger.store().head().unwrap();
+    let text = format!("{}\n{}", demo_extract("PG-E-1"), demo_extract("PG-E-2"));
+    let receipts = ledger
+        .append(sign(&ledger, &text, 1), ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let root = ledger.root(before.size + 2).unwrap();
+    for r in &receipts {
+        assert_eq!((r.tree_size, r.root), (before.size + 2, root));
+        ledger_core::merkle::verify_inclusion(
+            r.seq,
+            r.tree_size,
+            &r.leaf_hash,
+            &r.inclusion_path,
+            &r.root,
+        )
+        .unwrap();
+    }
+    // A batch with one bad statement is refused whole and writes nothing.
+    let head = ledger.store().head().unwrap();
+    let text = format!("{}\n{}", demo_extract("PG-E-3"), demo_extract("PG-E-3"));
+    let refused = ledger.append(sign(&ledger, &text, 10), ledger::now().unwrap(), &Silent);
+    assert!(matches!(refused, Err(Error::Refused(_))), "{refused:?}");
+    assert_eq!(ledger.store().head().unwrap(), head);
+    // Four threads take turns through one ledger; every statement lands once.
+    let ledger = std::sync::Arc::new(ledger);
+    std::thread::scope(|scope| {
+        for t in 0..4u64 {
+            let (ledger, sign) = (&ledger, &sign);
+            scope.spawn(move || {
+                for i in 0..5u64 {
+                    let json = demo_extract(&format!("PG-T{t}-{i}"));
+                    ledger
+                        .append(
+                            sign(ledger, &json, 100 * t + i),
+                            ledger::now().unwrap(),
+                            &Silent,
+                        )
+                        .unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(ledger.store().head().unwrap().size, head.size + 20);
+    let report = ledger.verify(&Silent).unwrap();
+    assert_eq!(report.counts.errors, 0, "{:?}", report.findings);
+    // The module verifies, and its bundle verifies offline with the operator's key.
+    let module = ledger_core::id::LotId::new(demo::MODULE).unwrap();
+    let policy = ledger_core::policy::Policy::default();
+    let now = ledger::now().unwrap();
+    let lot = ledger.verify_lot(&module, &policy, now).unwrap();
+    assert_eq!(lot.report.counts.errors, 0, "{:?}", lot.report.findings);
+    let exported = ledger
+        .export_bundle(&module, Some(&keys[demo::OPERATOR]), now)
+        .unwrap();
+    let offline =
+        ledger_core::bundle::verify_bytes(&exported.bytes, Some(&exported.verifier), &policy, now)
+            .unwrap();
+    assert_eq!(
+        ledger_core::finding::verdict(&offline.findings),
+        ledger_core::finding::Verdict::Pass,
+        "{:?}",
+        offline.findings
+    );
+}
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Test); 6] = [
+    let tests: [(&str, Test); 7] = [
         (
             "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
             init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
@@ -516,6 +610,10 @@ fn main() -> ExitCode {
             two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork,
         ),
         (
+            "engine_appends_verifies_and_exports_through_the_library_on_a_postgres_ledger",
+            engine_appends_verifies_and_exports_through_the_library_on_a_postgres_ledger,
+        ),
+        (
             "the_readme_tour_runs_on_a_postgres_ledger",
             the_readme_tour_runs_on_a_postgres_ledger,
         ),
@@ -524,38 +622,8 @@ fn main() -> ExitCode {
             failover_keeps_every_acknowledged_statement,
         ),
     ];
-    let missing = cluster::binaries().err();
-    let cluster = match (&missing, args.list) {
-        (None, false) => Cluster::start().map(Arc::new),
-        (Some(why), _) => Err(why.clone()),
-        (None, true) => Err("listing only".into()),
-    };
-    let trials = tests
-        .into_iter()
-        .map(|(name, body)| match (&cluster, &missing) {
-            (Ok(cluster), _) => {
-                let cluster = Arc::clone(cluster);
-                Trial::test(name, move || {
-                    body(&cluster);
-                    Ok(())
-                })
-            }
-            (Err(why), Some(_)) if !in_ci() => {
-                let why = why.clone();
-                Trial::test(name, move || Err(Failed::from(why)))
-                    .with_kind("needs PostgreSQL")
-                    .with_ignored_flag(true)
-            }
-            (Err(why), _) => {
-                let why = format!("cannot start PostgreSQL: {why}");
-                Trial::test(name, move || Err(Failed::from(why)))
-            }
-        })
-        .collect();
+    let (trials, cluster) = custody_tests::pg::trials(&tests, args.list);
     let conclusion = libtest_mimic::run(&args, trials);
-    if let (Some(why), false) = (&missing, in_ci()) {
-        eprintln!("note: tests ignored: {why}");
-    }
     drop(cluster);
     conclusion.exit_code()
 }

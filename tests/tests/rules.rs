@@ -8,7 +8,9 @@
 //! - reported by `verify --lot` under the fixture's policy (provenance rules).
 //!
 //! Each fixture builds on `fixtures/rules/base.jsonl` in a ledger where the demo parties are
-//! enrolled with their test keys. In a fixture, `"$N"` stands for the id of the N-th setup
+//! enrolled with their test keys. Every fixture runs on a sled ledger and again on a
+//! PostgreSQL one (a throwaway cluster, `custody_tests::pg`): the rules are the same above
+//! the store. In a fixture, `"$N"` stands for the id of the N-th setup
 //! event (base first) and `"$key:NAME"` for the public test key of that name (a party's
 //! enrolled key, or a fresh one for a name nobody enrolled).
 
@@ -22,8 +24,11 @@ use ledger_core::hash::Digest;
 use ledger_core::id::LotId;
 use ledger_core::policy::Policy;
 use ledger_core::statement::Statement;
-use ledger_scenario::demo::{TestKeys, enrolled_ledger, test_key};
+use ledger_scenario::demo::{self, TestKeys, enroll_parties, enrolled_ledger, test_key};
 use ledger_store::SledStore;
+use ledger_store_postgres::cluster::Cluster;
+use ledger_store_postgres::{AnyStore, PgStore};
+use libtest_mimic::{Arguments, Failed, Trial};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -100,25 +105,95 @@ fn error_codes(findings: &[Finding]) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every key and value in a sled database.
-type Records = Vec<(Vec<u8>, Vec<u8>)>;
+/// A ledger's stored records, byte for byte: every key and value of a sled database and
+/// its acknowledged-head file, or every row of a PostgreSQL ledger's tables.
+type Dump = (Vec<(Vec<u8>, Vec<u8>)>, Option<Vec<u8>>);
 
-/// The ledger byte for byte: every key and value in the sled database, and the
-/// acknowledged-head file beside it. The store must be closed.
-fn raw_dump(ledger: &Path) -> (Records, Option<Vec<u8>>) {
-    let db = retry(|| sled::open(ledger));
-    let records = db
-        .iter()
-        .map(|item| {
-            let (k, v) = item.unwrap();
-            (k.to_vec(), v.to_vec())
-        })
-        .collect();
-    drop(db);
-    (
-        records,
-        std::fs::read(ledger.join("acknowledged-head")).ok(),
-    )
+/// Where a fixture's ledger is kept.
+#[derive(Clone, Copy)]
+enum Backend<'a> {
+    Sled,
+    Postgres(&'a Cluster),
+}
+
+/// A fixture's fresh ledger: a sled directory, or a new database.
+struct Place {
+    dir: tempfile::TempDir,
+    url: Option<String>,
+}
+
+impl Place {
+    fn new(backend: Backend<'_>) -> Place {
+        Place {
+            dir: tempfile::tempdir().unwrap(),
+            url: match backend {
+                Backend::Sled => None,
+                Backend::Postgres(cluster) => Some(cluster.database().unwrap()),
+            },
+        }
+    }
+
+    fn sled_dir(&self) -> PathBuf {
+        self.dir.path().join("ledger")
+    }
+
+    /// The demo parties' ledger, enrolled with their test keys.
+    fn create(&self) -> Result<(Ledger<AnyStore>, TestKeys), String> {
+        let store = match &self.url {
+            None => AnyStore::Sled(
+                SledStore::create(self.sled_dir(), demo::ORIGIN).map_err(|e| e.to_string())?,
+            ),
+            Some(url) => {
+                AnyStore::Postgres(PgStore::create(url, demo::ORIGIN).map_err(|e| e.to_string())?)
+            }
+        };
+        enroll_parties(store).map_err(|e| e.to_string())
+    }
+
+    /// The ledger's records byte for byte, and the ledger again (a sled ledger is closed
+    /// to be read and opened again).
+    fn dump(&self, ledger: Ledger<AnyStore>) -> (Ledger<AnyStore>, Dump) {
+        let Some(url) = &self.url else {
+            drop(ledger);
+            let dir = self.sled_dir();
+            let db = retry(|| sled::open(&dir));
+            let records = db
+                .iter()
+                .map(|item| {
+                    let (k, v) = item.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect();
+            drop(db);
+            let acknowledged = std::fs::read(dir.join("acknowledged-head")).ok();
+            let ledger = Ledger::open(AnyStore::Sled(retry(|| SledStore::open(&dir)))).unwrap();
+            return (ledger, (records, acknowledged));
+        };
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for row in client
+            .query("SELECT key, value FROM custody_records ORDER BY key", &[])
+            .unwrap()
+        {
+            rows.push((row.get(0), row.get(1)));
+        }
+        for row in client
+            .query("SELECT seq, bytes FROM custody_entries ORDER BY seq", &[])
+            .unwrap()
+        {
+            let seq: i64 = row.get(0);
+            rows.push((seq.to_be_bytes().to_vec(), row.get(1)));
+        }
+        let head = client
+            .query_one("SELECT size, last FROM custody_head WHERE id = 1", &[])
+            .unwrap();
+        let size: i64 = head.get(0);
+        let last: Vec<u8> = head.get(1);
+        (
+            ledger,
+            (rows, Some([size.to_be_bytes().to_vec(), last].concat())),
+        )
+    }
 }
 
 /// Opens the ledger in `dir` again, once this process's last handle has let go of it.
@@ -126,7 +201,7 @@ fn reopen(dir: &Path) -> Ledger<SledStore> {
     Ledger::open(retry(|| SledStore::open(dir))).unwrap()
 }
 
-fn check(path: &Path) -> Result<(), String> {
+fn check(path: &Path, backend: Backend<'_>) -> Result<(), String> {
     let fixture: Fixture =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).map_err(|e| e.to_string())?;
     let rule = Rule::from_code(&fixture.rule).ok_or("unknown rule code")?;
@@ -134,9 +209,8 @@ fn check(path: &Path) -> Result<(), String> {
         .into_iter()
         .chain(fixture.also.clone())
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger_dir = dir.path().join("ledger");
-    let (mut ledger, keys) = enrolled_ledger(&ledger_dir).map_err(|e| e.to_string())?;
+    let place = Place::new(backend);
+    let (mut ledger, keys) = place.create()?;
     let mut ctx = ledger.signing_context();
     let base = std::fs::read_to_string(fixtures_dir().join("base.jsonl")).unwrap();
     let mut setup: Vec<Value> = base
@@ -172,13 +246,12 @@ fn check(path: &Path) -> Result<(), String> {
             Some("entry-garbage" | "entry-seq" | "entry-prev" | "inject")
         );
         if !store_tamper {
-            drop(ledger);
-            let before = raw_dump(&ledger_dir);
+            let (reopened, before) = place.dump(ledger);
+            ledger = reopened;
             assert!(
                 !before.0.is_empty() && before.1.is_some(),
                 "nothing to compare"
             );
-            ledger = reopen(&ledger_dir);
             let outcome = ledger.append(vec![statement.clone()], recorded_at, &Silent);
             match (rule.severity(), outcome) {
                 (Severity::Error, Err(Error::Refused(refused))) => {
@@ -191,11 +264,11 @@ fn check(path: &Path) -> Result<(), String> {
                         ));
                     }
                     refused_with = findings;
-                    drop(ledger);
-                    if raw_dump(&ledger_dir) != before {
+                    let (reopened, after) = place.dump(ledger);
+                    ledger = reopened;
+                    if after != before {
                         return Err("a refused append changed the ledger's bytes".into());
                     }
-                    ledger = reopen(&ledger_dir);
                 }
                 (_, Err(e @ Error::Refused(_))) => {
                     return Err(format!("append refused a warning: {e}"));
@@ -276,7 +349,7 @@ fn check(path: &Path) -> Result<(), String> {
 /// key (the same error codes), and whole-ledger `verify --policy` (every one of the lot's
 /// findings among its own; it covers every product lot, so it may find more).
 fn lot_paths(
-    ledger: &Ledger<SledStore>,
+    ledger: &Ledger<AnyStore>,
     keys: &TestKeys,
     lot: &LotId,
     policy: &Policy,
@@ -362,8 +435,15 @@ fn lot_paths(
     Ok(())
 }
 
-#[test]
 fn every_rule_has_a_failing_fixture_that_fails_exactly_there() {
+    every_rule_fails_exactly_there(Backend::Sled);
+}
+
+fn every_rule_fails_the_same_on_a_postgres_ledger(cluster: &Cluster) {
+    every_rule_fails_exactly_there(Backend::Postgres(cluster));
+}
+
+fn every_rule_fails_exactly_there(backend: Backend<'_>) {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -379,7 +459,7 @@ fn every_rule_has_a_failing_fixture_that_fails_exactly_there() {
     let mut covered = BTreeSet::new();
     for path in &paths {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        match check(path) {
+        match check(path, backend) {
             Ok(()) => {
                 let fixture: Value =
                     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -412,7 +492,6 @@ fn every_rule_has_a_failing_fixture_that_fails_exactly_there() {
 
 /// A store that loses the index record of a failed audit hides it from every command that
 /// reads the index; whole-ledger `verify` derives the index from the entries and says so.
-#[test]
 fn fail_a_forgotten_attestation_index_record_fails_verify() {
     let dir = tempfile::tempdir().unwrap();
     let ledger_dir = dir.path().join("ledger");
@@ -451,4 +530,38 @@ fn fail_a_forgotten_attestation_index_record_fails_verify() {
         )),
         "{finding}"
     );
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let sled: [(&str, fn()); 2] = [
+        (
+            "every_rule_has_a_failing_fixture_that_fails_exactly_there",
+            every_rule_has_a_failing_fixture_that_fails_exactly_there,
+        ),
+        (
+            "fail_a_forgotten_attestation_index_record_fails_verify",
+            fail_a_forgotten_attestation_index_record_fails_verify,
+        ),
+    ];
+    let mut trials: Vec<Trial> = sled
+        .into_iter()
+        .map(|(name, body)| {
+            Trial::test(name, move || {
+                body();
+                Ok::<(), Failed>(())
+            })
+        })
+        .collect();
+    let (postgres, cluster) = custody_tests::pg::trials(
+        &[(
+            "every_rule_fails_the_same_on_a_postgres_ledger",
+            every_rule_fails_the_same_on_a_postgres_ledger,
+        )],
+        args.list,
+    );
+    trials.extend(postgres);
+    let conclusion = libtest_mimic::run(&args, trials);
+    drop(cluster);
+    conclusion.exit_code()
 }
