@@ -135,14 +135,7 @@ impl SledStore {
             return Err(StoreError::AlreadyExists { dir });
         }
         let (entry_log, entry_log_end) = EntryLog::create(&dir, origin)?;
-        let store = SledStore {
-            dir,
-            db,
-            _lock: lock,
-            append_lock: Mutex::new(()),
-            released_at_exit: false,
-            entry_log,
-        };
+        let store = SledStore::new(dir, db, lock, entry_log);
         let mut batch = sled::Batch::default();
         batch.insert(keys::FORMAT, encode("format version", &FORMAT_VERSION)?);
         batch.insert(keys::ORIGIN, encode("log origin", &origin)?);
@@ -205,17 +198,22 @@ impl SledStore {
             }
         };
         let entry_log = EntryLog::open(&dir, committed)?;
-        let store = SledStore {
+        let store = SledStore::new(dir, db, lock, entry_log);
+        store.origin()?;
+        store.check_head()?;
+        Ok(store)
+    }
+
+    /// The store over an opened database, under Custody's lock on its directory.
+    fn new(dir: PathBuf, db: sled::Db, lock: std::fs::File, entry_log: EntryLog) -> SledStore {
+        SledStore {
             dir,
             db,
             _lock: lock,
             append_lock: Mutex::new(()),
             released_at_exit: false,
             entry_log,
-        };
-        store.origin()?;
-        store.check_head()?;
-        Ok(store)
+        }
     }
 
     /// Refuses to append to a log that holds less than it acknowledged (see
