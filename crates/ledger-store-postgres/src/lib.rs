@@ -649,6 +649,33 @@ impl Store for PgStore {
             .transpose()
     }
 
+    /// One query per [`FETCH_CHUNK`] positions (`seq = ANY($1)`).
+    fn entries_at(&self, seqs: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut found: HashMap<i64, Vec<u8>> = HashMap::new();
+        let wanted: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+        for chunk in wanted.chunks(FETCH_CHUNK) {
+            let rows = self.with_client(|c| {
+                c.query(
+                    "SELECT seq, octet_length(bytes), \
+                     CASE WHEN octet_length(bytes) <= $2 THEN bytes END \
+                     FROM custody_entries WHERE seq = ANY($1)",
+                    &[&chunk, &limit()],
+                )
+            })?;
+            for row in rows {
+                let seq: i64 = row
+                    .try_get(0)
+                    .map_err(|e| corrupt("custody_entries", format!("unreadable seq: {e}")))?;
+                let bytes = bounded_at(&format!("log entry {seq} in custody_entries"), &row, 1)?;
+                found.insert(seq, bytes);
+            }
+        }
+        Ok(seqs
+            .iter()
+            .map(|&seq| i64::try_from(seq).ok().and_then(|s| found.get(&s).cloned()))
+            .collect())
+    }
+
     fn entries(&self, start: u64) -> EntryIter<'_> {
         Box::new(Entries {
             store: self,

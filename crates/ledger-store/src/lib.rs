@@ -101,6 +101,13 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// at once). Entries appended while iterating may or may not be seen.
     fn entries(&self, start: u64) -> EntryIter<'_>;
 
+    /// [`Store::entry`] of each of `seqs`, in order: one read each by default; a store
+    /// behind a network reads them in a few round trips (`verify --lot` reads a lot's
+    /// evidence, scattered over the log, this way).
+    fn entries_at(&self, seqs: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        seqs.iter().map(|&seq| self.entry(seq)).collect()
+    }
+
     /// Every enrolled party, by id.
     fn parties(&self) -> Result<Vec<PartyRecord>, StoreError>;
 

@@ -698,6 +698,10 @@ pub fn entries_iterate_in_log_order_from_any_start(backend: &dyn Backend) {
     assert_eq!(tail, [297, 298, 299]);
     assert_eq!(store.entries(300).count(), 0);
     assert_eq!(store.entries(u64::MAX).count(), 0);
+    // Entries read by position in one call answer as reads one by one, in the order asked.
+    let asked = [299, 0, 300, 17, u64::MAX, 17];
+    let one_by_one: Vec<Option<Vec<u8>>> = asked.iter().map(|&s| store.entry(s).unwrap()).collect();
+    assert_eq!(store.entries_at(&asked).unwrap(), one_by_one);
 }
 
 pub fn entries_stream_without_reading_past_what_is_asked(backend: &dyn Backend) {

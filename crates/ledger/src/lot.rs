@@ -39,6 +39,9 @@ use crate::error::{Error, Result};
 use crate::verify::{Report, Scope};
 use crate::{Ledger, decode_entry};
 
+/// Entries read from the store in one [`Store::entries_at`] call.
+const READ_CHUNK: usize = 512;
+
 /// A result with a state error, as walks read events.
 type StateResult<T> = std::result::Result<T, StateError>;
 
@@ -93,10 +96,18 @@ impl Reads {
             .copied()
             .filter(|seq| !self.entries.contains_key(seq))
             .collect();
-        let read: Vec<(u64, Read)> = new
+        // Read in batches (a few round trips on a remote store), decoded on all cores.
+        let fetched: Vec<(u64, Option<Vec<u8>>)> = new
+            .par_chunks(READ_CHUNK)
+            .map(|chunk| Ok(chunk.iter().copied().zip(store.entries_at(chunk)?)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let read: Vec<(u64, Read)> = fetched
             .into_par_iter()
-            .map(|seq| {
-                let read = match store.entry(seq)? {
+            .map(|(seq, bytes)| {
+                let read = match bytes {
                     None => Read::Missing,
                     Some(bytes) => match decode_entry(seq, &bytes) {
                         Ok((entry, id)) => Read::Decoded(Box::new(ReadEntry {
@@ -108,9 +119,9 @@ impl Reads {
                         Err(e) => Read::Damaged(e),
                     },
                 };
-                Ok((seq, read))
+                (seq, read)
             })
-            .collect::<Result<_>>()?;
+            .collect();
         for (seq, read) in read {
             if let Read::Decoded(e) = &read {
                 self.by_id.entry(e.id).or_insert(seq);
