@@ -649,7 +649,7 @@ impl Store for PgStore {
             .transpose()
     }
 
-    /// One query per [`FETCH_CHUNK`] positions (`seq = ANY($1)`).
+    /// One query per 1,000 positions (`seq = ANY($1)`).
     fn entries_at(&self, seqs: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let mut found: HashMap<i64, Vec<u8>> = HashMap::new();
         let wanted: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
