@@ -32,7 +32,8 @@ pub struct Event {
 }
 
 impl Event {
-    /// Every lot this event names: created, consumed, received, or attested about.
+    /// Every lot this event names, each once, first as named: created, consumed,
+    /// received, or attested about. The lot index keys entries by these.
     pub fn lots_named(&self) -> Vec<&LotId> {
         let mut lots: Vec<&LotId> = self.body.outputs().iter().map(|o| &o.lot).collect();
         lots.extend(self.body.consumed().iter().map(|m| &m.lot));
@@ -44,6 +45,11 @@ impl Event {
                 }
             }
             _ => {}
+        }
+        // A lot named twice (say, an input that is also an output) is indexed once.
+        if lots.len() > 1 {
+            let mut seen = std::collections::HashSet::new();
+            lots.retain(|lot| seen.insert(*lot));
         }
         lots
     }

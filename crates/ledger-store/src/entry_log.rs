@@ -63,29 +63,34 @@ pub(crate) enum Frame<'a> {
 }
 
 impl Frame<'_> {
-    /// Appends the framed bytes to `out`.
+    /// Appends the framed bytes to `out`, copying the payload once.
     fn encode(&self, out: &mut Vec<u8>) {
-        let (kind, payload): (u8, Vec<u8>) = match self {
-            Frame::Entry(bytes) => (KIND_ENTRY, bytes.to_vec()),
-            Frame::Checkpoint { size, note } => {
-                let mut payload = size.to_le_bytes().to_vec();
-                payload.extend_from_slice(note.as_bytes());
-                (KIND_CHECKPOINT, payload)
+        let size;
+        let (kind, head, body): (u8, &[u8], &[u8]) = match self {
+            Frame::Entry(bytes) => (KIND_ENTRY, &[], bytes),
+            Frame::Checkpoint { size: tree, note } => {
+                size = tree.to_le_bytes();
+                (KIND_CHECKPOINT, &size, note.as_bytes())
             }
         };
         // Payloads come from plans and notes the store accepted: far below u32::MAX.
-        let len = u32::try_from(payload.len())
+        let len = u32::try_from(head.len() + body.len())
             .unwrap_or(u32::MAX)
             .to_le_bytes();
         out.push(kind);
         out.extend_from_slice(&len);
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&checksum(kind, &len, &payload).0);
+        out.extend_from_slice(head);
+        out.extend_from_slice(body);
+        out.extend_from_slice(&checksum(kind, &len, &[head, body]).0);
     }
 }
 
-fn checksum(kind: u8, len: &[u8; 4], payload: &[u8]) -> Digest {
-    Digest::of(&[&[kind], len, payload])
+/// `SHA-256(kind || length || payload)`, the payload given in parts.
+fn checksum(kind: u8, len: &[u8; 4], payload: &[&[u8]]) -> Digest {
+    let kind = [kind];
+    let mut parts: Vec<&[u8]> = vec![&kind, len];
+    parts.extend_from_slice(payload);
+    Digest::of(&parts)
 }
 
 fn header(origin: &str) -> Vec<u8> {
@@ -293,7 +298,7 @@ impl Reader {
         {
             return Ok(end("a frame cut short"));
         }
-        if checksum(kind, &len_bytes, &payload).0 != sum {
+        if checksum(kind, &len_bytes, &[&payload]).0 != sum {
             return Ok(end("a frame whose checksum does not match"));
         }
         self.offset = start + (FRAME_OVERHEAD + size) as u64;

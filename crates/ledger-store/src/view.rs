@@ -156,11 +156,7 @@ impl LogView {
                 if let Ok(entry) = &prepared.decoded {
                     let event = &entry.statement.statement().event;
                     for lot in event.lots_named() {
-                        let positions = self.lot_events.entry(lot.clone()).or_default();
-                        // An event naming a lot twice is indexed once, as a store keys it.
-                        if positions.last() != Some(&seq) {
-                            positions.push(seq);
-                        }
+                        self.lot_events.entry(lot.clone()).or_default().push(seq);
                     }
                     if event.body.party_changed(&event.actor).is_some() {
                         self.party_events.push(seq);

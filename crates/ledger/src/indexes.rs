@@ -37,11 +37,7 @@ impl LogIndexes {
         };
         let event = &entry.statement.statement().event;
         for lot in event.lots_named() {
-            let positions = self.lot_events.entry(lot.clone()).or_default();
-            // An event naming a lot twice (input and output) is indexed once.
-            if positions.last() != Some(&seq) {
-                positions.push(seq);
-            }
+            self.lot_events.entry(lot.clone()).or_default().push(seq);
         }
         if event.body.party_changed(&event.actor).is_some() {
             self.party_events.push(seq);
