@@ -155,47 +155,33 @@ impl<S: Store> Ledger<S> {
         };
         checkpoints.extend(audited);
         let mut audit = LogAudit::new(self.origin(), checkpoints, &replay);
-        // Decoding, hashing and signature checks need no state: they run on all cores, a
-        // chunk at a time (memory stays bounded); the rules then apply in log order.
+        // Decoding, hashing and signature checks need no state: a second thread reads the
+        // next chunk and prepares it on all cores while this one applies the rules to the
+        // chunk before, in log order. The channel holds one chunk, so memory stays bounded.
         let keys = KeyCache::default();
         let mut indexes = LogIndexes::default();
         progress.start("verifying", store.head()?.size);
-        let mut entries = store.entries(0);
-        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
-        loop {
-            chunk.clear();
-            let mut failure = None;
-            for item in entries.by_ref() {
-                match item {
-                    Ok(entry) => chunk.push(entry),
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
+        let origin = self.signing_origin();
+        std::thread::scope(|scope| -> Result<()> {
+            let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(1);
+            scope.spawn(move || read_and_prepare(store, origin, &keys, send));
+            for chunk in chunks {
+                for (seq, p) in &chunk.prepared {
+                    observe(p);
+                    indexes.observe(*seq, p);
+                    replay.push_prepared(*seq, p)?;
+                    audit.push(replay.last_hash(), &replay);
                 }
-                if chunk.len() == VERIFY_CHUNK {
-                    break;
+                progress.advance(chunk.prepared.len() as u64);
+                if let Some(e) = chunk.failure {
+                    replay.findings.push(Finding::new(
+                        Rule::EntryMalformed,
+                        format!("cannot read entry: {e}"),
+                    ));
                 }
             }
-            let prepared = prepare_batch(&chunk, self.signing_origin(), &keys);
-            for (seq, p) in prepared {
-                observe(&p);
-                indexes.observe(seq, &p);
-                replay.push_prepared(seq, &p)?;
-                audit.push(replay.last_hash(), &replay);
-            }
-            progress.advance(chunk.len() as u64);
-            if let Some(e) = failure {
-                replay.findings.push(Finding::new(
-                    Rule::EntryMalformed,
-                    format!("cannot read entry: {e}"),
-                ));
-                break;
-            }
-            if chunk.len() < VERIFY_CHUNK {
-                break;
-            }
-        }
+            Ok(())
+        })?;
         progress.finish();
         let index_findings = indexes.check(store, replay.attestations(), replay.subjects())?;
         replay.findings.extend(index_findings);
@@ -324,6 +310,47 @@ impl<S: Store> Ledger<S> {
             }
         }
         Ok(Report::new(Scope::Ledger, None, entries, findings))
+    }
+}
+
+/// Entries prepared for the rules, in log order, and the read error that ended the log
+/// early, if one did.
+struct Chunk {
+    prepared: Vec<(u64, Prepared)>,
+    failure: Option<ledger_store::StoreError>,
+}
+
+/// Reads the log from its first entry, [`VERIFY_CHUNK`] entries at a time, prepares each
+/// chunk ([`prepare_batch`]: decoding, hashing, signatures, on all cores) and sends it on.
+/// Stops after a read error, at the end of the log, or when the receiver hangs up.
+fn read_and_prepare<S: Store>(
+    store: &S,
+    origin: &ledger_core::statement::Origin,
+    keys: &KeyCache,
+    send: std::sync::mpsc::SyncSender<Chunk>,
+) {
+    let mut entries = store.entries(0);
+    loop {
+        let mut read: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
+        let mut failure = None;
+        for item in entries.by_ref() {
+            match item {
+                Ok(entry) => read.push(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if read.len() == VERIFY_CHUNK {
+                break;
+            }
+        }
+        let last = failure.is_some() || read.len() < VERIFY_CHUNK;
+        let prepared = prepare_batch(&read, origin, keys);
+        drop(read);
+        if send.send(Chunk { prepared, failure }).is_err() || last {
+            return;
+        }
     }
 }
 
