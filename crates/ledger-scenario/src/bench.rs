@@ -2,7 +2,8 @@
 //! verification on one and all cores: dalek's `verify_strict`, the signature rule's single
 //! check, and its batch check with distinct keys and with the synthetic ledger's own key
 //! reuse; SHA-256 over an entry, a sled batch insert) and then Custody's own throughput on a synthetic ledger of N events: bulk append
-//! with every rule checked, whole-ledger verify (in a child process, for its peak memory),
+//! with every rule checked, one `custody append` of the ledger's last statements (in a child
+//! process, for its peak memory), whole-ledger verify (in a child process too),
 //! `verify --lot` + `trace` of a module with over 10,000 upstream events, and proofs.
 //! Each figure is printed with its ratio to the bound the primitives set.
 
@@ -16,7 +17,7 @@ use ledger_core::id::LotId;
 use ledger_core::keys::{BATCH_SIZE, PublicKey, Signature, SignatureCheck, verify_batch};
 use ledger_core::merkle::NodeSource;
 use ledger_core::policy::Policy;
-use ledger_core::statement::{Entry, Origin, Statement, signing_message};
+use ledger_core::statement::{Entry, Origin, Statement, StatementJson, signing_message};
 use ledger_store::{FetchedNodes, Nodes, SledStore, Store};
 use ledger_store_postgres::PgStore;
 use rayon::prelude::*;
@@ -25,7 +26,8 @@ use serde::Serialize;
 use crate::{Result, ScenarioError, synth};
 
 /// Set in a child's environment to make it report its peak memory on standard error
-/// (`custody bench` measures whole-ledger verify this way, in a fresh process).
+/// (`custody bench` measures one large append and whole-ledger verify this way, each in a
+/// fresh process).
 pub const PEAK_RSS_ENV: &str = "CUSTODY_REPORT_PEAK_RSS";
 
 /// The line prefix of that report.
@@ -40,6 +42,10 @@ const ORIGIN: &str = "bench.custody.example/log";
 
 /// Statements per append batch: one sled batch and one flush each (group commit).
 const BATCH: usize = 10_000;
+
+/// Most statements the child `custody append` appends: the synthetic ledger's last
+/// `min(APPEND_CHILD_MAX, N / 2)`, after the others were appended in-process.
+const APPEND_CHILD_MAX: usize = 100_000;
 
 /// What one run measured.
 #[derive(Debug, Serialize)]
@@ -73,8 +79,18 @@ pub struct BenchReport {
     pub sha256_entry_per_s: f64,
     /// sled inserts of entry-sized values, in flushed batches of 1,000, per second.
     pub sled_insert_per_s: f64,
-    /// Bulk append, events per second (every rule checked, group commit).
+    /// Bulk append, events per second (every rule checked, group commit), of the events
+    /// appended in-process: all but the last `append_child_statements`.
     pub append_per_s: f64,
+    /// Signed statements that one `custody append` in a child process appended, after the
+    /// others were appended in-process: the synthetic ledger's last `min(100,000, N / 2)`,
+    /// in one all-or-nothing batch.
+    pub append_child_statements: usize,
+    /// That append, statements per second of the child's wall time (reading and parsing
+    /// the file, the checks, the commit and printing the receipts included).
+    pub append_child_per_s: f64,
+    /// Peak resident memory of that append process, MB.
+    pub append_peak_rss_mb: f64,
     /// Whole-ledger verify in a fresh process, entries per second.
     pub verify_per_s: f64,
     /// `verify --lot` + `trace` of one module, milliseconds.
@@ -106,8 +122,10 @@ pub struct BenchReport {
 pub struct StoreFigures {
     /// The database, without its password.
     pub store: String,
-    /// Bulk append, events per second (every rule checked, group commit).
+    /// Bulk append, events per second (every rule checked, group commit), in-process.
     pub append_per_s: f64,
+    /// Peak resident memory of the child `custody append` of the same last statements, MB.
+    pub append_peak_rss_mb: f64,
     /// Whole-ledger verify in a fresh process, entries per second.
     pub verify_per_s: f64,
     /// `verify --lot` + `trace` of the same module, milliseconds.
@@ -125,6 +143,8 @@ pub struct StoreFigures {
 /// What one store measured: the part of a run that differs between backends.
 struct Measured {
     append_per_s: f64,
+    append_child_per_s: f64,
+    append_peak_rss_mb: f64,
     verify_per_s: f64,
     peak_rss_mb: f64,
     trace_ms: f64,
@@ -350,14 +370,17 @@ pub fn bench(
     let store = SledStore::create(&ledger_dir, ORIGIN)?;
     let ledger = Ledger::init(store, synth.operator_key(), &genesis, ledger::now()?, 0)?;
 
-    // Sign everything first: `append` receives pre-signed statements.
+    // Sign everything first: `append` receives pre-signed statements. The last ones go to
+    // a file for the child `custody append`.
+    let in_process = synth.len() - (synth.len() / 2).min(APPEND_CHILD_MAX);
     let mut batches: Vec<Vec<Statement>> = Vec::new();
     let mut at = 0;
-    while at < synth.len() {
-        let end = (at + BATCH).min(synth.len());
+    while at < in_process {
+        let end = (at + BATCH).min(in_process);
         batches.push(synth.sign(ledger.signing_origin(), at..end)?);
         at = end;
     }
+    let tail = synth.sign(ledger.signing_origin(), in_process..synth.len())?;
     let sample_entry = {
         let s = batches
             .first()
@@ -375,7 +398,7 @@ pub fn bench(
 
     say("measuring the primitives".into());
     // Signatures of the ledger itself, from its middle (past the enrollments): 16 batches.
-    let all: Vec<&Statement> = batches.iter().flatten().collect();
+    let all: Vec<&Statement> = batches.iter().flatten().chain(&tail).collect();
     let from = all.len() / 2;
     let sample: Vec<Statement> = all[from..all.len().min(from + 16 * BATCH_SIZE)]
         .iter()
@@ -383,6 +406,12 @@ pub fn bench(
         .collect();
     drop(all);
     let p = primitives(&sample_entry, &sample, ledger.signing_origin())?;
+    let child = AppendChild {
+        file: dir.path().join("append.signed"),
+        statements: tail.len(),
+    };
+    write_statements(&child.file, &tail)?;
+    drop(tail);
 
     let module = synth
         .modules
@@ -412,6 +441,7 @@ pub fn bench(
             name: &ledger_dir,
             module: &module,
             entries,
+            child: &child,
             say: &say,
         },
     )?;
@@ -429,6 +459,7 @@ pub fn bench(
                     name: Path::new(url),
                     module: &module,
                     entries,
+                    child: &child,
                     say: &say,
                 },
             )?;
@@ -436,6 +467,7 @@ pub fn bench(
             Some(StoreFigures {
                 store: shown,
                 append_per_s: pg.append_per_s,
+                append_peak_rss_mb: pg.append_peak_rss_mb,
                 verify_per_s: pg.verify_per_s,
                 trace_ms: pg.trace_ms,
                 proofs_per_s: pg.proofs_per_s,
@@ -448,6 +480,8 @@ pub fn bench(
     };
     let Measured {
         append_per_s,
+        append_child_per_s,
+        append_peak_rss_mb,
         verify_per_s,
         peak_rss_mb,
         trace_ms,
@@ -472,6 +506,9 @@ pub fn bench(
         sha256_entry_per_s: p.sha,
         sled_insert_per_s: p.sled,
         append_per_s,
+        append_child_statements: child.statements,
+        append_child_per_s,
+        append_peak_rss_mb,
         verify_per_s,
         trace_ms,
         trace_events,
@@ -493,12 +530,23 @@ struct Run<'a> {
     name: &'a Path,
     module: &'a LotId,
     entries: usize,
+    child: &'a AppendChild,
     say: &'a dyn Fn(String),
 }
 
-/// Appends `batches` to `ledger`, then measures whole-ledger verify (in a child process),
-/// `verify --lot` + `trace` of the module, and inclusion proofs on the store `reopen`
-/// opens afresh.
+/// The last statements of the synthetic ledger, appended by `custody append` in a child
+/// process after the others were appended in-process.
+struct AppendChild {
+    /// The file of signed statements, one JSON object a line (the form `custody sign` prints).
+    file: std::path::PathBuf,
+    /// How many.
+    statements: usize,
+}
+
+/// Appends `batches` to `ledger`, then the child's statements with `custody append` in a
+/// child process (for its peak memory), then measures whole-ledger verify (in a child
+/// process too), `verify --lot` + `trace` of the module, and inclusion proofs on the store
+/// `reopen` opens afresh.
 fn measure<S: Store>(
     ledger: Ledger<S>,
     batches: Vec<Vec<Statement>>,
@@ -514,6 +562,16 @@ fn measure<S: Store>(
     }
     let append_per_s = per_second(count, start);
     drop(ledger);
+
+    let (append_child_per_s, append_peak_rss_mb) = if run.child.statements == 0 {
+        (0.0, 0.0)
+    } else {
+        (run.say)(format!(
+            "appending the last {} statements with custody append in a child process",
+            run.child.statements
+        ));
+        append_child(run.custody, run.name, run.child)?
+    };
 
     (run.say)("verifying the whole ledger in a child process".into());
     let (verify_per_s, peak_rss_mb) = verify_child(run.custody, run.name, run.entries)?;
@@ -535,6 +593,8 @@ fn measure<S: Store>(
     let proofs_per_s = proof_rate(ledger.store(), 20_000)?;
     Ok(Measured {
         append_per_s,
+        append_child_per_s,
+        append_peak_rss_mb,
         verify_per_s,
         peak_rss_mb,
         trace_ms,
@@ -577,13 +637,57 @@ fn verify_child(custody: &Path, dir: &Path, entries: usize) -> Result<(f64, f64)
                 .collect::<String>()
         )));
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let kb: f64 = stderr
+    Ok((per_s, reported_peak_mb(&out.stderr, "verify")?))
+}
+
+/// Writes `statements` to `path` as signed statements, one JSON object a line: the form
+/// `custody sign` prints and `custody append` reads.
+fn write_statements(path: &Path, statements: &[Statement]) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::File::create(path).map_err(failed)?;
+    let mut out = std::io::BufWriter::new(file);
+    for s in statements {
+        serde_json::to_writer(&mut out, &StatementJson::new(s)?).map_err(failed)?;
+        out.write_all(b"\n").map_err(failed)?;
+    }
+    out.flush().map_err(failed)
+}
+
+/// Runs `custody append` of `child`'s file on the ledger `name` in a child process:
+/// statements per second and peak RSS.
+fn append_child(custody: &Path, name: &Path, child: &AppendChild) -> Result<(f64, f64)> {
+    let start = Instant::now();
+    let out = std::process::Command::new(custody)
+        .arg("--ledger")
+        .arg(name)
+        .arg("append")
+        .arg(&child.file)
+        .env(PEAK_RSS_ENV, "1")
+        .output()
+        .map_err(|e| failed(format!("cannot run custody append: {e}")))?;
+    let per_s = per_second(child.statements, start);
+    if !out.status.success() {
+        return Err(failed(format!(
+            "custody append of the synthetic ledger's last {} statements failed: {}",
+            child.statements,
+            String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(2000)
+                .collect::<String>()
+        )));
+    }
+    Ok((per_s, reported_peak_mb(&out.stderr, "append")?))
+}
+
+/// The peak memory a child run with [`PEAK_RSS_ENV`] reported on its standard error
+/// `stderr`, in MB; `what` names its command in the error.
+fn reported_peak_mb(stderr: &[u8], what: &str) -> Result<f64> {
+    let kb: f64 = String::from_utf8_lossy(stderr)
         .lines()
         .find_map(|l| l.strip_prefix(PEAK_RSS_PREFIX))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| failed("the verify process did not report its peak memory"))?;
-    Ok((per_s, kb / 1024.0))
+        .ok_or_else(|| failed(format!("the {what} process did not report its peak memory")))?;
+    Ok(kb / 1024.0)
 }
 
 /// Generates and checks `count` inclusion proofs of spread-out entries against the head.

@@ -15,7 +15,9 @@ use crate::{exit, io};
 const PROGRESS_FROM: u64 = 10_000;
 
 /// Appends `statements` now, closes the ledger, and only then prints the receipts (or the
-/// findings that refused them); returns the exit code.
+/// findings that refused them); returns the exit code. The receipts are made and printed one
+/// at a time ([`Ledger::append_lazy`]): a large batch holds no inclusion proof per statement,
+/// nor its whole `--json` output.
 pub fn append_and_print(
     ledger: Ledger<AnyStore>,
     statements: Vec<Statement>,
@@ -23,10 +25,10 @@ pub fn append_and_print(
     verbose: bool,
 ) -> Result<u8> {
     let progress = io::TerminalProgress::from(PROGRESS_FROM);
-    let outcome = ledger.append(statements, ledger::now()?, &progress);
+    let outcome = ledger.append_lazy(statements, ledger::now()?, &progress);
     close(ledger)?;
     match outcome {
-        Ok(receipts) => print_receipts(&receipts, json, verbose),
+        Ok(receipts) => print_receipts(receipts, json, verbose),
         Err(Error::Refused(refused)) => {
             if json {
                 let findings: Vec<_> = refused
@@ -58,31 +60,75 @@ pub fn append_and_print(
 /// with `--verbose` or `--json`).
 const RECEIPT_LINES: usize = 20;
 
-fn print_receipts(receipts: &[Receipt], json: bool, verbose: bool) -> Result<u8> {
+fn print_receipts(
+    mut receipts: impl ExactSizeIterator<Item = ledger::Result<Receipt>>,
+    json: bool,
+    verbose: bool,
+) -> Result<u8> {
     if json {
-        print_json(&serde_json::json!({ "accepted": true, "receipts": receipts }))?;
+        json_receipts(receipts, &mut io::write_stdout_bytes)?;
         return Ok(exit::SUCCESS);
     }
-    let shown = if verbose || receipts.len() <= RECEIPT_LINES {
-        receipts.len()
+    let total = receipts.len();
+    let shown = if verbose || total <= RECEIPT_LINES {
+        total
     } else {
         RECEIPT_LINES
     };
-    for r in &receipts[..shown] {
+    let mut first = None;
+    for r in receipts.by_ref().take(shown) {
+        let r = r?;
+        first.get_or_insert(r.seq);
         crate::outln!("appended #{} {}", r.seq, r.id);
     }
-    if let (Some(first), Some(last)) = (receipts.first(), receipts.last())
-        && shown < receipts.len()
+    if let Some(first) = first
+        && shown < total
     {
+        // A batch's positions are consecutive.
         crate::outln!(
             "… and {} more: appended {} statements, #{} to #{} (every receipt with --verbose or --json)",
-            receipts.len() - shown,
-            receipts.len(),
-            first.seq,
-            last.seq
+            total - shown,
+            total,
+            first,
+            first + (total as u64 - 1)
         );
     }
     Ok(exit::SUCCESS)
+}
+
+/// Bytes of `--json` output gathered before each write.
+const JSON_CHUNK: usize = 1 << 16;
+
+/// Writes `{"accepted":true,"receipts":[…]}` and a newline to `sink`, a chunk at a time,
+/// byte for byte what [`print_json`] prints for that value with every receipt in it: each
+/// receipt goes through a [`serde_json::Value`] as it did there, so its fields keep that
+/// order.
+fn json_receipts(
+    receipts: impl Iterator<Item = ledger::Result<Receipt>>,
+    sink: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
+    let empty = serde_json::to_string(&serde_json::json!({ "accepted": true, "receipts": [] }))?;
+    let Some((before, after)) = empty.split_once("[]") else {
+        bail!("cannot frame the receipts as JSON");
+    };
+    let mut out = Vec::with_capacity(2 * JSON_CHUNK);
+    out.extend_from_slice(before.as_bytes());
+    out.push(b'[');
+    for (i, receipt) in receipts.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &serde_json::to_value(receipt?)?)?;
+        if out.len() >= JSON_CHUNK {
+            sink(&out);
+            out.clear();
+        }
+    }
+    out.push(b']');
+    out.extend_from_slice(after.as_bytes());
+    out.push(b'\n');
+    sink(&out);
+    Ok(())
 }
 
 /// Runs `custody append`.
@@ -92,11 +138,14 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
         let text = io::read_text(file, io::MAX_INPUT)?;
         // A file of many statements shows its reading too (bytes, from 1 MiB on).
         let reading = io::TerminalProgress::from(1 << 20);
-        statements.extend(ledger::parse_statements(
-            &text,
-            &file.display().to_string(),
-            &reading,
-        )?);
+        let parsed = ledger::parse_statements(&text, &file.display().to_string(), &reading)?;
+        drop(text);
+        if statements.is_empty() {
+            // The first file's statements are taken as they are, not copied.
+            statements = parsed;
+        } else {
+            statements.extend(parsed);
+        }
         if statements.len() > ledger::MAX_BATCH {
             bail!("more than {} statements in one batch", ledger::MAX_BATCH);
         }
@@ -105,4 +154,43 @@ pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
         bail!("no statements to append");
     }
     append_and_print(open(dir)?, statements, args.json, args.verbose)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ledger_core::hash::Digest;
+
+    fn receipt(seq: u64) -> Receipt {
+        let digest = |tag: u8| Digest::of(&[&[tag], &seq.to_be_bytes()]);
+        Receipt {
+            id: digest(0),
+            seq,
+            leaf_hash: digest(1),
+            tree_size: 10_000,
+            root: digest(2),
+            inclusion_path: (0..(seq % 17) as u8).map(digest).collect(),
+        }
+    }
+
+    /// The streamed `--json` output is what one `print_json` of the whole value printed.
+    #[test]
+    fn streamed_json_receipts_are_the_whole_value_printed_at_once() {
+        for n in [1, 2, 3, 700, 2_000] {
+            let receipts: Vec<Receipt> = (40..40 + n).map(receipt).collect();
+            let whole = serde_json::to_string(&serde_json::json!({
+                "accepted": true,
+                "receipts": receipts,
+            }))
+            .unwrap()
+                + "\n";
+            let mut chunks = Vec::new();
+            json_receipts(receipts.into_iter().map(Ok), &mut |chunk: &[u8]| {
+                chunks.push(chunk.to_vec())
+            })
+            .unwrap();
+            assert_eq!(String::from_utf8(chunks.concat()).unwrap(), whole);
+            assert!(chunks.iter().all(|c| c.len() < 2 * JSON_CHUNK));
+        }
+    }
 }

@@ -66,6 +66,12 @@ fn print(r: &BenchReport) {
     crate::outln!("  inclusion proofs            {:>12.0} /s", r.proofs_per_s);
     crate::outln!("  peak RSS of verify          {:>12.1} MB", r.peak_rss_mb);
     crate::outln!(
+        "  peak RSS of append          {:>12.1} MB  ({} in one custody append, {:.0} /s)",
+        r.append_peak_rss_mb,
+        counted(r.append_child_statements, "statement", "statements"),
+        r.append_child_per_s
+    );
+    crate::outln!(
         "  on disk                     {:>12.0} B per event",
         r.bytes_per_event
     );
@@ -83,6 +89,10 @@ fn print(r: &BenchReport) {
         );
         crate::outln!("  verify --lot + trace        {:>12.1} ms", pg.trace_ms);
         crate::outln!("  inclusion proofs            {:>12.0} /s", pg.proofs_per_s);
+        crate::outln!(
+            "  peak RSS of append          {:>12.1} MB",
+            pg.append_peak_rss_mb
+        );
         crate::outln!(
             "  on disk                     {:>12.0} B per event",
             pg.bytes_per_event
