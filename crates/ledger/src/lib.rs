@@ -96,6 +96,8 @@ pub struct Ledger<S> {
     store: S,
     origin: Origin,
     rules: RuleConfig,
+    /// The upper Merkle levels proofs read, kept while the ledger is open.
+    nodes: proof::NodeCache,
 }
 
 /// The operator party a new ledger's genesis entry enrolls.
@@ -155,6 +157,7 @@ impl<S: Store> Ledger<S> {
             store,
             origin,
             rules: RuleConfig::default(),
+            nodes: proof::NodeCache::default(),
         })
     }
 

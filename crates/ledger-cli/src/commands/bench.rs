@@ -63,7 +63,10 @@ fn print(r: &BenchReport) {
         r.trace_ms,
         r.trace_events
     );
-    crate::outln!("  inclusion proofs            {:>12.0} /s", r.proofs_per_s);
+    crate::outln!(
+        "  inclusion proofs served     {:>12.0} /s  (all cores)",
+        r.proofs_per_s
+    );
     crate::outln!("  peak RSS of verify          {:>12.1} MB", r.peak_rss_mb);
     crate::outln!(
         "  peak RSS of append          {:>12.1} MB  ({} in one custody append, {:.0} /s)",
@@ -88,7 +91,10 @@ fn print(r: &BenchReport) {
             pg.verify_vs_sled
         );
         crate::outln!("  verify --lot + trace        {:>12.1} ms", pg.trace_ms);
-        crate::outln!("  inclusion proofs            {:>12.0} /s", pg.proofs_per_s);
+        crate::outln!(
+            "  inclusion proofs served     {:>12.0} /s  (all cores)",
+            pg.proofs_per_s
+        );
         crate::outln!(
             "  peak RSS of append          {:>12.1} MB",
             pg.append_peak_rss_mb
