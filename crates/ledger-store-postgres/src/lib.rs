@@ -733,7 +733,12 @@ impl Store for PgStore {
         }
         Ok(lots
             .iter()
-            .map(|lot| by_lot.remove(lot.as_str().as_bytes()).unwrap_or_default())
+            .map(|lot| {
+                by_lot
+                    .get(lot.as_str().as_bytes())
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect())
     }
 
@@ -750,7 +755,12 @@ impl Store for PgStore {
         }
         Ok(lots
             .iter()
-            .map(|lot| by_lot.remove(lot.as_str().as_bytes()).unwrap_or_default())
+            .map(|lot| {
+                by_lot
+                    .get(lot.as_str().as_bytes())
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .collect())
     }
 
@@ -1005,23 +1015,14 @@ fn scan_rows(
     Ok(out)
 }
 
-/// Reads and decodes the record under `key`.
-/// The lot id bytes and the position of a key `prefix` + lot + `0x00` + seq `u64` BE.
+/// The lot and position of a `t/` or `A/` key, or a corrupt-key error naming `what`.
 fn split_lot_key<'k>(
     what: &str,
     prefix: &[u8],
     key: &'k [u8],
 ) -> Result<(&'k [u8], u64), StoreError> {
-    let bad = || corrupt_key(what, key, "not a lot and a position".into());
-    let rest = key.get(prefix.len()..).ok_or_else(bad)?;
-    let split = rest.len().checked_sub(9).ok_or_else(bad)?;
-    let (lot, tail) = rest.split_at(split);
-    let (separator, seq) = tail.split_first().ok_or_else(bad)?;
-    let seq: [u8; 8] = seq.try_into().map_err(|_| bad())?;
-    if *separator != 0 || lot.is_empty() {
-        return Err(bad());
-    }
-    Ok((lot, u64::from_be_bytes(seq)))
+    keys::split_lot_key(prefix, key)
+        .ok_or_else(|| corrupt_key(what, key, "not a lot and a position".into()))
 }
 
 /// The raw values of the records under `keys` that exist, at most [`MAX_ENCODED`] bytes

@@ -18,6 +18,9 @@
 //! | `meta/origin`                            | log origin, `String`                         |
 //! | `meta/head`                              | `(u64 size, Digest last)`, 40 bytes          |
 //! | `meta/entry-log` (sled only)             | committed length of `entries.log`, `u64`     |
+//! | `meta/pending-append` (sled only)        | start position of a chunked append, `u64`    |
+//! | `u/` + start `u64` BE + key (sled only)  | the key's value before that append: `0x00`   |
+//! |                                          | (absent), or `0x01` and the old bytes        |
 //! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
 //! | `v/` + event id (32 bytes)               | `StoredEvent`                                |
 //! | `l/` + lot id                            | `StoredLot`                                  |
@@ -47,6 +50,9 @@ pub const ORIGIN: &[u8] = b"meta/origin";
 pub const HEAD: &[u8] = b"meta/head";
 /// The committed length of the entry log (`entries.log`), `u64`.
 pub const ENTRY_LOG: &[u8] = b"meta/entry-log";
+/// The start position (`u64`) of a sled append too large for one batch, from its first
+/// batch to its last: an open that finds it undoes that append from its [`UNDO`] records.
+pub const PENDING_APPEND: &[u8] = b"meta/pending-append";
 
 /// Prefix of log entries.
 pub const ENTRY: &[u8] = b"e/";
@@ -76,11 +82,14 @@ pub const LOT_EVENT: &[u8] = b"t/";
 pub const PARTY_EVENT: &[u8] = b"n/";
 /// `x/` + subject key → the subject index state of a party or attested lot.
 pub const SUBJECT: &[u8] = b"x/";
+/// `u/` + start position (big-endian) + key → the key's value before the sled append that
+/// starts there, so an interrupted one can be undone (see [`PENDING_APPEND`]).
+pub const UNDO: &[u8] = b"u/";
 
 /// Separates an id from what follows it; ids never contain it.
-const SEP: u8 = 0x00;
+pub(crate) const SEP: u8 = 0x00;
 
-fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn key(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(prefix);
@@ -192,6 +201,27 @@ pub fn trailing_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail))
 }
 
+/// The lot and log position of a key `prefix` + lot + `0x00` + 8-byte position (a `t/`
+/// lot-index or `A/` lot-attestation key); `None` when `key` is not one.
+pub fn split_lot_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<(&'k [u8], u64)> {
+    let rest = key.strip_prefix(prefix)?;
+    let (lot, tail) = rest.split_at(rest.len().checked_sub(9)?);
+    let (separator, seq) = tail.split_first()?;
+    (*separator == SEP && !lot.is_empty())
+        .then_some((lot, u64::from_be_bytes(seq.try_into().ok()?)))
+}
+
+/// The prefix of the undo records of the append starting at log position `start`: fixed
+/// width, so one append's prefix never covers another's records.
+pub fn undo_prefix(start: u64) -> Vec<u8> {
+    key(UNDO, &[&start.to_be_bytes()])
+}
+
+/// The key of the undo record for `record`, written by the append starting at `start`.
+pub fn undo(start: u64, record: &[u8]) -> Vec<u8> {
+    key(UNDO, &[&start.to_be_bytes(), record])
+}
+
 /// The key of the attestation about `lot` at log position `seq`.
 pub fn lot_attestation(lot: &LotId, seq: u64) -> Vec<u8> {
     key(
@@ -265,9 +295,21 @@ mod tests {
 
     #[test]
     fn meta_keys_do_not_fall_under_the_merkle_prefix() {
-        for meta in [FORMAT, ORIGIN, HEAD] {
+        for meta in [FORMAT, ORIGIN, HEAD, ENTRY_LOG, PENDING_APPEND] {
             assert!(!meta.starts_with(MERKLE));
         }
+    }
+
+    #[test]
+    fn undo_keys_of_one_append_are_under_its_prefix_only() {
+        // Guards the fixed-width start: stale records of one append are never under the
+        // prefix of another, whatever key follows the start.
+        let record = entry(300);
+        let key = undo(1, &record);
+        assert!(key.starts_with(&undo_prefix(1)));
+        assert!(!key.starts_with(&undo_prefix(256)));
+        assert_eq!(&key[undo_prefix(1).len()..], record.as_slice());
+        assert!(!key.starts_with(ENTRY) && !key.starts_with(MERKLE));
     }
 
     #[test]

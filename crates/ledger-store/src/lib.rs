@@ -162,7 +162,9 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// Starts an append: a view of the state, consistent until [`AppendTxn::commit`], in
     /// which no other append of this store can interleave.
     ///
-    /// Fails with [`StoreError::RolledBack`] if the log holds less than it acknowledged.
+    /// Fails with [`StoreError::RolledBack`] if the log holds less than it acknowledged,
+    /// and with [`StoreError::AppendInterrupted`] while an append that failed part way is
+    /// not yet undone.
     /// The transaction holds the store's append lock until it is committed or dropped:
     /// starting another append or storing a checkpoint on the same thread meanwhile waits
     /// forever, and the transaction stays on the thread that began it.
@@ -355,6 +357,18 @@ pub enum StoreError {
         /// Entries acknowledged by the last successful append.
         acknowledged: u64,
     },
+    /// An append written in several batches failed part way and could not be undone in
+    /// this process: appending on top would build on half of it. Opening the ledger again
+    /// undoes it from its undo records.
+    #[error(
+        "ledger at {} holds an append that failed part way and could not be undone: open the \
+         ledger again (for a server, restart it), which undoes that append",
+        dir.display()
+    )]
+    AppendInterrupted {
+        /// The ledger directory.
+        dir: PathBuf,
+    },
     /// Creating a ledger in a directory that already holds one (or another sled database).
     #[error("{} already holds a ledger", dir.display())]
     AlreadyExists {
@@ -459,6 +473,7 @@ impl StoreError {
         match self {
             StoreError::Locked { .. }
             | StoreError::ReadOnly { .. }
+            | StoreError::AppendInterrupted { .. }
             | StoreError::Io { .. }
             | StoreError::Database { .. } => ErrorKind::Unavailable,
             StoreError::Sled { cause, .. } => match cause {

@@ -744,12 +744,17 @@ pub fn entries_naming_a_lot_are_listed_under_it_in_log_order(backend: &dyn Backe
     assert_eq!(store.lot_events(&lot_id("LOT-10")).unwrap(), [7]);
     assert!(store.lot_events(&lot_id("LOT-3")).unwrap().is_empty());
     assert!(store.party_events().unwrap().is_empty());
-    // Read for many lots at once, the index says the same, lot by lot, in the order asked.
+    // Read for many lots at once, the index says the same, lot by lot, in the order asked:
+    // out of order, a lot asked twice, lots with no entry before, between and after.
     let lots = [
         lot_id("LOT-10"),
         lot_id("LOT-3"),
         lot_id("LOT-1"),
+        lot_id("A"),
         lot_id("LOT-2"),
+        lot_id("LOT-1"),
+        lot_id("LOT-11"),
+        lot_id("Z"),
     ];
     let asked: Vec<&LotId> = lots.iter().collect();
     let one_by_one: Vec<Vec<u64>> = lots.iter().map(|l| store.lot_events(l).unwrap()).collect();
@@ -1061,7 +1066,7 @@ pub fn attestations_are_listed_in_log_order_and_only_for_their_subject(backend: 
     assert_eq!(seqs, [0, 3, 256, 299]);
     assert_eq!(store.attestations(&party_id("p2")).unwrap().len(), 1);
     assert_eq!(store.lot_attestations(&lot_id("p")).unwrap()[0].seq, 8);
-    let lots = [lot_id("none"), lot_id("p")];
+    let lots = [lot_id("none"), lot_id("p"), lot_id("a"), lot_id("p")];
     let asked: Vec<&LotId> = lots.iter().collect();
     let one_by_one: Vec<Vec<AttestationRecord>> = lots
         .iter()

@@ -10,8 +10,9 @@ use ledger_core::state::Changes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::keys;
+use crate::sled_store::CommitHooks;
 use crate::suite::*;
+use crate::{keys, writes};
 
 /// sled ledgers in temporary directories.
 struct Sled;
@@ -506,4 +507,295 @@ fn fail_a_second_opener_is_locked_out_before_sled_is_touched() {
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
     assert!(dir.path().join("custody.lock").is_file());
     drop(store);
+}
+
+/// Every (key, value) of the raw database, in key order.
+fn dump(db: &sled::Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+    db.iter()
+        .map(|item| {
+            let (key, value) = item.unwrap();
+            (key.to_vec(), value.to_vec())
+        })
+        .collect()
+}
+
+/// The keys of `dump` under `prefix`, readable.
+fn keys_under(dump: &[(Vec<u8>, Vec<u8>)], prefix: &[u8]) -> Vec<String> {
+    dump.iter()
+        .filter(|(key, _)| key.starts_with(prefix))
+        .map(|(key, _)| keys::show(key))
+        .collect()
+}
+
+/// Records per batch in the tests of chunked commits: small, so a plan of a few dozen
+/// entries takes many batches.
+const TEST_CHUNK: usize = 16;
+
+/// A store holding a first append (an enrollment and a shipment, with every kind of state
+/// record), on which [`big_plan`] writes over some records and adds many.
+fn store_for_chunks() -> (tempfile::TempDir, SledStore) {
+    let (dir, store) = new_store();
+    let entries = [
+        (entry_bytes(0), enroll_event()),
+        (entry_bytes(1), ship_event(&["LOT-1"])),
+    ];
+    commit_events(&store, &entries, sample_changes()).unwrap();
+    (dir, store)
+}
+
+/// A plan of 60 entries on `txn`'s head (enrollments, shipments naming two lots, plain
+/// entries) whose changes replace the party, lot, holding and event records of
+/// [`store_for_chunks`] and add attestations: over 3 × [`TEST_CHUNK`] records.
+fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
+    let start = txn.head().size;
+    let entries: Vec<_> = (start..start + 60)
+        .map(|seq| {
+            let event = match seq % 3 {
+                0 => enroll_event(),
+                1 => ship_event(&["LOT-1", "LOT-2"]),
+                _ => plain_event(),
+            };
+            (entry_bytes(seq), event)
+        })
+        .collect();
+    let mut changes = sample_changes();
+    if let Some(party) = changes.parties.get_mut(&party_id("kivu")) {
+        party.name = "kivu renamed".into();
+    }
+    if let Some(lot) = changes.lots.get_mut(&lot_id("LOT-1")) {
+        lot.created = ledger_core::quantity::Quantity::Grams(7);
+    }
+    for event in changes.events.values_mut() {
+        event.seq = start;
+    }
+    changes.attestations = vec![
+        attestation(start, ledger_core::event::Subject::Party(party_id("kivu"))),
+        attestation(start + 1, ledger_core::event::Subject::Lot(lot_id("LOT-1"))),
+    ];
+    let plan = plan(txn, &entries, changes);
+    let records = plan.entries().len() + writes::records(&plan).unwrap().len();
+    assert!(records > 3 * TEST_CHUNK, "{records} records");
+    plan
+}
+
+/// The batches of records a chunked commit of `plan` writes with [`TEST_CHUNK`].
+fn chunks_of(plan: &AppendPlan) -> usize {
+    (plan.entries().len() + writes::records(plan).unwrap().len()).div_ceil(TEST_CHUNK)
+}
+
+/// Makes `store` commit in batches of [`TEST_CHUNK`], stopping after `stop` of them, as
+/// a crash would (no roll-back) when `crash`.
+fn chunk(store: &SledStore, stop: Option<usize>, crash: bool) {
+    store.set_commit_hooks(CommitHooks {
+        chunk_records: TEST_CHUNK,
+        stop_after_chunks: stop,
+        crash,
+    });
+}
+
+/// The dump of a ledger holding [`store_for_chunks`]'s append and [`big_plan`], committed
+/// in one batch.
+fn committed_in_one_batch() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let (_dir, store) = store_for_chunks();
+    let txn = store.begin_append().unwrap();
+    let plan = big_plan(&*txn);
+    txn.commit(&plan).unwrap();
+    dump(store.raw())
+}
+
+#[test]
+fn a_chunked_append_writes_what_one_batch_writes_and_leaves_no_undo_records() {
+    let (_dir, store) = store_for_chunks();
+    chunk(&store, None, false);
+    let txn = store.begin_append().unwrap();
+    let plan = big_plan(&*txn);
+    txn.commit(&plan).unwrap();
+    let chunked = dump(store.raw());
+    assert_eq!(keys_under(&chunked, keys::UNDO), Vec::<String>::new());
+    assert_eq!(
+        keys_under(&chunked, keys::PENDING_APPEND),
+        Vec::<String>::new()
+    );
+    assert!(chunked == committed_in_one_batch(), "the dumps differ");
+    assert_eq!(store.head().unwrap(), plan.head());
+    assert_eq!(store.acknowledged().unwrap(), Some(plan.head()));
+}
+
+#[test]
+fn fail_a_chunked_append_cut_short_by_a_crash_is_undone_at_the_next_open() {
+    let expected = committed_in_one_batch();
+    let chunks = {
+        let (_dir, store) = store_for_chunks();
+        let txn = store.begin_append().unwrap();
+        chunks_of(&big_plan(&*txn))
+    };
+    for stop in [0, 1, 2, chunks] {
+        let (dir, store) = store_for_chunks();
+        let before = dump(store.raw());
+        let log = std::fs::read(dir.path().join("entries.log")).unwrap();
+        chunk(&store, Some(stop), true);
+        let txn = store.begin_append().unwrap();
+        let plan = big_plan(&*txn);
+        let err = txn.commit(&plan).unwrap_err();
+        assert!(err.to_string().contains("stopped after"), "{err}");
+        let partial = dump(store.raw());
+        assert_eq!(
+            keys_under(&partial, keys::PENDING_APPEND),
+            ["meta/pending-append"]
+        );
+        assert_eq!(
+            keys_under(&partial, keys::UNDO).len(),
+            (stop * TEST_CHUNK).min(plan.entries().len() + writes::records(&plan).unwrap().len()),
+            "after {stop} batches"
+        );
+        // sled's close flushes: everything written so far is on disk, the worst case.
+        drop(store);
+
+        let store = open_when_released(dir.path()).expect("the ledger opens");
+        assert!(
+            dump(store.raw()) == before,
+            "after {stop} batches: the dumps differ"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("entries.log")).unwrap(),
+            log,
+            "after {stop} batches"
+        );
+        // The same append then succeeds, chunked again, and writes what one batch writes.
+        chunk(&store, None, false);
+        let txn = store.begin_append().unwrap();
+        txn.commit(&plan).unwrap();
+        assert!(
+            dump(store.raw()) == expected,
+            "after {stop} batches: the retry differs"
+        );
+        assert_eq!(
+            store.party(&party_id("kivu")).unwrap().unwrap().name,
+            "kivu renamed"
+        );
+        assert_eq!(store.lot_events(&lot_id("LOT-2")).unwrap().len(), 20);
+    }
+}
+
+#[test]
+fn fail_a_chunked_append_that_fails_midway_is_undone_at_once() {
+    let (_dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    chunk(&store, Some(2), false);
+    let txn = store.begin_append().unwrap();
+    let plan = big_plan(&*txn);
+    let err = txn.commit(&plan).unwrap_err();
+    assert!(err.to_string().contains("stopped after 2 batches"), "{err}");
+    assert!(dump(store.raw()) == before, "the dumps differ");
+    chunk(&store, None, false);
+    store.begin_append().unwrap().commit(&plan).unwrap();
+    assert!(
+        dump(store.raw()) == committed_in_one_batch(),
+        "the dumps differ"
+    );
+}
+
+#[test]
+fn fail_an_undo_cut_short_is_taken_up_again_at_the_next_open() {
+    let (dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    let txn = store.begin_append().unwrap();
+    let plan = big_plan(&*txn);
+    drop(txn);
+    chunk(&store, Some(chunks_of(&plan)), true);
+    store.begin_append().unwrap().commit(&plan).unwrap_err();
+    // Half the undo, as an open does it: the old value put back (0x00: there was none,
+    // 0x01: the bytes that follow) and the undo record removed, in one batch.
+    let raw = store.raw();
+    let prefix = keys::undo_prefix(plan.start().size);
+    let undo: Vec<_> = raw.scan_prefix(&prefix).map(Result::unwrap).collect();
+    let mut batch = sled::Batch::default();
+    for (key, value) in &undo[..undo.len() / 2] {
+        let record = &key[prefix.len()..];
+        match value.split_first().unwrap() {
+            (0, []) => batch.remove(record),
+            (1, old) => batch.insert(record, old),
+            other => panic!("undo record {}: {other:?}", keys::show(key)),
+        }
+        batch.remove(key);
+    }
+    raw.apply_batch(batch).unwrap();
+    drop(store);
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    assert!(dump(store.raw()) == before, "the dumps differ");
+}
+
+#[test]
+fn fail_leftover_undo_records_without_a_marker_are_deleted_at_open_and_change_nothing() {
+    let (dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    let raw = store.raw();
+    // As a committed append whose clean-up a crash cut short would leave them: were they
+    // applied, the party would be gone and entry 0 replaced.
+    raw.insert(keys::undo(0, &keys::party(&party_id("kivu"))), &[0])
+        .unwrap();
+    raw.insert(keys::undo(0, &keys::entry(0)), b"\x01other".as_slice())
+        .unwrap();
+    drop(store);
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    assert!(dump(store.raw()) == before, "the dumps differ");
+}
+
+#[test]
+fn fail_begin_append_refuses_while_an_append_is_pending() {
+    let (dir, store) = store_for_chunks();
+    let head = store.head().unwrap();
+    store
+        .raw()
+        .insert(
+            keys::PENDING_APPEND,
+            ledger_core::codec::encode(&head.size).unwrap(),
+        )
+        .unwrap();
+    let err = begin_append_error(&store);
+    assert!(
+        matches!(err, StoreError::AppendInterrupted { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ledger at {} holds an append that failed part way and could not be undone: \
+             open the ledger again (for a server, restart it), which undoes that append",
+            dir.path().display()
+        )
+    );
+    // Reopening undoes it (there is nothing to put back) and appends go on.
+    drop(store);
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    assert_eq!(store.raw().get(keys::PENDING_APPEND).unwrap(), None);
+    assert_eq!(append_plain(&store, 1).size, head.size + 1);
+}
+
+#[test]
+fn readers_in_the_process_never_see_part_of_a_chunked_append() {
+    // The 20 lot-index records of LOT-2 span two batches of 16: a read between them would
+    // list some of them.
+    for _ in 0..20 {
+        let (_dir, store) = store_for_chunks();
+        chunk(&store, None, false);
+        let txn = store.begin_append().unwrap();
+        let plan = big_plan(&*txn);
+        drop(txn);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut seen = Vec::new();
+                while !done.load(std::sync::atomic::Ordering::Acquire) {
+                    seen.push(store.lot_events(&lot_id("LOT-2")).unwrap().len());
+                }
+                seen
+            });
+            store.begin_append().unwrap().commit(&plan).unwrap();
+            done.store(true, std::sync::atomic::Ordering::Release);
+            let seen = reader.join().unwrap();
+            assert!(seen.iter().all(|n| [0, 20].contains(n)), "{seen:?}");
+        });
+    }
 }
