@@ -20,7 +20,9 @@
 //! | `meta/entry-log` (sled only)             | committed length of `entries.log`, `u64`     |
 //! | `meta/pending-append` (sled only)        | start position of a chunked append, `u64`    |
 //! | `u/` + start `u64` BE + key (sled only)  | the key's value before that append: `0x00`   |
-//! |                                          | (absent), or `0x01` and the old bytes        |
+//! |                                          | (absent), or `0x01` and the old bytes; for   |
+//! |                                          | state and event records only (keys not       |
+//! |                                          | [`new_since`] start)                         |
 //! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
 //! | `v/` + event id (32 bytes)               | `StoredEvent`                                |
 //! | `l/` + lot id                            | `StoredLot`                                  |
@@ -36,7 +38,9 @@
 //! | `m/` + level `u8` + index `u64` BE       | Merkle complete-subtree hash, `Digest`       |
 //! | `c/` + tree size `u64` BE                | signed checkpoint note, `String`             |
 //!
-//! No prefix is a prefix of another (`m/` and `meta/` differ in their second byte).
+//! No prefix is a prefix of another (`m/` and `meta/` differ in their second byte). Undoing
+//! a chunked append puts back its `u/` records and removes by position the entries, Merkle
+//! nodes, `n/`, `t/`, `a/` and `A/` keys it wrote, which cannot have existed before it.
 
 use ledger_core::Digest;
 use ledger_core::id::{LotId, PartyId};
@@ -211,6 +215,39 @@ pub fn split_lot_key<'k>(prefix: &[u8], key: &'k [u8]) -> Option<(&'k [u8], u64)
         .then_some((lot, u64::from_be_bytes(seq.try_into().ok()?)))
 }
 
+/// The log position an entry (`e/`), party-index (`n/`), lot-index (`t/`) or attestation
+/// (`a/`, `A/`) key ends with: the position of the entry that wrote it. `None` for any other
+/// key or a key of the wrong shape.
+pub fn position(key: &[u8]) -> Option<u64> {
+    if let Some(rest) = key.strip_prefix(PARTY_EVENT) {
+        return Some(u64::from_be_bytes(rest.try_into().ok()?));
+    }
+    entry_seq(key).or_else(|| {
+        [LOT_EVENT, PARTY_ATTESTATION, LOT_ATTESTATION]
+            .iter()
+            .find_map(|prefix| split_lot_key(prefix, key))
+            .map(|(_, seq)| seq)
+    })
+}
+
+/// The level and index of a Merkle node key, if it has the right shape.
+pub fn merkle_position(key: &[u8]) -> Option<(u8, u64)> {
+    let (&level, index) = key.strip_prefix(MERKLE)?.split_first()?;
+    Some((level, u64::from_be_bytes(index.try_into().ok()?)))
+}
+
+/// Whether `key` cannot exist before an append starting at log position `start`: an entry
+/// or a positional index key ([`position`]) at or past `start`, or a Merkle node covering a
+/// leaf at or past it (a node is written when its last leaf is, so none of those is complete
+/// before). Such keys need no undo record; undoing the append removes them by position.
+/// Levels from 64 on (never written) are not claimed.
+pub fn new_since(key: &[u8], start: u64) -> bool {
+    match merkle_position(key) {
+        Some((level, index)) => level < 64 && index >= start >> level,
+        None => position(key).is_some_and(|seq| seq >= start),
+    }
+}
+
 /// The prefix of the undo records of the append starting at log position `start`: fixed
 /// width, so one append's prefix never covers another's records.
 pub fn undo_prefix(start: u64) -> Vec<u8> {
@@ -310,6 +347,46 @@ mod tests {
         assert!(!key.starts_with(&undo_prefix(256)));
         assert_eq!(&key[undo_prefix(1).len()..], record.as_slice());
         assert!(!key.starts_with(ENTRY) && !key.starts_with(MERKLE));
+    }
+
+    #[test]
+    fn new_since_claims_only_keys_no_earlier_append_can_have_written() {
+        // Guards the keys a chunked append writes without undo records: a wrong `true`
+        // would lose an old value when the append is undone.
+        let (l, p) = (lot_id("L"), party_id("P"));
+        let start = 5;
+        for (key, new) in [
+            (entry(4), false),
+            (entry(5), true),
+            (party_event(4), false),
+            (party_event(5), true),
+            (lot_event(&l, 4), false),
+            (lot_event(&l, 5), true),
+            (party_attestation(&p, 4), false),
+            (party_attestation(&p, 5), true),
+            (lot_attestation(&l, 4), false),
+            (lot_attestation(&l, u64::MAX), true),
+            // Leaves 4..6 and 2..4: the first is complete only once leaf 5 is written.
+            (merkle(1, 2), true),
+            (merkle(1, 1), false),
+            (merkle(0, 4), false),
+            (merkle(2, 1), true),
+            (merkle(3, 0), true),
+            (merkle(63, 0), true),
+            (merkle(64, 0), false),
+            (party(&p), false),
+            (lot(&l), false),
+            (holding(&l, &p), false),
+            (event(&Digest::ZERO), false),
+            (subject(&Digest::ZERO), false),
+            (checkpoint(9), false),
+            (undo(5, &entry(6)), false),
+            (b"n/short".to_vec(), false),
+            (b"m/\x00short".to_vec(), false),
+        ] {
+            assert_eq!(new_since(&key, start), new, "{}", show(&key));
+        }
+        assert!(new_since(&merkle(0, 0), 0) && new_since(&entry(0), 0));
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //!   plan of at most [`COMMIT_CHUNK`] records is one `sled::Batch`. A larger one is written
 //!   in batches of that many records, because sled holds what it frees while applying a batch
 //!   until the batch ends: a first batch writes the marker `meta/pending-append` (the start
-//!   position), each later one writes some records with an undo record (`u/`) holding each
-//!   one's value before the append, and a final batch writes the head and removes the marker;
-//!   the append is committed exactly when that batch is durable. An open that finds the
-//!   marker puts the old values back (a failed commit tries the same at once), so a crash
-//!   still leaves all of an append or none of it; undo records without a marker are
-//!   leftovers of a committed append and are deleted.
+//!   position), each later one writes some records, with an undo record (`u/`) holding the
+//!   value before the append of each that may have existed (entries, Merkle nodes and
+//!   positional index keys at or past the start cannot: [`keys::new_since`]), and a final
+//!   batch writes the head and removes the marker; the append is committed exactly when that
+//!   batch is durable. An open that finds the marker puts the old values back and removes
+//!   the new positional keys by position (a failed commit does the same at once), so a crash
+//!   still leaves all of an append or none of it. Undo records without a marker are
+//!   leftovers of a committed append, deleted at open and by the next chunked commit.
 //! - **One writer.** sled takes an exclusive file lock, so a second process cannot open the
 //!   ledger ([`StoreError::Locked`]); within a process, an append transaction holds a mutex
 //!   from [`Store::begin_append`] to its commit, so the state it was checked against is the
@@ -27,7 +29,8 @@
 //!   and every length is checked: damaged storage gives [`StoreError::Corrupt`] naming the
 //!   key, never a panic.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,6 +47,7 @@ use ledger_core::state::{
 use ledger_core::subjects::SubjectState;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sled::IVec;
 
 use crate::entry_log::{EntryLog, Frame};
 use crate::records::{
@@ -59,8 +63,10 @@ use crate::{keys, writes};
 /// Version 2: state records are the storage types of [`crate::records`] (version 1 wrote
 /// the core's structs), and the `t/` (lot) and `n/` (party) indexes are part of the format.
 /// Version 3: format-3 entries (signatures over the origin, the subject index). Version 4:
-/// the entry log `entries.log` and its committed length `meta/entry-log`.
-pub const FORMAT_VERSION: u32 = 4;
+/// the entry log `entries.log` and its committed length `meta/entry-log`. Version 5: the
+/// chunked commit's `meta/pending-append` marker and `u/` undo records (a build of version
+/// 4 would ignore the marker and open half an append).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Length of an encoded head: `u64` size and 32-byte digest.
 const HEAD_LEN: usize = 8 + 32;
@@ -603,21 +609,27 @@ impl SledStore {
 
     /// Commits a plan too large for one batch (see the module's doc): the entry log is
     /// already written; `records` are every key the plan writes but the head, in key order;
-    /// `entry_log` is the new entry log length, encoded. On a failure before the final batch
-    /// it undoes what it wrote before returning the error. Returns once the final batch is
-    /// applied, not yet flushed.
+    /// `entry_log` is the new entry log length, encoded; `read` the values the transaction
+    /// read, which are still the stored ones. On a failure before the final batch it undoes
+    /// what it wrote before returning the error. Returns once the final batch is applied,
+    /// not yet flushed.
     fn commit_chunked(
         &self,
         plan: &AppendPlan,
         records: &[(&[u8], &[u8])],
         entry_log: Vec<u8>,
+        read: &HashMap<Vec<u8>, Option<IVec>>,
     ) -> Result<(), StoreError> {
         let start = plan.start().size;
+        // The undo records of the last chunked append, committed (`begin_append` refuses
+        // while a marker exists): deleted here, off the path of the append that wrote them,
+        // so they hold disk until the next one. A failure writes nothing of this append.
+        self.drain(keys::UNDO, |_, _, _| Ok(()))?;
         let _gate = self
             .commit_gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let written = self.write_chunks(start, records, plan, entry_log);
+        let written = self.write_chunks(start, records, plan, entry_log, read);
         #[cfg(test)]
         if written.is_err()
             && self
@@ -636,14 +648,17 @@ impl SledStore {
         written
     }
 
-    /// The batches of [`Self::commit_chunked`]: the marker, the records with their undo
-    /// records, then the head, the entry log length and the marker's removal.
+    /// The batches of [`Self::commit_chunked`]: the marker, the records with the undo
+    /// records of those that may have existed before (not those [`keys::new_since`] the
+    /// start; an old value is taken from `read` when the transaction read it), then the
+    /// head, the entry log length and the marker's removal.
     fn write_chunks(
         &self,
         start: u64,
         records: &[(&[u8], &[u8])],
         plan: &AppendPlan,
         entry_log: Vec<u8>,
+        read: &HashMap<Vec<u8>, Option<IVec>>,
     ) -> Result<(), StoreError> {
         let mut marker = sled::Batch::default();
         marker.insert(keys::PENDING_APPEND, encode("pending append", &start)?);
@@ -654,11 +669,17 @@ impl SledStore {
             self.stop_here(applied)?;
             let mut batch = sled::Batch::default();
             for (key, value) in chunk {
-                let old = self.get(key)?;
-                batch.insert(keys::undo(start, key), encode_undo(key, old.as_deref())?);
+                if !keys::new_since(key, start) {
+                    let old = match read.get(*key) {
+                        Some(old) => old.clone(),
+                        None => self.get(key)?,
+                    };
+                    batch.insert(keys::undo(start, key), encode_undo(key, old.as_deref())?);
+                }
                 batch.insert(*key, *value);
             }
             self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+            collect_garbage(chunk.len());
         }
         self.stop_here(records.len().div_ceil(self.chunk_records()))?;
         let mut last = sled::Batch::default();
@@ -670,8 +691,10 @@ impl SledStore {
 
     /// Undoes the append `meta/pending-append` names, if there is one: puts back each value
     /// its undo records hold, removing each record in the same batch (so an undo cut short
-    /// is taken up again), then removes every other undo record, left by committed appends,
-    /// and the marker, and flushes. Without a marker only those leftovers are removed.
+    /// is taken up again), removes the keys it wrote without one ([`Self::remove_new_since`]),
+    /// then every other undo record, left by committed appends, and the marker last, and
+    /// flushes. Every step can be redone, so a crash during it is undone at the next open.
+    /// Without a marker only those leftovers are removed.
     fn undo_pending(&self) -> Result<(), StoreError> {
         let pending: Option<u64> = self.get_decoded("pending append", keys::PENDING_APPEND)?;
         let mut wrote = false;
@@ -685,6 +708,7 @@ impl SledStore {
                 }
                 Ok(())
             })?;
+            wrote |= self.remove_new_since(start)?;
         }
         wrote |= self.drain(keys::UNDO, |_, _, _| Ok(()))?;
         if pending.is_some() {
@@ -697,6 +721,56 @@ impl SledStore {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Removes every key [`keys::new_since`] `start`, which an append starting there writes
+    /// without undo records, a batch of at most [`Self::chunk_records`] at a time: entries,
+    /// the party index and each level's Merkle nodes by range, the lot index and the
+    /// attestations (keyed by id first) by a scan of each, filtered. Whether there was any.
+    fn remove_new_since(&self, start: u64) -> Result<bool, StoreError> {
+        let mut ranges = vec![
+            keys::entry(start)..=keys::entry(u64::MAX),
+            keys::party_event(start)..=keys::party_event(u64::MAX),
+        ];
+        ranges.extend(
+            (0..64)
+                .map(|level| keys::merkle(level, start >> level)..=keys::merkle(level, u64::MAX)),
+        );
+        let prefixes = [
+            keys::LOT_EVENT,
+            keys::PARTY_ATTESTATION,
+            keys::LOT_ATTESTATION,
+        ];
+        let found = ranges
+            .into_iter()
+            .map(|range| self.db.range(range))
+            .chain(prefixes.map(|prefix| self.db.scan_prefix(prefix)))
+            .flatten();
+        let mut any = false;
+        let mut batch = sled::Batch::default();
+        let mut count = 0;
+        for item in found {
+            let (key, _) = item.map_err(|e| self.sled_error(e))?;
+            if !keys::new_since(&key, start) {
+                continue;
+            }
+            batch.remove(key);
+            count += 1;
+            if count == self.chunk_records() {
+                self.db
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(|e| self.sled_error(e))?;
+                collect_garbage(count);
+                count = 0;
+                any = true;
+            }
+        }
+        if count > 0 {
+            self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+            collect_garbage(count);
+            any = true;
+        }
+        Ok(any)
     }
 
     /// Removes every record under `prefix`, a batch of at most [`Self::chunk_records`] at a
@@ -722,6 +796,7 @@ impl SledStore {
             }
             any = true;
             self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
+            collect_garbage(count);
         }
     }
 
@@ -740,7 +815,38 @@ impl SledStore {
 struct SledTxn<'a> {
     store: &'a SledStore,
     head: Head,
+    /// The raw value (or absence) of each state record the rules read, by key: a chunked
+    /// commit's undo records take old values from here instead of reading them again. Still
+    /// the stored values at the commit, since the append lock keeps every other writer out.
+    /// As large as the set of records read.
+    read: RefCell<HashMap<Vec<u8>, Option<IVec>>>,
     _writer: MutexGuard<'a, ()>,
+}
+
+impl SledTxn<'_> {
+    /// Reads the state record stored as `S` under `key`, as the store's getters do, and
+    /// remembers its bytes (see [`SledTxn::read`]); a key read before is answered from
+    /// them. No commit gate: this transaction's lock keeps every commit out.
+    fn record<S: DeserializeOwned + Into<T>, T>(
+        &self,
+        what: &str,
+        key: Vec<u8>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut read = self.read.borrow_mut();
+        let bytes = match read.get(&key) {
+            Some(bytes) => bytes.clone(),
+            None => {
+                let bytes = self.store.get(&key)?;
+                read.insert(key.clone(), bytes.clone());
+                bytes
+            }
+        };
+        drop(read);
+        match bytes {
+            Some(bytes) => Ok(Some(decode::<S>(what, &key, &bytes)?.into())),
+            None => Ok(None),
+        }
+    }
 }
 
 impl AppendTxn for SledTxn<'_> {
@@ -777,7 +883,7 @@ impl AppendTxn for SledTxn<'_> {
                 .chain(records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
                 .collect();
             ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            store.commit_chunked(plan, &ordered, entry_log)?;
+            store.commit_chunked(plan, &ordered, entry_log, &self.read.take())?;
         } else {
             let mut writes = SledStore::build_batch(plan, records)?;
             writes.insert(keys::ENTRY_LOG, entry_log);
@@ -789,14 +895,9 @@ impl AppendTxn for SledTxn<'_> {
         // If the flush fails the append is applied in memory and may or may not survive a
         // crash: the caller must treat the error as fatal, not retry the same positions.
         store.flush()?;
-        store.write_acknowledged(&plan.head())?;
-        if chunked {
-            // Committed: the undo records are garbage now. Not flushed: an open deletes
-            // any that survive a crash, and their start tells them apart from a later
-            // append's.
-            store.drain(&keys::undo_prefix(plan.start().size), |_, _, _| Ok(()))?;
-        }
-        Ok(())
+        // A chunked append's undo records are left: the next chunked commit or open deletes
+        // them, so nothing can fail here once the append is acknowledged.
+        store.write_acknowledged(&plan.head())
     }
 }
 
@@ -808,22 +909,22 @@ impl MerkleNodes for SledTxn<'_> {
 
 impl StateView for SledTxn<'_> {
     fn party(&self, id: &PartyId) -> Result<Option<PartyRecord>, StateError> {
-        self.store.party(id)
+        Ok(self.record::<StoredParty, _>("party record", keys::party(id))?)
     }
     fn key_owner(&self, key: &PublicKey) -> Result<Option<PartyId>, StateError> {
-        self.store.key_owner(key)
+        Ok(self.record::<PartyId, _>("key owner", keys::key_owner(key))?)
     }
     fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
-        self.store.lot(id)
+        Ok(self.record::<StoredLot, _>("lot record", keys::lot(id))?)
     }
     fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
-        self.store.holding(lot, party)
+        Ok(self.record::<StoredHolding, _>("holding", keys::holding(lot, party))?)
     }
     fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
-        self.store.shipment(id)
+        Ok(self.record::<StoredShipment, _>("shipment record", keys::shipment(id))?)
     }
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
-        self.store.event(id)
+        Ok(self.record::<StoredEvent, _>("event record", keys::event(id))?)
     }
 }
 
@@ -988,6 +1089,7 @@ impl Store for SledStore {
         Ok(Box::new(SledTxn {
             store: self,
             head,
+            read: RefCell::new(HashMap::new()),
             _writer: writer,
         }))
     }
@@ -1216,6 +1318,17 @@ fn encode_head(head: &Head) -> Result<Vec<u8>, StoreError> {
 
 fn decode<T: DeserializeOwned>(what: &str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
     codec::decode_lenient(bytes).map_err(|e| corrupt_key(what, key, e.to_string()))
+}
+
+/// Lets sled free what a batch of `records` writes replaced. sled 0.34.7 defers those
+/// frees to crossbeam-epoch's global collector, which runs a few bags of them (8 of 64
+/// each) when a thread pins, every 128th pin, or flushes. Reads pin; a chunked commit or an
+/// undo reads little between its batches, so without this the frees would wait as in one
+/// batch (a 100,000-statement append: 2.5 GB, not 0.6 GB). A pin and flush is about a µs.
+fn collect_garbage(records: usize) {
+    for _ in 0..records.div_ceil(16) {
+        crossbeam_epoch::pin().flush();
+    }
 }
 
 /// An undo record's first byte when the key had no value before the append.

@@ -527,6 +527,43 @@ fn keys_under(dump: &[(Vec<u8>, Vec<u8>)], prefix: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// `dump` without the undo records (`u/`), which a committed chunked append leaves to the
+/// next chunked commit or open.
+fn without_undo(dump: Vec<(Vec<u8>, Vec<u8>)>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    dump.into_iter()
+        .filter(|(key, _)| !key.starts_with(keys::UNDO))
+        .collect()
+}
+
+/// The prefixes of the keys an append writes at its own positions (entries, Merkle nodes,
+/// the party and lot indexes, attestations): never under an undo record.
+const POSITIONAL: [&[u8]; 6] = [
+    keys::ENTRY,
+    keys::MERKLE,
+    keys::PARTY_EVENT,
+    keys::LOT_EVENT,
+    keys::PARTY_ATTESTATION,
+    keys::LOT_ATTESTATION,
+];
+
+/// Whether `key` is under one of [`POSITIONAL`]'s prefixes.
+fn positional(key: &[u8]) -> bool {
+    POSITIONAL.iter().any(|prefix| key.starts_with(prefix))
+}
+
+/// Every key `plan` writes but the head and the entry log length, in key order: the order
+/// of a chunked commit's batches.
+fn keys_of(plan: &AppendPlan) -> Vec<Vec<u8>> {
+    let mut keys: Vec<Vec<u8>> = plan
+        .entries()
+        .iter()
+        .map(|(seq, _)| keys::entry(*seq))
+        .chain(writes::records(plan).unwrap().into_keys())
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
 /// Records per batch in the tests of chunked commits: small, so a plan of a few dozen
 /// entries takes many batches.
 const TEST_CHUNK: usize = 16;
@@ -545,7 +582,9 @@ fn store_for_chunks() -> (tempfile::TempDir, SledStore) {
 
 /// A plan of 60 entries on `txn`'s head (enrollments, shipments naming two lots, plain
 /// entries) whose changes replace the party, lot, holding and event records of
-/// [`store_for_chunks`] and add attestations: over 3 × [`TEST_CHUNK`] records.
+/// [`store_for_chunks`], add a lot and a holding, and add attestations about a party and a
+/// lot: over 3 × [`TEST_CHUNK`] records, with keys of every positional kind (Merkle nodes
+/// at six levels) and state records that existed before and that did not.
 fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
     let start = txn.head().size;
     let entries: Vec<_> = (start..start + 60)
@@ -564,6 +603,17 @@ fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
     }
     if let Some(lot) = changes.lots.get_mut(&lot_id("LOT-1")) {
         lot.created = ledger_core::quantity::Quantity::Grams(7);
+        let second = lot.clone();
+        changes.lots.insert(lot_id("LOT-2"), second);
+    }
+    if let Some(holding) = changes
+        .holdings
+        .get(&(lot_id("LOT-1"), party_id("kivu")))
+        .cloned()
+    {
+        changes
+            .holdings
+            .insert((lot_id("LOT-2"), party_id("kivu")), holding);
     }
     for event in changes.events.values_mut() {
         event.seq = start;
@@ -575,6 +625,16 @@ fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
     let plan = plan(txn, &entries, changes);
     let records = plan.entries().len() + writes::records(&plan).unwrap().len();
     assert!(records > 3 * TEST_CHUNK, "{records} records");
+    let written = keys_of(&plan);
+    for prefix in POSITIONAL {
+        assert!(written.iter().any(|key| key.starts_with(prefix)));
+    }
+    let levels: std::collections::BTreeSet<u8> = plan
+        .merkle_nodes()
+        .iter()
+        .map(|(level, ..)| *level)
+        .collect();
+    assert!(levels.len() >= 6, "{levels:?}");
     plan
 }
 
@@ -604,19 +664,21 @@ fn committed_in_one_batch() -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 #[test]
-fn a_chunked_append_writes_what_one_batch_writes_and_leaves_no_undo_records() {
+fn a_chunked_append_writes_what_one_batch_writes_besides_its_undo_records() {
     let (_dir, store) = store_for_chunks();
     chunk(&store, None, false);
     let txn = store.begin_append().unwrap();
     let plan = big_plan(&*txn);
     txn.commit(&plan).unwrap();
     let chunked = dump(store.raw());
-    assert_eq!(keys_under(&chunked, keys::UNDO), Vec::<String>::new());
     assert_eq!(
         keys_under(&chunked, keys::PENDING_APPEND),
         Vec::<String>::new()
     );
-    assert!(chunked == committed_in_one_batch(), "the dumps differ");
+    assert!(
+        without_undo(chunked) == committed_in_one_batch(),
+        "the dumps differ"
+    );
     assert_eq!(store.head().unwrap(), plan.head());
     assert_eq!(store.acknowledged().unwrap(), Some(plan.head()));
 }
@@ -643,11 +705,31 @@ fn fail_a_chunked_append_cut_short_by_a_crash_is_undone_at_the_next_open() {
             keys_under(&partial, keys::PENDING_APPEND),
             ["meta/pending-append"]
         );
+        // An undo record for each key the applied batches wrote that may have existed
+        // before: none for a positional key, which cannot.
+        let written = keys_of(&plan);
+        let applied = &written[..(stop * TEST_CHUNK).min(written.len())];
+        let expected_undo: Vec<String> = applied
+            .iter()
+            .filter(|key| !positional(key))
+            .map(|key| keys::show(&keys::undo(plan.start().size, key)))
+            .collect();
         assert_eq!(
-            keys_under(&partial, keys::UNDO).len(),
-            (stop * TEST_CHUNK).min(plan.entries().len() + writes::records(&plan).unwrap().len()),
+            keys_under(&partial, keys::UNDO),
+            expected_undo,
             "after {stop} batches"
         );
+        if stop == chunks {
+            // Every state record is covered: overwritten ones and new ones.
+            let restored = |key: &[u8]| {
+                partial
+                    .iter()
+                    .find(|(k, _)| *k == keys::undo(plan.start().size, key))
+                    .map(|(_, value)| value[0])
+            };
+            assert_eq!(restored(&keys::party(&party_id("kivu"))), Some(1));
+            assert_eq!(restored(&keys::lot(&lot_id("LOT-2"))), Some(0));
+        }
         // sled's close flushes: everything written so far is on disk, the worst case.
         drop(store);
 
@@ -666,7 +748,7 @@ fn fail_a_chunked_append_cut_short_by_a_crash_is_undone_at_the_next_open() {
         let txn = store.begin_append().unwrap();
         txn.commit(&plan).unwrap();
         assert!(
-            dump(store.raw()) == expected,
+            without_undo(dump(store.raw())) == expected,
             "after {stop} batches: the retry differs"
         );
         assert_eq!(
@@ -690,7 +772,7 @@ fn fail_a_chunked_append_that_fails_midway_is_undone_at_once() {
     chunk(&store, None, false);
     store.begin_append().unwrap().commit(&plan).unwrap();
     assert!(
-        dump(store.raw()) == committed_in_one_batch(),
+        without_undo(dump(store.raw())) == committed_in_one_batch(),
         "the dumps differ"
     );
 }
@@ -719,7 +801,65 @@ fn fail_an_undo_cut_short_is_taken_up_again_at_the_next_open() {
         }
         batch.remove(key);
     }
+    // And some of the keys removed by position: the entries and nodes of the first half.
+    let written = keys_of(&plan);
+    for key in written.iter().filter(|key| positional(key)).take(40) {
+        batch.remove(key.as_slice());
+    }
     raw.apply_batch(batch).unwrap();
+    drop(store);
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    assert!(dump(store.raw()) == before, "the dumps differ");
+}
+
+#[test]
+fn undo_records_of_a_committed_append_go_with_the_next_chunked_commit_and_at_open() {
+    let (dir, store) = store_for_chunks();
+    chunk(&store, None, false);
+    let txn = store.begin_append().unwrap();
+    let first = big_plan(&*txn);
+    txn.commit(&first).unwrap();
+    let left = |store: &SledStore, start: u64| {
+        keys_under(&dump(store.raw()), &keys::undo_prefix(start)).len()
+    };
+    assert!(left(&store, first.start().size) > 0);
+    // A commit in one batch leaves them; the next chunked one deletes them.
+    append_plain(&store, 1);
+    assert!(left(&store, first.start().size) > 0);
+    let txn = store.begin_append().unwrap();
+    let second = big_plan(&*txn);
+    txn.commit(&second).unwrap();
+    assert_eq!(left(&store, first.start().size), 0);
+    assert!(left(&store, second.start().size) > 0);
+    let kept = without_undo(dump(store.raw()));
+    drop(store);
+    let store = open_when_released(dir.path()).expect("the ledger opens");
+    let reopened = dump(store.raw());
+    assert_eq!(keys_under(&reopened, keys::UNDO), Vec::<String>::new());
+    assert!(reopened == kept, "the dumps differ");
+}
+
+#[test]
+fn fail_a_chunked_commit_takes_old_values_from_what_the_transaction_read() {
+    let (dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    let kivu = keys::party(&party_id("kivu"));
+    let txn = store.begin_append().unwrap();
+    let plan = big_plan(&*txn);
+    drop(txn);
+    chunk(&store, Some(chunks_of(&plan)), true);
+    let txn = store.begin_append().unwrap();
+    let read = txn.party(&party_id("kivu")).unwrap();
+    assert!(txn.lot(&lot_id("LOT-2")).unwrap().is_none());
+    // Behind the transaction's back (the append lock keeps every real writer out): a commit
+    // that read these again would take the changed bytes for the old values.
+    store.raw().insert(&kivu, b"changed".as_slice()).unwrap();
+    store
+        .raw()
+        .insert(keys::lot(&lot_id("LOT-2")), b"changed".as_slice())
+        .unwrap();
+    assert_eq!(txn.party(&party_id("kivu")).unwrap(), read);
+    txn.commit(&plan).unwrap_err();
     drop(store);
     let store = open_when_released(dir.path()).expect("the ledger opens");
     assert!(dump(store.raw()) == before, "the dumps differ");
