@@ -140,10 +140,19 @@ fn fail_a_database_without_a_ledger_is_named(cluster: &Cluster) {
 struct Server {
     child: std::process::Child,
     url: String,
+    /// The server's standard error, shown when the test fails.
+    log: std::path::PathBuf,
 }
 
 impl Server {
     fn start(s: &Scratch) -> Server {
+        let (stderr, log) = tempfile::Builder::new()
+            .prefix("server-")
+            .suffix(".log")
+            .tempfile_in(s.dir.path())
+            .unwrap()
+            .keep()
+            .unwrap();
         let mut child = std::process::Command::new(custody_tests::custody_bin())
             .current_dir(s.dir.path())
             .env_remove("CUSTODY_LEDGER")
@@ -151,7 +160,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--operator-key", "operator.pem"])
             .args(["--group-ms", "5"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -162,7 +171,7 @@ impl Server {
             let _ = child.kill();
             panic!("the server did not say where it listens");
         };
-        Server { child, url }
+        Server { child, url, log }
     }
 
     /// `custody --server URL ARGS` in the scratch directory, keeping the checkpoints it
@@ -181,6 +190,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("the server at {} logged:\n{log}", self.url);
+        }
     }
 }
 
@@ -590,9 +603,62 @@ fn engine_appends_verifies_and_exports_through_the_library_on_a_postgres_ledger(
     );
 }
 
+fn a_ledger_opens_beside_a_writer_that_appends(cluster: &Cluster) {
+    // Opening checks that the entries end at the head. Read in two snapshots, a commit
+    // landing between them made a healthy ledger look damaged ("the head says N entries
+    // but entry N exists"): every open beside a writer must succeed.
+    use ledger::{Ledger, Silent};
+    use ledger_scenario::demo;
+    const APPENDS: u64 = 150;
+    let url = cluster.database().unwrap();
+    let store = PgStore::create(&url, demo::ORIGIN).unwrap();
+    let (ledger, _keys) = demo::enroll_parties(store).unwrap();
+    let key = demo::test_key("kivu-mining");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let opens = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..APPENDS {
+                let statements = ledger
+                    .signing_context()
+                    .sign_text(
+                        &demo_extract(&format!("PG-OPEN-{i}")),
+                        "test",
+                        &|_| Ok(&key),
+                        &mut || i + 1,
+                    )
+                    .unwrap();
+                ledger
+                    .append(statements, ledger::now().unwrap(), &Silent)
+                    .unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut opens = 0u64;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Err(e) = PgStore::open(&url) {
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                panic!("open #{opens} beside the writer failed: {e}");
+            }
+            opens += 1;
+        }
+        writer.join().unwrap();
+        opens
+    });
+    assert!(
+        opens > APPENDS / 2,
+        "only {opens} opens ran beside the writer"
+    );
+    let head = Ledger::open(PgStore::open(&url).unwrap())
+        .unwrap()
+        .store()
+        .head()
+        .unwrap();
+    assert_eq!(head, ledger.store().head().unwrap());
+}
+
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
         (
             "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
             init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
@@ -620,6 +686,10 @@ fn main() -> ExitCode {
         (
             "failover_keeps_every_acknowledged_statement",
             failover_keeps_every_acknowledged_statement,
+        ),
+        (
+            "a_ledger_opens_beside_a_writer_that_appends",
+            a_ledger_opens_beside_a_writer_that_appends,
         ),
     ];
     let (trials, cluster) = custody_tests::pg::trials(&tests, args.list);

@@ -112,7 +112,8 @@ impl Cluster {
     }
 
     /// Kills the cluster's server processes with SIGKILL, as a lost machine would stop
-    /// them: nothing is flushed or closed.
+    /// them: nothing is flushed or closed. The postmaster is stopped first, so that it forks
+    /// no backend between the listing of its children and their kill.
     pub fn kill(&self) -> Result<(), String> {
         let pid_file = self.data().join("postmaster.pid");
         let text = std::fs::read_to_string(&pid_file)
@@ -123,6 +124,7 @@ impl Cluster {
             .map(str::trim)
             .filter(|pid| !pid.is_empty())
             .ok_or_else(|| format!("{} names no process", pid_file.display()))?;
+        run(Command::new("kill").args(["-STOP", pid]))?;
         let children = Command::new("pgrep")
             .args(["-P", pid])
             .output()

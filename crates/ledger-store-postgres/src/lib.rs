@@ -274,26 +274,52 @@ impl PgStore {
     }
 
     /// Checks that the entries end exactly at the head: the last entry exists and none
-    /// follows it.
+    /// follows it. One read-only snapshot for the three reads: a writer, or a standby
+    /// replaying the primary's WAL, may commit between two separate queries, and a healthy
+    /// log would then look like one whose head lags its entries.
     fn check_head(&self) -> Result<(), StoreError> {
-        let head = self.head()?;
+        let (head, last_exists, next) = self.with_store_client(|client, shown| {
+            let db = |e: postgres::Error| database_error(shown, &e);
+            let mut snapshot = client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(db)?;
+            let head = snapshot
+                .query_opt("SELECT size, last FROM custody_head WHERE id = 1", &[])
+                .map_err(db)?;
+            let head = decode_head(head.as_ref())?;
+            let last_exists = match head.size.checked_sub(1) {
+                Some(last) => snapshot
+                    .query_opt(
+                        "SELECT 1 FROM custody_entries WHERE seq = $1",
+                        &[&position(last)?],
+                    )
+                    .map_err(db)?
+                    .is_some(),
+                None => true,
+            };
+            let next: Option<i64> = snapshot
+                .query_opt(
+                    "SELECT seq FROM custody_entries WHERE seq >= $1 ORDER BY seq LIMIT 1",
+                    &[&position(head.size)?],
+                )
+                .map_err(db)?
+                .map(|row| row.try_get(0))
+                .transpose()
+                .map_err(db)?;
+            snapshot.commit().map_err(db)?;
+            Ok((head, last_exists, next))
+        })?;
         if let Some(last) = head.size.checked_sub(1)
-            && self.entry(last)?.is_none()
+            && !last_exists
         {
             return Err(corrupt(
                 "head row in custody_head",
                 format!("the log has no entry {last}"),
             ));
         }
-        let size = position(head.size)?;
-        let next: Option<i64> = self.with_client(|c| {
-            c.query_opt(
-                "SELECT seq FROM custody_entries WHERE seq >= $1 ORDER BY seq LIMIT 1",
-                &[&size],
-            )?
-            .map(|row| row.try_get(0))
-            .transpose()
-        })?;
         if let Some(seq) = next {
             return Err(corrupt(
                 "head row in custody_head",

@@ -20,6 +20,28 @@ const WAIT: Duration = Duration::from_secs(30);
 /// server's default), and the session is named in `pg_stat_activity`.
 const SESSION: &str = "SET synchronous_commit = on; SET application_name = 'custody'";
 
+/// How long one host may take to accept a TCP connection before the next host of the URL
+/// is tried. Without it a lost primary (no reset comes back) holds every new connection for
+/// the kernel's SYN retries, about two minutes, before the promoted standby is reached.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Keepalive probes on an idle or waiting TCP connection: after [`KEEPALIVE_IDLE`] of
+/// silence, [`KEEPALIVE_RETRIES`] probes [`KEEPALIVE_INTERVAL`] apart. A connection to a
+/// lost machine then fails within half a minute instead of blocking its query for the
+/// library's default of two hours idle plus the kernel's probes.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// Time between two keepalive probes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// Unanswered keepalive probes before the connection is closed.
+const KEEPALIVE_RETRIES: u32 = 3;
+
+/// `tokio-postgres`'s keepalive idle time when the URL sets none.
+const LIBRARY_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// How long a request sent on a TCP connection may stay unacknowledged before the
+/// connection is closed (a lost machine acknowledges nothing).
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The pool's connections: the idle ones, and how many are open in all.
 struct Slots {
     idle: Vec<Client>,
@@ -39,12 +61,13 @@ impl Pool {
     /// A pool for the database at `url`, checked by opening one connection.
     pub fn new(url: &str) -> Result<Pool, StoreError> {
         let shown = without_password(url);
-        let config: Config = url
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::Database {
-                store: shown.clone(),
-                reason: format!("not a PostgreSQL URL: {e}"),
-            })?;
+        let mut config: Config =
+            url.parse()
+                .map_err(|e: postgres::Error| StoreError::Database {
+                    store: shown.clone(),
+                    reason: format!("not a PostgreSQL URL: {e}"),
+                })?;
+        bound_waits(&mut config);
         let pool = Pool {
             config: Box::new(config),
             shown,
@@ -180,6 +203,30 @@ impl DerefMut for Pooled<'_> {
     }
 }
 
+/// Bounds how long a TCP connection to a host that stopped answering can block (a lost
+/// machine sends no reset): every setting the URL leaves unset gets this module's value.
+/// Unix sockets ignore them; there the kernel closes a dead server's connections at once.
+fn bound_waits(config: &mut Config) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    // `keepalives=0` in the URL turns them off: that choice stands.
+    if config.get_keepalives() {
+        if config.get_keepalives_idle() == LIBRARY_KEEPALIVE_IDLE {
+            config.keepalives_idle(KEEPALIVE_IDLE);
+        }
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(KEEPALIVE_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(KEEPALIVE_RETRIES);
+        }
+    }
+}
+
 /// `url` with the password of its user part, if any, left out.
 fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -198,7 +245,56 @@ fn without_password(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use std::time::Duration;
+
+    use postgres::Config;
+
+    use super::{bound_waits, without_password};
+
+    fn bounded(url: &str) -> Config {
+        let mut config: Config = url.parse().unwrap();
+        bound_waits(&mut config);
+        config
+    }
+
+    #[test]
+    fn a_url_without_timeouts_gets_bounded_waits() {
+        let config = bounded("postgresql://custody@db1.example:5432,db2.example:5432/l");
+        assert_eq!(config.get_connect_timeout(), Some(&super::CONNECT_TIMEOUT));
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            Some(&super::TCP_USER_TIMEOUT)
+        );
+        assert!(config.get_keepalives());
+        assert_eq!(config.get_keepalives_idle(), super::KEEPALIVE_IDLE);
+        assert_eq!(
+            config.get_keepalives_interval(),
+            Some(super::KEEPALIVE_INTERVAL)
+        );
+        assert_eq!(
+            config.get_keepalives_retries(),
+            Some(super::KEEPALIVE_RETRIES)
+        );
+    }
+
+    #[test]
+    fn the_urls_own_timeouts_and_keepalive_choice_stand() {
+        let config = bounded(
+            "postgresql://custody@db.example/l?connect_timeout=2&tcp_user_timeout=7\
+             &keepalives_idle=60&keepalives_interval=9&keepalives_retries=4",
+        );
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(2)));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(7)));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(60));
+        assert_eq!(
+            config.get_keepalives_interval(),
+            Some(Duration::from_secs(9))
+        );
+        assert_eq!(config.get_keepalives_retries(), Some(4));
+        let off = bounded("postgresql://custody@db.example/l?keepalives=0");
+        assert!(!off.get_keepalives());
+        assert_eq!(off.get_keepalives_interval(), None);
+    }
 
     #[test]
     fn urls_are_shown_without_their_password() {
