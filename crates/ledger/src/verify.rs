@@ -155,30 +155,37 @@ impl<S: Store> Ledger<S> {
         };
         checkpoints.extend(audited);
         let mut audit = LogAudit::new(self.origin(), checkpoints, &replay);
-        // Decoding, hashing and signature checks need no state: a second thread reads the
-        // next chunk and prepares it on all cores while this one applies the rules to the
-        // chunk before, in log order. The channel holds one chunk, so memory stays bounded.
+        // Decoding, hashing and signature checks need no state. A pipeline of threads: one
+        // reads the next chunk, one prepares the chunk before it on all cores, this one
+        // applies the rules to the chunk before that, in log order, and one frees what the
+        // rules are done with. Each channel holds one chunk, so memory stays bounded.
         let keys = KeyCache::default();
         let mut indexes = LogIndexes::default();
         progress.start("verifying", store.head()?.size);
         let origin = self.signing_origin();
         std::thread::scope(|scope| -> Result<()> {
-            let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(1);
-            scope.spawn(move || read_and_prepare(store, origin, &keys, send));
+            let (send_read, read) = std::sync::mpsc::sync_channel::<Chunk<Vec<u8>>>(1);
+            let (send_prepared, chunks) = std::sync::mpsc::sync_channel::<Chunk<Prepared>>(1);
+            let (send_done, done) = std::sync::mpsc::sync_channel::<Chunk<Prepared>>(1);
+            scope.spawn(move || read_chunks(store, send_read));
+            scope.spawn(move || prepare_chunks(read, origin, &keys, send_prepared));
+            scope.spawn(move || done.into_iter().for_each(drop));
             for chunk in chunks {
-                for (seq, p) in &chunk.prepared {
+                for (seq, p) in &chunk.entries {
                     observe(p);
                     indexes.observe(*seq, p);
                     replay.push_prepared(*seq, p)?;
                     audit.push(replay.last_hash(), &replay);
                 }
-                progress.advance(chunk.prepared.len() as u64);
-                if let Some(e) = chunk.failure {
+                progress.advance(chunk.entries.len() as u64);
+                if let Some(e) = &chunk.failure {
                     replay.findings.push(Finding::new(
                         Rule::EntryMalformed,
                         format!("cannot read entry: {e}"),
                     ));
                 }
+                // Freed on the last thread, off the rules' path (here if it is gone).
+                let _ = send_done.send(chunk);
             }
             Ok(())
         })?;
@@ -313,22 +320,16 @@ impl<S: Store> Ledger<S> {
     }
 }
 
-/// Entries prepared for the rules, in log order, and the read error that ended the log
-/// early, if one did.
-struct Chunk {
-    prepared: Vec<(u64, Prepared)>,
+/// Entries in log order (read, or prepared for the rules), and the read error that ended
+/// the log early, if one did.
+struct Chunk<T> {
+    entries: Vec<(u64, T)>,
     failure: Option<ledger_store::StoreError>,
 }
 
-/// Reads the log from its first entry, [`VERIFY_CHUNK`] entries at a time, prepares each
-/// chunk ([`prepare_batch`]: decoding, hashing, signatures, on all cores) and sends it on.
-/// Stops after a read error, at the end of the log, or when the receiver hangs up.
-fn read_and_prepare<S: Store>(
-    store: &S,
-    origin: &ledger_core::statement::Origin,
-    keys: &KeyCache,
-    send: std::sync::mpsc::SyncSender<Chunk>,
-) {
+/// Reads the log from its first entry, [`VERIFY_CHUNK`] entries at a time, and sends each
+/// chunk on. Stops after a read error, at the end of the log, or when the receiver hangs up.
+fn read_chunks<S: Store>(store: &S, send: std::sync::mpsc::SyncSender<Chunk<Vec<u8>>>) {
     let mut entries = store.entries(0);
     loop {
         let mut read: Vec<(u64, Vec<u8>)> = Vec::with_capacity(VERIFY_CHUNK);
@@ -346,9 +347,32 @@ fn read_and_prepare<S: Store>(
             }
         }
         let last = failure.is_some() || read.len() < VERIFY_CHUNK;
-        let prepared = prepare_batch(&read, origin, keys);
-        drop(read);
-        if send.send(Chunk { prepared, failure }).is_err() || last {
+        let chunk = Chunk {
+            entries: read,
+            failure,
+        };
+        if send.send(chunk).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Prepares each chunk `read` receives ([`prepare_batch`]: decoding, hashing, signatures,
+/// on all cores) and sends it on, until the reader is done or the receiver hangs up.
+fn prepare_chunks(
+    read: std::sync::mpsc::Receiver<Chunk<Vec<u8>>>,
+    origin: &ledger_core::statement::Origin,
+    keys: &KeyCache,
+    send: std::sync::mpsc::SyncSender<Chunk<Prepared>>,
+) {
+    for chunk in read {
+        let entries = prepare_batch(&chunk.entries, origin, keys);
+        drop(chunk.entries);
+        let prepared = Chunk {
+            entries,
+            failure: chunk.failure,
+        };
+        if send.send(prepared).is_err() {
             return;
         }
     }
