@@ -806,6 +806,28 @@ impl Synth {
         out.writes.insert(key, value);
     }
 
+    /// A lot created by the event at `seq` (an extract, or a blend's output): its record,
+    /// its creator's holding and its index key, and its shipment scripted next.
+    fn create_lot(
+        &mut self,
+        prefix: &str,
+        seq: u64,
+        out: &mut Group,
+        index: &mut Vec<Vec<u8>>,
+    ) -> Res<()> {
+        let lot = self.new_lot(prefix)?;
+        let holder = self.some_party();
+        self.change(out, keys::lot(&lot), 117);
+        let party = &self.parties[holder].0;
+        self.change(out, keys::holding(&lot, party), 48);
+        index.push(keys::lot_event(&lot, seq));
+        self.script.push_back(Step::Ship {
+            lot,
+            sender: holder,
+        });
+        Ok(())
+    }
+
     /// The reads and writes of the event at the next position, into `out`. The rules read
     /// the signer's key owner and party, the event record of its id (a replay check: absent),
     /// and every state record the event changes; the commit writes those records, the
@@ -851,16 +873,7 @@ impl Synth {
             }
             match self.script.pop_front() {
                 Some(Step::Extract) | None => {
-                    let lot = self.new_lot("ORE")?;
-                    let holder = self.some_party();
-                    self.change(out, keys::lot(&lot), 117);
-                    let party = &self.parties[holder].0;
-                    self.change(out, keys::holding(&lot, party), 48);
-                    index.push(keys::lot_event(&lot, seq));
-                    self.script.push_back(Step::Ship {
-                        lot,
-                        sender: holder,
-                    });
+                    self.create_lot("ORE", seq, out, &mut index)?;
                     360
                 }
                 Some(Step::Ship { lot, sender }) => {
@@ -895,16 +908,7 @@ impl Synth {
                         self.change(out, keys::holding(lot, party), 48);
                         index.push(keys::lot_event(lot, seq));
                     }
-                    let lot = self.new_lot("HYD")?;
-                    let holder = self.some_party();
-                    self.change(out, keys::lot(&lot), 117);
-                    let party = &self.parties[holder].0;
-                    self.change(out, keys::holding(&lot, party), 48);
-                    index.push(keys::lot_event(&lot, seq));
-                    self.script.push_back(Step::Ship {
-                        lot,
-                        sender: holder,
-                    });
+                    self.create_lot("HYD", seq, out, &mut index)?;
                     1362
                 }
             }

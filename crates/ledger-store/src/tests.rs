@@ -509,14 +509,26 @@ fn fail_a_second_opener_is_locked_out_before_sled_is_touched() {
     drop(store);
 }
 
-/// Every (key, value) of the raw database, in key order.
-fn dump(db: &sled::Db) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Every (key, value) of a raw database, in key order.
+type Dump = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The [`Dump`] of `db`.
+fn dump(db: &sled::Db) -> Dump {
     db.iter()
         .map(|item| {
             let (key, value) = item.unwrap();
             (key.to_vec(), value.to_vec())
         })
         .collect()
+}
+
+/// Closes `store` (sled's close flushes: what was written is on disk, the worst case for a
+/// crash), opens the ledger in `dir` again, and dumps it.
+fn reopened(store: SledStore, dir: &std::path::Path) -> (SledStore, Dump) {
+    drop(store);
+    let store = open_when_released(dir).expect("the ledger opens");
+    let dump = dump(store.raw());
+    (store, dump)
 }
 
 /// The keys of `dump` under `prefix`, readable.
@@ -730,14 +742,8 @@ fn fail_a_chunked_append_cut_short_by_a_crash_is_undone_at_the_next_open() {
             assert_eq!(restored(&keys::party(&party_id("kivu"))), Some(1));
             assert_eq!(restored(&keys::lot(&lot_id("LOT-2"))), Some(0));
         }
-        // sled's close flushes: everything written so far is on disk, the worst case.
-        drop(store);
-
-        let store = open_when_released(dir.path()).expect("the ledger opens");
-        assert!(
-            dump(store.raw()) == before,
-            "after {stop} batches: the dumps differ"
-        );
+        let (store, reopened) = reopened(store, dir.path());
+        assert!(reopened == before, "after {stop} batches: the dumps differ");
         assert_eq!(
             std::fs::read(dir.path().join("entries.log")).unwrap(),
             log,
@@ -807,9 +813,7 @@ fn fail_an_undo_cut_short_is_taken_up_again_at_the_next_open() {
         batch.remove(key.as_slice());
     }
     raw.apply_batch(batch).unwrap();
-    drop(store);
-    let store = open_when_released(dir.path()).expect("the ledger opens");
-    assert!(dump(store.raw()) == before, "the dumps differ");
+    assert!(reopened(store, dir.path()).1 == before, "the dumps differ");
 }
 
 #[test]
@@ -832,9 +836,7 @@ fn undo_records_of_a_committed_append_go_with_the_next_chunked_commit_and_at_ope
     assert_eq!(left(&store, first.start().size), 0);
     assert!(left(&store, second.start().size) > 0);
     let kept = without_undo(dump(store.raw()));
-    drop(store);
-    let store = open_when_released(dir.path()).expect("the ledger opens");
-    let reopened = dump(store.raw());
+    let (_store, reopened) = reopened(store, dir.path());
     assert_eq!(keys_under(&reopened, keys::UNDO), Vec::<String>::new());
     assert!(reopened == kept, "the dumps differ");
 }
@@ -860,9 +862,7 @@ fn fail_a_chunked_commit_takes_old_values_from_what_the_transaction_read() {
         .unwrap();
     assert_eq!(txn.party(&party_id("kivu")).unwrap(), read);
     txn.commit(&plan).unwrap_err();
-    drop(store);
-    let store = open_when_released(dir.path()).expect("the ledger opens");
-    assert!(dump(store.raw()) == before, "the dumps differ");
+    assert!(reopened(store, dir.path()).1 == before, "the dumps differ");
 }
 
 #[test]
@@ -876,9 +876,7 @@ fn fail_leftover_undo_records_without_a_marker_are_deleted_at_open_and_change_no
         .unwrap();
     raw.insert(keys::undo(0, &keys::entry(0)), b"\x01other".as_slice())
         .unwrap();
-    drop(store);
-    let store = open_when_released(dir.path()).expect("the ledger opens");
-    assert!(dump(store.raw()) == before, "the dumps differ");
+    assert!(reopened(store, dir.path()).1 == before, "the dumps differ");
 }
 
 #[test]
