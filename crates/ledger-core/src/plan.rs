@@ -168,12 +168,6 @@ where
         merkle::root(self.nodes.size(), &self.nodes).map_err(PlanError::Tree)
     }
 
-    /// The inclusion proof of the entry at `seq` in the log with the entries pushed so far,
-    /// computed from the nodes in memory and the stored ones.
-    pub fn inclusion_proof(&self, seq: u64) -> Result<Vec<Digest>, PlanError<S::Error>> {
-        merkle::inclusion_proof(seq, self.nodes.size(), &self.nodes).map_err(PlanError::Tree)
-    }
-
     /// The finished plan, with the state `changes` the rules made for its statements.
     pub fn finish(self, changes: Changes) -> Result<AppendPlan, PlanError<S::Error>> {
         if self.entries.is_empty() {

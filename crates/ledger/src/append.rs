@@ -316,21 +316,16 @@ impl<S: Store> Ledger<S> {
             }
             .map_err(plan_error)?;
         }
-        let receipts = Receipts {
-            start: head.size,
-            tree_size: plan.next_seq(),
-            root: plan.root().map_err(plan_error)?,
-            ids: checked.iter().map(Checked::id).collect(),
-            nodes: BatchNodes(left_edge(txn, head.size)?),
-        };
+        let receipts = Receipts::new(txn, &plan, checked.iter().map(Checked::id).collect())?;
         let plan = plan.finish(overlay.changes).map_err(plan_error)?;
         Ok((plan, receipts))
     }
 }
 
 /// The receipts of one appended batch, each made when asked for: the event ids, the tree
-/// after the batch, and the Merkle nodes its inclusion proofs read.
-struct Receipts {
+/// after the batch, and the Merkle nodes its inclusion proofs read. Used by `append` and by
+/// the server's group commit alike.
+pub(crate) struct Receipts {
     /// The position of the batch's first entry.
     start: u64,
     /// The log size right after the batch.
@@ -344,12 +339,30 @@ struct Receipts {
 }
 
 impl Receipts {
+    /// What the receipts of the statements `ids`, pushed into `plan` from the head of
+    /// `txn`, need besides the nodes of the committed plan ([`Receipts::keep_nodes`]): the
+    /// tree after them and the stored left edge of their start.
+    pub(crate) fn new(
+        txn: &dyn AppendTxn,
+        plan: &PlanBuilder<'_, Nodes<'_>>,
+        ids: Vec<Digest>,
+    ) -> Result<Receipts> {
+        let start = txn.head().size;
+        Ok(Receipts {
+            start,
+            tree_size: plan.next_seq(),
+            root: plan.root().map_err(plan_error)?,
+            ids,
+            nodes: BatchNodes(left_edge(txn, start)?),
+        })
+    }
+
     fn len(&self) -> usize {
         self.ids.len()
     }
 
     /// Adds the nodes the batch completed, its leaves among them, from the committed `plan`.
-    fn keep_nodes(&mut self, plan: &AppendPlan) {
+    pub(crate) fn keep_nodes(&mut self, plan: &AppendPlan) {
         self.nodes.0.reserve(plan.merkle_nodes().len());
         self.nodes.0.extend(
             plan.merkle_nodes()
@@ -359,7 +372,7 @@ impl Receipts {
     }
 
     /// The receipt of the batch's statement `i` (below [`Receipts::len`]).
-    fn get(&self, i: usize) -> Result<Receipt> {
+    pub(crate) fn get(&self, i: usize) -> Result<Receipt> {
         let id = *self.ids.get(i).ok_or_else(|| {
             Error::damaged(format!("no receipt {i} in a batch of {}", self.len()))
         })?;
@@ -432,31 +445,6 @@ fn left_edge(txn: &dyn AppendTxn, start: u64) -> Result<HashMap<(u8, u64), Diges
             })),
         })
         .collect()
-}
-
-/// The receipts of the statements with event ids `ids`, pushed into `plan` from position
-/// `start` with these `leaves`: each proved against the plan's root, from the nodes in memory.
-pub(crate) fn receipts(
-    plan: &PlanBuilder<'_, Nodes<'_>>,
-    start: u64,
-    ids: impl Iterator<Item = Digest>,
-    leaves: Vec<Digest>,
-) -> Result<Vec<Receipt>> {
-    let root = plan.root().map_err(plan_error)?;
-    let tree_size = plan.next_seq();
-    let mut receipts = Vec::with_capacity(leaves.len());
-    for (i, (id, leaf_hash)) in ids.zip(leaves).enumerate() {
-        let seq = start + i as u64;
-        receipts.push(Receipt {
-            id,
-            seq,
-            leaf_hash,
-            tree_size,
-            root,
-            inclusion_path: plan.inclusion_proof(seq).map_err(plan_error)?,
-        });
-    }
-    Ok(receipts)
 }
 
 /// Pushes `statement` into `plan`, damaged as `tamper` says.

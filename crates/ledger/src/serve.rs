@@ -232,24 +232,24 @@ impl<S: Store> Ledger<S> {
         let nodes = Nodes(&*txn);
         let subjects = ledger_core::subjects::Subjects::from_states(self.store().subject_states()?);
         let mut plan = PlanBuilder::new(head, &nodes, subjects);
-        let mut leaves = Vec::with_capacity(accepted.len());
         for statement in &accepted {
-            leaves.push(
-                plan.push(statement.statement(), &statement.id(), recorded_at)
-                    .map_err(plan_error)?,
-            );
+            plan.push(statement.statement(), &statement.id(), recorded_at)
+                .map_err(plan_error)?;
         }
-        let receipts =
-            crate::append::receipts(&plan, head.size, accepted.iter().map(|c| c.id()), leaves)?;
+        let mut receipts =
+            crate::append::Receipts::new(&*txn, &plan, accepted.iter().map(|c| c.id()).collect())?;
         let changes = std::mem::take(&mut group.changes);
         let plan = plan.finish(changes).map_err(plan_error)?;
         txn.commit(&plan)?;
+        receipts.keep_nodes(&plan);
         let mut out = Vec::with_capacity(requests.len());
         for ((outcome, start), request) in outcomes.into_iter().zip(starts).zip(requests) {
             match (outcome, start) {
                 (Some(outcome), _) => out.push(outcome),
                 (None, Some(start)) => out.push(GroupOutcome::Accepted(
-                    receipts[start..start + request.checked.len()].to_vec(),
+                    (start..start + request.checked.len())
+                        .map(|i| receipts.get(i))
+                        .collect::<Result<_>>()?,
                 )),
                 (None, None) => {
                     return Err(Error::damaged("a request of a group got no outcome"));
