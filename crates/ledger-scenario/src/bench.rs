@@ -39,7 +39,8 @@ fn failed(what: impl std::fmt::Display) -> ScenarioError {
 /// The synthetic ledger's origin, on every store.
 const ORIGIN: &str = "bench.custody.example/log";
 
-/// Statements per append batch: one sled batch and one flush each (group commit).
+/// Statements per append batch: one commit and one flush each (group commit; on sled, a
+/// batch this large is written in bounded steps under the undo log).
 const BATCH: usize = 10_000;
 
 /// Most statements the child `custody append` appends: the synthetic ledger's last
