@@ -694,9 +694,11 @@ fn reported_peak_mb(stderr: &[u8], what: &str) -> Result<f64> {
 
 /// Serves inclusion proofs of spread-out entries against the head on all cores, as the
 /// server's handlers do ([`Ledger::inclusion_proof`]: the entry, the nodes, the root, the
-/// path, checked before it is returned): `count` to warm the ledger's node cache as a
-/// running server's is, then `count` others, timed.
+/// path, checked before it is returned): with the proof cache loaded as a server loads it
+/// at start, `count` to warm the store's cache as a running server's is, then `count`
+/// others, timed.
 fn proof_rate<S: Store>(ledger: &Ledger<S>, count: usize) -> Result<f64> {
+    ledger.load_proof_cache()?;
     let size = ledger.store().head()?.size;
     let serve = |pass: u64| {
         (0..count as u64).into_par_iter().try_for_each(|i| {

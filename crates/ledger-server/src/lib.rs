@@ -155,6 +155,16 @@ pub fn run(
         .build()
         .map_err(io("cannot start the async runtime"))?;
     let ledger = Arc::new(ledger);
+    // Proofs read the upper Merkle levels from memory once they are loaded; until then
+    // (seconds at 10^6 entries) they read them from the store, as a cold cache does.
+    let loading = {
+        let ledger = ledger.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = ledger.load_proof_cache() {
+                tracing::warn!(error = %e, "cannot load the proof cache: proofs read the store");
+            }
+        })
+    };
     let key = Arc::new(key);
     let metrics =
         Arc::new(metrics::Metrics::new().map_err(|e| ServerError::Metrics(e.to_string()))?);
@@ -252,6 +262,9 @@ pub fn run(
         tracing::error!("the writer thread panicked");
     }
     runtime.shutdown_timeout(Duration::from_secs(5));
+    if loading.join().is_err() {
+        tracing::error!("the proof cache's loader panicked");
+    }
     served?;
     Arc::try_unwrap(ledger).map_err(|_| {
         ServerError::Ledger(ledger::Error::BadInput(

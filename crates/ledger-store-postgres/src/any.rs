@@ -155,6 +155,9 @@ impl MerkleNodes for AnyStore {
     fn merkle_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Digest>>, StoreError> {
         each!(self, s => s.merkle_nodes(wanted))
     }
+    fn merkle_range(&self, level: u8, from: u64, to: u64) -> Result<Vec<Digest>, StoreError> {
+        each!(self, s => s.merkle_range(level, from, to))
+    }
 }
 
 impl StateView for AnyStore {

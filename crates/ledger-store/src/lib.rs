@@ -217,6 +217,18 @@ pub trait MerkleNodes {
             .map(|&(level, index)| self.merkle_node(level, index))
             .collect()
     }
+
+    /// The nodes of level `level` from index `from` up to `to` (exclusive), in order,
+    /// stopping before the first one not stored: one read each by default; a store that
+    /// keeps them in key order reads them in one scan.
+    fn merkle_range(&self, level: u8, from: u64, to: u64) -> Result<Vec<Digest>, StoreError> {
+        let wanted: Vec<(u8, u64)> = (from..to).map(|index| (level, index)).collect();
+        Ok(self
+            .merkle_nodes(&wanted)?
+            .into_iter()
+            .map_while(|node| node)
+            .collect())
+    }
 }
 
 /// The nodes one tree computation (a root, a proof) reads, fetched in one

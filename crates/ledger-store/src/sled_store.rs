@@ -1139,6 +1139,22 @@ impl MerkleNodes for SledStore {
     fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
         self.get_decoded("merkle node", &keys::merkle(level, index))
     }
+
+    fn merkle_range(&self, level: u8, from: u64, to: u64) -> Result<Vec<Digest>, StoreError> {
+        let mut nodes = Vec::new();
+        for item in self
+            .db
+            .range(keys::merkle(level, from)..keys::merkle(level, to.max(from)))
+        {
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            let expected = from + nodes.len() as u64;
+            if keys::merkle_position(&key) != Some((level, expected)) {
+                break;
+            }
+            nodes.push(decode("merkle node", &key, &value)?);
+        }
+        Ok(nodes)
+    }
 }
 
 impl StateView for SledStore {

@@ -21,7 +21,7 @@ use ledger_core::event::{
 };
 use ledger_core::id::{Component, Country, LotId, Material, PartyId};
 use ledger_core::keys::{PublicKey, SecretKey};
-use ledger_core::merkle::{self, MemoryTree, node_hash};
+use ledger_core::merkle::{self, MemoryTree, NodeSource, node_hash};
 use ledger_core::plan::{PlanBuilder, PlanError};
 use ledger_core::quantity::{Quantity, Unit};
 use ledger_core::state::{
@@ -666,6 +666,17 @@ pub fn merkle_nodes_extend_the_stored_tree_across_appends(backend: &dyn Backend)
         .map(|&(level, index)| store.merkle_node(level, index).unwrap())
         .collect();
     assert_eq!(store.merkle_nodes(&wanted).unwrap(), one_by_one);
+    // A range of a level is its nodes in order, up to the first one not stored.
+    assert_eq!(store.merkle_range(0, 0, size).unwrap(), leaves);
+    assert_eq!(store.merkle_range(0, 11, 20).unwrap(), leaves[11..]);
+    assert_eq!(
+        store.merkle_range(1, 4, 9).unwrap(),
+        [4, 5].map(|i| tree.node(1, i).unwrap())
+    );
+    assert_eq!(store.merkle_range(2, 2, 3).unwrap(), [tree.node(2, 2).unwrap()]);
+    assert!(store.merkle_range(1, 6, 9).unwrap().is_empty());
+    assert!(store.merkle_range(0, 5, 5).unwrap().is_empty());
+    assert!(store.merkle_range(0, 5, 2).unwrap().is_empty());
     // Proofs and roots over the nodes fetched in one batch equal those over the store.
     for index in 0..size {
         let fetched = FetchedNodes::for_reads(&*store, |reads| {

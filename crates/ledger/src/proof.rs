@@ -3,7 +3,6 @@
 //! that does not verify. The upper levels of the tree, which every proof reads, are kept in
 //! memory ([`NodeCache`]); only the few nodes nearest the leaves are read per proof.
 
-use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 use ledger_core::hash::Digest;
@@ -53,28 +52,136 @@ pub struct ConsistencyProof {
     pub path: Vec<Digest>,
 }
 
-/// The Merkle nodes of the upper levels, as the store returned them: a node covers a
-/// complete subtree, so once stored it never changes, and the store is this process's alone
-/// while the ledger is open. Only levels with at most [`CACHED_LEVEL_NODES`] nodes in the
-/// tree asked about are kept, and at most twice that many nodes in all (about 13 MB), so
-/// memory stays bounded however large the log grows; a proof then reads about four nodes
-/// from the store instead of about `log2 n`.
-#[derive(Default)]
+/// The Merkle nodes of the upper levels of the tree, as the store returned them: a node
+/// covers a complete subtree, so once stored it never changes, and the store is this
+/// process's alone while the ledger is open. Each cached level holds a prefix of its nodes,
+/// in one vector: from the top level down to the lowest whose nodes, with all those above,
+/// number at most [`CACHED_NODES`] (64 MiB) in the tree asked about, so memory stays
+/// bounded however large the log grows. [`Ledger::load_proof_cache`] fills the levels (a
+/// server does so once), and a level grows by itself as the log does, by the few nodes a
+/// proof asks for just past its end; a proof then reads only its entry from the store, or
+/// at 10^7 entries and beyond also the few nodes below the lowest cached level.
 pub(crate) struct NodeCache {
-    nodes: RwLock<HashMap<(u8, u64), Digest>>,
+    /// `levels[level]`: that level's nodes `0..len` (empty for a level not cached).
+    levels: RwLock<Vec<Vec<Digest>>>,
+    /// The most nodes kept: [`CACHED_NODES`], less in tests.
+    cap: u64,
 }
 
-/// The most nodes a level may have in the tree for it to be cached.
-const CACHED_LEVEL_NODES: u64 = 1 << 17;
+impl Default for NodeCache {
+    fn default() -> NodeCache {
+        NodeCache::with_cap(CACHED_NODES)
+    }
+}
+
+/// The most nodes kept in all: every level of a log of about a million entries.
+const CACHED_NODES: u64 = 1 << 21;
+
+/// How far past a cached level's end a node asked for may be for the nodes up to it to be
+/// read and kept, as a fraction of the cap (4,096 nodes): enough for the nodes the appends
+/// since the last proof completed, never a large level on a first proof.
+const EXTEND_SHARE: u64 = 512;
+
+/// Nodes read from the store at a time while [`Ledger::load_proof_cache`] fills a level,
+/// with the cache unlocked in between.
+const LOAD_NODES: u64 = 1 << 16;
 
 impl NodeCache {
-    /// The lowest level kept for a tree of `size` leaves: the first with at most
-    /// [`CACHED_LEVEL_NODES`] nodes.
-    fn lowest_level(size: u64) -> u8 {
+    fn with_cap(cap: u64) -> NodeCache {
+        NodeCache {
+            levels: RwLock::default(),
+            cap,
+        }
+    }
+
+    /// The lowest level kept for a tree of `size` leaves: the first whose complete nodes,
+    /// with those of every level above, number at most the cap.
+    fn lowest_level(&self, size: u64) -> u8 {
         (0..64u8)
-            .find(|&level| size >> level <= CACHED_LEVEL_NODES)
+            .find(|&level| nodes_from(size, level) <= self.cap)
             .unwrap_or(64)
     }
+
+    /// The cached node at `level`, `index`.
+    fn get(levels: &[Vec<Digest>], (level, index): (u8, u64)) -> Option<Digest> {
+        let index = usize::try_from(index).ok()?;
+        levels.get(usize::from(level))?.get(index).copied()
+    }
+
+    /// How many nodes of `level` are cached.
+    fn len(&self, level: u8) -> u64 {
+        let levels = self.levels.read().unwrap_or_else(PoisonError::into_inner);
+        levels
+            .get(usize::from(level))
+            .map_or(0, |nodes| nodes.len() as u64)
+    }
+
+    /// Reads from `store` the nodes of `level` past the cached ones up to `to` (exclusive)
+    /// and keeps them, for a tree of `size` leaves (`to` at most its complete nodes there);
+    /// levels below the lowest kept for that size are dropped. The store is read unlocked:
+    /// if another thread extended the level meanwhile, only what it lacks is added.
+    fn extend(
+        &self,
+        store: &dyn MerkleNodes,
+        size: u64,
+        level: u8,
+        to: u64,
+    ) -> Result<(), StoreError> {
+        let from = self.len(level);
+        if from >= to {
+            return Ok(());
+        }
+        let read = store.merkle_range(level, from, to)?;
+        let lowest = self.lowest_level(size);
+        let mut levels = self.levels.write().unwrap_or_else(PoisonError::into_inner);
+        for below in levels.iter_mut().take(usize::from(lowest)) {
+            *below = Vec::new();
+        }
+        if level < lowest {
+            return Ok(());
+        }
+        if levels.len() <= usize::from(level) {
+            levels.resize_with(usize::from(level) + 1, Vec::new);
+        }
+        let nodes = &mut levels[usize::from(level)];
+        let have = nodes.len() as u64;
+        if let Some(new) = have
+            .checked_sub(from)
+            .and_then(|skip| read.get(usize::try_from(skip).ok()?..))
+        {
+            nodes.extend_from_slice(new);
+        }
+        Ok(())
+    }
+}
+
+/// The complete nodes of a tree of `size` leaves at `level` and every level above.
+fn nodes_from(size: u64, level: u8) -> u64 {
+    (level..64)
+        .map(|above| size >> above)
+        .fold(0u64, u64::saturating_add)
+}
+
+/// Fills `cache` with the levels it keeps for a tree of `size` leaves, from the top down,
+/// reading `store` [`LOAD_NODES`] at a time: a node the store lacks is damage.
+fn load(cache: &NodeCache, store: &dyn MerkleNodes, size: u64) -> Result<()> {
+    for level in (cache.lowest_level(size)..64).rev() {
+        let complete = size >> level;
+        let mut at = cache.len(level);
+        while at < complete {
+            let to = complete.min(at.saturating_add(LOAD_NODES));
+            cache.extend(store, size, level, to)?;
+            let now = cache.len(level);
+            if now < to {
+                return Err(Error::damaged(format!(
+                    "the store lacks merkle node {now} of level {level}, which a tree of \
+                     {size} entries has"
+                )));
+            }
+            at = now;
+        }
+    }
+    Ok(())
 }
 
 /// The store's nodes seen through a [`NodeCache`], for computations over a tree of at most
@@ -91,14 +198,41 @@ impl MerkleNodes for CachedNodes<'_> {
     }
 
     fn merkle_nodes(&self, wanted: &[(u8, u64)]) -> Result<Vec<Option<Digest>>, StoreError> {
-        let mut found: Vec<Option<Digest>> = {
-            let cached = self
+        let lowest = self.cache.lowest_level(self.size);
+        // The cached nodes, and the levels to extend for nodes just past a cached level's
+        // end (the log grew): read with the few before them, kept, then looked up again.
+        let lookup = || {
+            let levels = self
                 .cache
-                .nodes
+                .levels
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            wanted.iter().map(|at| cached.get(at).copied()).collect()
+            let found: Vec<Option<Digest>> = wanted
+                .iter()
+                .map(|&at| NodeCache::get(&levels, at))
+                .collect();
+            let extend: Vec<(u8, u64)> = wanted
+                .iter()
+                .zip(&found)
+                .filter(|&(&(level, index), node)| {
+                    let len = levels.get(usize::from(level)).map_or(0, Vec::len) as u64;
+                    node.is_none()
+                        && level >= lowest
+                        && index < self.size >> level
+                        && index >= len
+                        && index - len < self.cache.cap / EXTEND_SHARE
+                })
+                .map(|(&(level, index), _)| (level, index + 1))
+                .collect();
+            (found, extend)
         };
+        let (mut found, extend) = lookup();
+        if !extend.is_empty() {
+            for (level, to) in extend {
+                self.cache.extend(self.store, self.size, level, to)?;
+            }
+            found = lookup().0;
+        }
         let missing: Vec<(u8, u64)> = wanted
             .iter()
             .zip(&found)
@@ -108,23 +242,7 @@ impl MerkleNodes for CachedNodes<'_> {
         if missing.is_empty() {
             return Ok(found);
         }
-        let read = self.store.merkle_nodes(&missing)?;
-        let lowest = NodeCache::lowest_level(self.size);
-        let mut cached = self
-            .cache
-            .nodes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        for (&(level, index), node) in missing.iter().zip(&read) {
-            if let Some(hash) = node
-                && level >= lowest
-                && cached.len() < 2 * CACHED_LEVEL_NODES as usize
-            {
-                cached.insert((level, index), *hash);
-            }
-        }
-        drop(cached);
-        let mut read = read.into_iter();
+        let mut read = self.store.merkle_nodes(&missing)?.into_iter();
         for node in found.iter_mut().filter(|node| node.is_none()) {
             *node = read.next().flatten();
         }
@@ -140,6 +258,14 @@ impl<S: Store> Ledger<S> {
             cache: &self.nodes,
             size,
         }
+    }
+
+    /// Reads into memory the upper levels of the Merkle tree that proofs and roots read
+    /// ([`NodeCache`]: at most 64 MiB), so that a proof then reads only its entry from the
+    /// store: for a server, once at start. One range scan a level; at 10^6 entries about
+    /// two million nodes.
+    pub fn load_proof_cache(&self) -> Result<()> {
+        load(&self.nodes, self.store(), self.store().head()?.size)
     }
 
     /// The Merkle root of the first `size` entries, from the stored nodes; `size` must not
@@ -265,88 +391,133 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_lowest_cached_level_keeps_at_most_the_cap_per_level() {
-        assert_eq!(NodeCache::lowest_level(0), 0);
-        assert_eq!(NodeCache::lowest_level(CACHED_LEVEL_NODES), 0);
-        assert_eq!(NodeCache::lowest_level(CACHED_LEVEL_NODES + 1), 1);
-        assert_eq!(NodeCache::lowest_level(1_000_000), 3);
-        assert_eq!(NodeCache::lowest_level(u64::MAX), 47);
-    }
-
-    /// Proofs through the cache are the store's; the second time, only the levels below
-    /// the cached ones are read again, and a node the store lacks is never cached.
-    #[test]
-    fn cached_nodes_answer_as_the_store_and_read_only_the_low_levels_again() {
-        let size = 3 * CACHED_LEVEL_NODES + 5;
-        let store = Counted {
+    /// A tree of `size` leaves in memory, counting reads.
+    fn counted(size: u64) -> Counted {
+        Counted {
             tree: MemoryTree::from_leaf_hashes((0..size).map(|i| leaf_hash(&i.to_le_bytes()))),
             read: RefCell::new(Vec::new()),
-        };
+        }
+    }
+
+    fn cached(cache: &NodeCache) -> u64 {
+        cache
+            .levels
+            .read()
+            .unwrap()
+            .iter()
+            .map(|l| l.len() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn the_lowest_cached_level_is_the_first_whose_nodes_fit_the_cap() {
         let cache = NodeCache::default();
+        assert_eq!(cache.lowest_level(0), 0);
+        assert_eq!(cache.lowest_level(1_000_000), 0);
+        assert_eq!(cache.lowest_level(CACHED_NODES), 1);
+        assert_eq!(cache.lowest_level(10_000_000), 4);
+        for size in [5, 1 << 20, 3 << 21, 10_000_000, u64::MAX] {
+            let lowest = cache.lowest_level(size);
+            assert!(nodes_from(size, lowest) <= CACHED_NODES, "{size}");
+            assert!(lowest == 0 || nodes_from(size, lowest - 1) > CACHED_NODES);
+        }
+    }
+
+    /// Once loaded, proofs through the cache are the store's and read only the levels
+    /// below the cached ones; a miss far past a level's end does not load the level.
+    #[test]
+    fn a_loaded_cache_answers_as_the_store_and_reads_only_the_low_levels() {
+        let size = 3 * 1024 + 5;
+        let store = counted(size);
+        let cache = NodeCache::with_cap(1024);
+        let lowest = cache.lowest_level(size);
+        assert_eq!(lowest, 3);
         let nodes = CachedNodes {
             store: &store,
             cache: &cache,
             size,
         };
-        let lowest = NodeCache::lowest_level(size);
-        assert_eq!(lowest, 2);
-        // Not the last leaf: its path has no node below level 2.
+        // Before loading: the first proof reads what it needs, not whole levels.
+        merkle::inclusion_proof(size / 2, size, &Nodes(&nodes)).unwrap();
+        assert!(
+            store.read.borrow().len() < 64,
+            "{}",
+            store.read.borrow().len()
+        );
+        load(&cache, &store, size).unwrap();
+        assert_eq!(cached(&cache), nodes_from(size, lowest));
+        // Not the last leaf: its path has no node below the lowest level beyond the tree's.
         for seq in [0, 1, size / 2, size - 6] {
             let direct = merkle::inclusion_proof(seq, size, &Nodes(&store)).unwrap();
             store.read.borrow_mut().clear();
-            let first = merkle::inclusion_proof(seq, size, &Nodes(&nodes)).unwrap();
-            assert_eq!(first, direct);
-            store.read.borrow_mut().clear();
-            let again = merkle::inclusion_proof(seq, size, &Nodes(&nodes)).unwrap();
-            assert_eq!(again, direct);
+            let through = merkle::inclusion_proof(seq, size, &Nodes(&nodes)).unwrap();
+            assert_eq!(through, direct);
             let read = store.read.borrow();
-            assert!(!read.is_empty(), "the lowest levels are read again");
-            assert!(
-                read.iter().all(|&(level, _)| level < lowest),
-                "read again: {read:?}"
-            );
+            assert!(!read.is_empty(), "the lowest levels are read");
+            assert!(read.iter().all(|&(level, _)| level < lowest), "{read:?}");
         }
         // A node beyond the tree is missing: reported as such, and not remembered.
-        assert_eq!(nodes.merkle_node(0, size).unwrap(), None);
-        assert!(!cache.nodes.read().unwrap().contains_key(&(0, size)));
-        assert!(
-            cache
-                .nodes
-                .read()
-                .unwrap()
-                .keys()
-                .all(|&(l, _)| l >= lowest)
-        );
+        assert_eq!(nodes.merkle_node(lowest, size >> lowest).unwrap(), None);
+        assert_eq!(cached(&cache), nodes_from(size, lowest));
     }
 
-    /// One tree size never fills the cache (its levels from the lowest cached one hold
-    /// fewer than twice the cap); a log that grows keeps the lower level it cached when it
-    /// was smaller, and the cache stops there.
+    /// As the log grows, a proof's nodes just past a level's end are read and kept (a
+    /// running server's cache keeps up), and once the cached levels would pass the cap the
+    /// lowest is dropped.
     #[test]
-    fn the_cache_stops_growing_at_twice_the_cap() {
-        let size = 1u64 << 20;
-        let store = Counted {
-            tree: MemoryTree::from_leaf_hashes((0..size).map(|i| leaf_hash(&i.to_le_bytes()))),
-            read: RefCell::new(Vec::new()),
+    fn the_cache_follows_a_growing_log_within_its_cap() {
+        let size = 4096;
+        let store = counted(size);
+        let cache = NodeCache::with_cap(1024);
+        let small = 700;
+        load(&cache, &store, small).unwrap();
+        assert_eq!(cache.lowest_level(small), 1);
+        assert_eq!(cached(&cache), nodes_from(small, 1));
+        let grown = 704;
+        let nodes = CachedNodes {
+            store: &store,
+            cache: &cache,
+            size: grown,
         };
-        let cache = NodeCache::default();
-        let every = |size: u64| -> Vec<(u8, u64)> {
-            (NodeCache::lowest_level(size)..=size.ilog2() as u8)
-                .flat_map(|level| (0..size >> level).map(move |index| (level, index)))
-                .collect()
+        let direct = merkle::inclusion_proof(grown - 1, grown, &Nodes(&store)).unwrap();
+        assert_eq!(
+            merkle::inclusion_proof(grown - 1, grown, &Nodes(&nodes)).unwrap(),
+            direct
+        );
+        store.read.borrow_mut().clear();
+        merkle::inclusion_proof(grown - 1, grown, &Nodes(&nodes)).unwrap();
+        let read = store.read.borrow().clone();
+        assert!(read.iter().all(|&(level, _)| level < 1), "{read:?}");
+        // Levels 1 up of 1,200 leaves pass the cap: level 1 is dropped.
+        let large = 1200;
+        let nodes = CachedNodes {
+            store: &store,
+            cache: &cache,
+            size: large,
         };
-        for size in [size / 2, size] {
-            let nodes = CachedNodes {
-                store: &store,
-                cache: &cache,
-                size,
-            };
-            let found = nodes.merkle_nodes(&every(size)).unwrap();
-            assert!(found.iter().all(Option::is_some));
+        merkle::inclusion_proof(large - 1, large, &Nodes(&nodes)).unwrap();
+        assert_eq!(cache.lowest_level(large), 2);
+        assert!(cache.levels.read().unwrap()[..2].iter().all(Vec::is_empty));
+        load(&cache, &store, large).unwrap();
+        assert!(cached(&cache) <= 1024);
+    }
+
+    /// Loading a store that lacks a node the tree has is an error naming it.
+    #[test]
+    fn loading_a_store_without_a_node_names_it() {
+        struct Holed(Counted);
+        impl MerkleNodes for Holed {
+            fn merkle_node(&self, level: u8, index: u64) -> Result<Option<Digest>, StoreError> {
+                if (level, index) == (1, 7) {
+                    return Ok(None);
+                }
+                self.0.merkle_node(level, index)
+            }
         }
-        let cap = 2 * CACHED_LEVEL_NODES as usize;
-        assert!(every(size / 2).len() < cap);
-        assert_eq!(cache.nodes.read().unwrap().len(), cap);
+        let store = Holed(counted(64));
+        let e = load(&NodeCache::default(), &store, 64)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("merkle node 7 of level 1"), "{e}");
     }
 }
