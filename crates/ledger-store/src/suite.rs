@@ -673,7 +673,10 @@ pub fn merkle_nodes_extend_the_stored_tree_across_appends(backend: &dyn Backend)
         store.merkle_range(1, 4, 9).unwrap(),
         [4, 5].map(|i| tree.node(1, i).unwrap())
     );
-    assert_eq!(store.merkle_range(2, 2, 3).unwrap(), [tree.node(2, 2).unwrap()]);
+    assert_eq!(
+        store.merkle_range(2, 2, 3).unwrap(),
+        [tree.node(2, 2).unwrap()]
+    );
     assert!(store.merkle_range(1, 6, 9).unwrap().is_empty());
     assert!(store.merkle_range(0, 5, 5).unwrap().is_empty());
     assert!(store.merkle_range(0, 5, 2).unwrap().is_empty());
