@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use custody_tests::{retry, stderr, stdout};
+use ledger_core::hash::Digest;
 use ledger_core::statement::{Entry, Origin, entry_hash};
 use ledger_core::verify::Replay;
 use ledger_store::{SledStore, Store};
@@ -332,25 +333,40 @@ fn a_second_writer_waits_for_the_ledger_then_says_it_is_in_use_and_a_reader_does
 fn a_changed_byte_in_any_stored_entry_fails_verify() {
     let (s, _) = small_ledger();
     let (entries, _) = snapshot(&s.ledger());
-    // Through the binary: flip one byte in the middle of each stored entry on disk.
+    let log = s.ledger().join("entries.log");
+    let original = std::fs::read(&log).unwrap();
+    // Through the binary: flip one byte in the middle of each entry in `entries.log`, which
+    // holds the only copy (the database holds where each is). First as damage, then as an
+    // edit that also recomputes the frame's checksum, so the store reads the changed entry
+    // back: the checksum only tells damage apart, the hash chain and the signatures decide.
     for seq in 0..entries.len() {
         let db = retry(|| sled::open(s.ledger()));
         let key = [b"e/".as_slice(), &(seq as u64).to_be_bytes()].concat();
-        let original = db.get(&key).unwrap().unwrap().to_vec();
-        let mut changed = original.clone();
-        changed[original.len() / 2] ^= 0x40;
-        db.insert(&key, changed).unwrap();
-        db.flush().unwrap();
+        let at = db.get(&key).unwrap().unwrap().to_vec();
         drop(db);
-        let out = s.custody(&["verify"]).code(1);
-        assert!(
-            stdout(&out).contains("verdict: FAIL"),
-            "entry {seq}: {}",
-            stdout(&out)
+        let offset = usize::try_from(u64::from_le_bytes(at[..8].try_into().unwrap())).unwrap();
+        let len = u32::from_le_bytes(at[8..12].try_into().unwrap()) as usize;
+        assert_eq!(
+            original[offset..offset + len],
+            entries[seq][..],
+            "entry {seq}"
         );
-        let db = retry(|| sled::open(s.ledger()));
-        db.insert(&key, original).unwrap();
-        db.flush().unwrap();
+        for fix_checksum in [false, true] {
+            let mut changed = original.clone();
+            changed[offset + len / 2] ^= 0x40;
+            if fix_checksum {
+                let sum = Digest::of(&[&changed[offset - 5..offset + len]]);
+                changed[offset + len..offset + len + 32].copy_from_slice(&sum.0);
+            }
+            std::fs::write(&log, &changed).unwrap();
+            let out = s.custody(&["verify"]).code(1);
+            assert!(
+                stdout(&out).contains("verdict: FAIL"),
+                "entry {seq} (checksum fixed: {fix_checksum}): {}",
+                stdout(&out)
+            );
+        }
+        std::fs::write(&log, &original).unwrap();
     }
     s.custody(&["verify"]).success();
 }

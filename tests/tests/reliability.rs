@@ -821,7 +821,7 @@ fn tamper(ledger: &Path, rng: &mut Rng) -> String {
     let pick =
         |rng: &mut Rng, from: &[sled::IVec]| from[rng.below(from.len() as u64) as usize].clone();
     let show = |key: &[u8]| String::from_utf8_lossy(key).into_owned();
-    let what = match rng.below(8) {
+    let what = match rng.below(10) {
         0 => {
             let key = pick(rng, &entries);
             let mut value = db.get(&key).unwrap().unwrap().to_vec();
@@ -871,6 +871,30 @@ fn tamper(ledger: &Path, rng: &mut Rng) -> String {
             }
             db.insert(&key, value).unwrap();
             format!("flip a bit of record {}", show(&key))
+        }
+        // `entries.log` holds the entries' bytes; the `e/` records say where.
+        7 | 8 => {
+            let key = pick(rng, &entries);
+            let at = db.get(&key).unwrap().unwrap();
+            let offset = u64::from_le_bytes(at[..8].try_into().unwrap()) as usize;
+            let len = u32::from_le_bytes(at[8..12].try_into().unwrap()) as usize;
+            let path = ledger.join("entries.log");
+            let mut log = fs::read(&path).unwrap();
+            let byte = offset + rng.below(len as u64) as usize;
+            log[byte] ^= 1 << rng.below(8);
+            // The edit an attacker makes: the frame's checksum recomputed, so the store
+            // reads the changed entry back.
+            let forged = rng.below(2) == 0;
+            if forged {
+                let sum = ledger_core::hash::Digest::of(&[&log[offset - 5..offset + len]]);
+                log[offset + len..offset + len + 32].copy_from_slice(&sum.0);
+            }
+            fs::write(&path, log).unwrap();
+            format!(
+                "flip a bit of entry {} in entries.log at byte {byte}{}",
+                show(&key),
+                if forged { ", checksum recomputed" } else { "" }
+            )
         }
         _ => {
             let key = pick(rng, &keys);

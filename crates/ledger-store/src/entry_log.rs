@@ -176,10 +176,22 @@ impl EntryLog {
     }
 
     /// Writes `frames` at the committed end `at`, cuts anything after them and makes them
-    /// durable. Returns the new end, which the caller commits in the database.
-    pub(crate) fn append(&self, at: u64, frames: &[Frame<'_>]) -> Result<u64, StoreError> {
+    /// durable. Returns the new end, which the caller commits in the database, and where
+    /// each entry frame's payload now is, in order.
+    pub(crate) fn append(
+        &self,
+        at: u64,
+        frames: &[Frame<'_>],
+    ) -> Result<(u64, Vec<EntryAt>), StoreError> {
         let mut bytes = Vec::new();
+        let mut entries = Vec::new();
         for frame in frames {
+            if let Frame::Entry(payload) = frame {
+                entries.push(EntryAt {
+                    offset: at + bytes.len() as u64 + 5,
+                    len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                });
+            }
             frame.encode(&mut bytes);
         }
         let end = at + bytes.len() as u64;
@@ -188,8 +200,62 @@ impl EntryLog {
             .and_then(|()| self.file.set_len(end))
             .and_then(|()| self.file.sync_data())
             .map_err(io_error(&self.path))?;
-        Ok(end)
+        Ok((end, entries))
     }
+
+    /// Entry `seq`, whose payload is at `at`, read back whole with its frame and checked: an
+    /// entry frame of that length whose checksum matches. Anything else is damage (of the
+    /// file, or of the position the database holds), reported with the path and offset.
+    pub(crate) fn read(&self, seq: u64, at: EntryAt) -> Result<Vec<u8>, StoreError> {
+        let bad = |why: &str| {
+            damaged(
+                &self.path,
+                format!(
+                    "entry #{seq} is not where the database says (offset {}, {} bytes): {why}",
+                    at.offset, at.len
+                ),
+            )
+        };
+        let size = usize::try_from(at.len)
+            .ok()
+            .filter(|&size| size <= MAX_PAYLOAD)
+            .ok_or_else(|| bad("over the size limit"))?;
+        let start = at
+            .offset
+            .checked_sub(5)
+            .ok_or_else(|| bad("before the first frame"))?;
+        let mut frame = vec![0u8; FRAME_OVERHEAD + size];
+        match self.file.read_exact_at(&mut frame, start) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(bad("the file ends first"));
+            }
+            Err(e) => return Err(io_error(&self.path)(e)),
+        }
+        let (head, rest) = frame.split_at(5);
+        let (payload, sum) = rest.split_at(size);
+        let len = at.len.to_le_bytes();
+        if head[0] != KIND_ENTRY || head[1..] != len {
+            return Err(bad("another frame starts there"));
+        }
+        if checksum(KIND_ENTRY, &len, &[payload]).0 != sum {
+            return Err(bad("the frame's checksum does not match"));
+        }
+        frame.truncate(5 + size);
+        frame.drain(..5);
+        Ok(frame)
+    }
+}
+
+/// Where an entry's bytes are in the entry log: the offset of its frame's payload and its
+/// length. The database keeps one for each entry (`e/` records, storage format 6), so the
+/// entry log holds the only copy of every entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct EntryAt {
+    /// The payload's offset in the file.
+    pub(crate) offset: u64,
+    /// The payload's length.
+    pub(crate) len: u32,
 }
 
 /// A frame read back, owned, with where it starts in the file.
@@ -371,7 +437,7 @@ mod tests {
     fn frames_read_back_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let (log, start) = EntryLog::create(dir.path(), "example.org/log").unwrap();
-        let end = log
+        let (end, placed) = log
             .append(
                 start,
                 &[
@@ -380,6 +446,7 @@ mod tests {
                         size: 1,
                         note: "note\n",
                     },
+                    Frame::Entry(b"second"),
                 ],
             )
             .unwrap();
@@ -397,8 +464,21 @@ mod tests {
                     size: 1,
                     note: "note\n".into()
                 },
+                ReadFrame::Entry {
+                    offset: placed[1].offset,
+                    len: 6
+                },
             ]
         );
+        assert_eq!(
+            placed[0],
+            EntryAt {
+                offset: start + 5,
+                len: 5
+            }
+        );
+        assert_eq!(log.read(0, placed[0]).unwrap(), b"first");
+        assert_eq!(log.read(1, placed[1]).unwrap(), b"second");
         let file = File::open(dir.path().join(ENTRY_LOG_FILE)).unwrap();
         assert_eq!(
             read_entry(dir.path(), &file, start + 5, 5).unwrap(),
@@ -422,7 +502,7 @@ mod tests {
     fn a_torn_or_damaged_tail_ends_the_frames() {
         let dir = tempfile::tempdir().unwrap();
         let (log, start) = EntryLog::create(dir.path(), "o").unwrap();
-        let end = log
+        let (end, _) = log
             .append(start, &[Frame::Entry(b"one"), Frame::Entry(b"two")])
             .unwrap();
         let path = dir.path().join(ENTRY_LOG_FILE);
@@ -443,7 +523,7 @@ mod tests {
     fn open_cuts_an_uncommitted_tail_and_refuses_a_short_file() {
         let dir = tempfile::tempdir().unwrap();
         let (log, start) = EntryLog::create(dir.path(), "o").unwrap();
-        let one = log.append(start, &[Frame::Entry(b"one")]).unwrap();
+        let (one, _) = log.append(start, &[Frame::Entry(b"one")]).unwrap();
         log.append(one, &[Frame::Entry(b"uncommitted")]).unwrap();
         drop(log);
         EntryLog::open(dir.path(), one).unwrap();
@@ -465,5 +545,64 @@ mod tests {
         std::fs::write(dir.path().join(ENTRY_LOG_FILE), b"not a custody entry log").unwrap();
         let err = Reader::open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("custody-entries/1"), "{err}");
+    }
+
+    /// A read checks the frame it lands on: a changed byte, a position off by one, a
+    /// checkpoint frame, a length that is not the frame's, or one past the end is damage
+    /// naming the file and offset, never other bytes.
+    #[test]
+    fn a_read_returns_only_the_entry_frame_it_was_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, start) = EntryLog::create(dir.path(), "o").unwrap();
+        let (end, placed) = log
+            .append(
+                start,
+                &[
+                    Frame::Entry(b"payload"),
+                    Frame::Checkpoint { size: 1, note: "n" },
+                ],
+            )
+            .unwrap();
+        let at = placed[0];
+        let checkpoint = EntryAt {
+            offset: at.offset + 7 + 32 + 5,
+            len: 9,
+        };
+        for (wrong, why) in [
+            (
+                EntryAt {
+                    offset: at.offset + 1,
+                    ..at
+                },
+                "another frame",
+            ),
+            (EntryAt { len: 6, ..at }, "another frame"),
+            (checkpoint, "another frame"),
+            (EntryAt { offset: 2, ..at }, "before the first frame"),
+            (EntryAt { offset: end, ..at }, "the file ends first"),
+            (
+                EntryAt {
+                    len: u32::MAX,
+                    ..at
+                },
+                "over the size limit",
+            ),
+        ] {
+            let e = log.read(0, wrong).unwrap_err().to_string();
+            assert!(
+                e.contains("entries.log") && e.contains(why),
+                "{wrong:?}: {e}"
+            );
+        }
+        let file = File::options()
+            .write(true)
+            .open(dir.path().join(ENTRY_LOG_FILE))
+            .unwrap();
+        file.write_all_at(b"P", at.offset + 1).unwrap();
+        let e = log.read(0, at).unwrap_err().to_string();
+        assert!(
+            e.contains("checksum") && e.contains(&at.offset.to_string()),
+            "{e}"
+        );
     }
 }

@@ -49,7 +49,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::IVec;
 
-use crate::entry_log::{EntryLog, Frame};
+use crate::entry_log::{EntryAt, EntryLog, Frame};
 use crate::records::{
     StoredAttestation, StoredEvent, StoredHolding, StoredLot, StoredParty, StoredShipment,
     StoredSubject,
@@ -65,8 +65,10 @@ use crate::{keys, writes};
 /// Version 3: format-3 entries (signatures over the origin, the subject index). Version 4:
 /// the entry log `entries.log` and its committed length `meta/entry-log`. Version 5: the
 /// chunked commit's `meta/pending-append` marker and `u/` undo records (a build of version
-/// 4 would ignore the marker and open half an append).
-pub const FORMAT_VERSION: u32 = 5;
+/// 4 would ignore the marker and open half an append). Version 6: a sled ledger's `e/`
+/// records hold where each entry is in the entry log, which keeps the only copy of its bytes
+/// (a build of version 5 would read those positions as entries).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Length of an encoded head: `u64` size and 32-byte digest.
 const HEAD_LEN: usize = 8 + 32;
@@ -366,6 +368,13 @@ impl SledStore {
         Ok(())
     }
 
+    /// Entry `seq`, which the `e/` record `key` locates (`at`, its encoded [`EntryAt`]), read back
+    /// from the entry log and checked there.
+    fn entry_at(&self, seq: u64, key: &[u8], at: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let at: EntryAt = decode("entry position", key, at)?;
+        self.entry_log.read(seq, at)
+    }
+
     /// The committed length of the entry log, as the database records it.
     fn entry_log_end(&self) -> Result<u64, StoreError> {
         self.get_decoded("entry log length", keys::ENTRY_LOG)?
@@ -540,17 +549,16 @@ impl SledStore {
         Ok(out)
     }
 
-    /// One sled batch holding everything `plan` writes, its `records` as
-    /// [`writes::records`] made them.
+    /// One sled batch holding everything `plan` writes: its `entries` (the `e/` records
+    /// of the entry log positions), its `records` as [`writes::records`] made them, and
+    /// the head.
     fn build_batch(
         plan: &AppendPlan,
+        entries: Vec<(Vec<u8>, Vec<u8>)>,
         records: BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Result<sled::Batch, StoreError> {
         let mut out = sled::Batch::default();
-        for (seq, bytes) in plan.entries() {
-            out.insert(keys::entry(*seq), bytes.as_slice());
-        }
-        for (key, value) in records {
+        for (key, value) in entries.into_iter().chain(records) {
             out.insert(key, value);
         }
         out.insert(keys::HEAD, encode_head(&plan.head())?);
@@ -867,25 +875,27 @@ impl AppendTxn for SledTxn<'_> {
             .iter()
             .map(|(_, bytes)| Frame::Entry(bytes))
             .collect();
-        let end = store.entry_log.append(store.entry_log_end()?, &frames)?;
+        let (end, placed) = store.entry_log.append(store.entry_log_end()?, &frames)?;
         drop(frames);
         let entry_log = encode("entry log length", &end)?;
+        let entries = plan
+            .entries()
+            .iter()
+            .zip(&placed)
+            .map(|((seq, _), at)| Ok((keys::entry(*seq), encode("entry position", at)?)))
+            .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>>()?;
+        drop(placed);
         if chunked {
-            let entry_keys: Vec<Vec<u8>> = plan
-                .entries()
+            let mut ordered: Vec<(&[u8], &[u8])> = entries
                 .iter()
-                .map(|(seq, _)| keys::entry(*seq))
-                .collect();
-            let mut ordered: Vec<(&[u8], &[u8])> = entry_keys
-                .iter()
-                .zip(plan.entries())
-                .map(|(key, (_, bytes))| (key.as_slice(), bytes.as_slice()))
-                .chain(records.iter().map(|(k, v)| (k.as_slice(), v.as_slice())))
+                .map(|(k, v)| (k, v))
+                .chain(&records)
+                .map(|(k, v)| (k.as_slice(), v.as_slice()))
                 .collect();
             ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
             store.commit_chunked(plan, &ordered, entry_log, &self.read.take())?;
         } else {
-            let mut writes = SledStore::build_batch(plan, records)?;
+            let mut writes = SledStore::build_batch(plan, entries, records)?;
             writes.insert(keys::ENTRY_LOG, entry_log);
             store
                 .db
@@ -950,13 +960,17 @@ impl Store for SledStore {
     }
 
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.get(&keys::entry(seq))?.map(|bytes| bytes.to_vec()))
+        let key = keys::entry(seq);
+        match self.get(&key)? {
+            Some(at) => self.entry_at(seq, &key, &at).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn entries(&self, start: u64) -> EntryIter<'_> {
         let range = self.db.range(keys::entry(start)..keys::entry_end());
         Box::new(range.map(move |item| {
-            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            let (key, at) = item.map_err(|e| self.sled_error(e))?;
             let seq = keys::entry_seq(&key).ok_or_else(|| {
                 corrupt_key(
                     "log entry",
@@ -964,7 +978,7 @@ impl Store for SledStore {
                     "the key is not e/ and an 8-byte position".into(),
                 )
             })?;
-            Ok((seq, value.to_vec()))
+            Ok((seq, self.entry_at(seq, &key, &at)?))
         }))
     }
 
@@ -1107,7 +1121,7 @@ impl Store for SledStore {
             });
         }
         let value = encode("checkpoint note", &note)?;
-        let end = self
+        let (end, _) = self
             .entry_log
             .append(self.entry_log_end()?, &[Frame::Checkpoint { size, note }])?;
         let mut batch = sled::Batch::default();

@@ -321,6 +321,62 @@ fn fail_open_refuses_entries_beyond_the_head() {
     );
 }
 
+/// The database holds where each entry is in `entries.log`, which holds its bytes: a
+/// damaged position names the key, a damaged entry log names the file and offset, and
+/// neither ever reads as other bytes.
+#[test]
+fn fail_entries_read_back_only_from_the_entry_log_frame_their_record_locates() {
+    let (dir, store) = new_store();
+    append_plain(&store, 3);
+    let raw = store.raw().get(keys::entry(1)).unwrap().unwrap();
+    assert_eq!(raw.len(), 12, "an offset u64 and a length u32");
+    assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
+    let read: Vec<(u64, Vec<u8>)> = store.entries(0).map(Result::unwrap).collect();
+    assert_eq!(
+        read,
+        (0..3).map(|s| (s, entry_bytes(s))).collect::<Vec<_>>()
+    );
+    // Entry 2's position under entry 1's key reads entry 2, a whole entry frame: what the
+    // store cannot tell, the hash chain does (whole-ledger verify).
+    let two = store.raw().get(keys::entry(2)).unwrap().unwrap();
+    store.raw().insert(keys::entry(1), two.clone()).unwrap();
+    assert_eq!(
+        store.entry(1).unwrap(),
+        Some(entry_bytes(2)),
+        "the hash chain catches this"
+    );
+    let mut shifted = store.raw().get(keys::entry(0)).unwrap().unwrap().to_vec();
+    shifted[0] = shifted[0].wrapping_add(1);
+    store.raw().insert(keys::entry(1), shifted).unwrap();
+    let e = store.entry(1).unwrap_err().to_string();
+    assert!(
+        e.contains("entries.log") && e.contains("another frame"),
+        "{e}"
+    );
+    store
+        .raw()
+        .insert(keys::entry(1), b"short".as_slice())
+        .unwrap();
+    let e = store.entry(1).unwrap_err().to_string();
+    assert!(e.contains("e/") && e.contains("entry position"), "{e}");
+    assert!(store.entries(0).any(|r| r.is_err()));
+    store.raw().insert(keys::entry(1), raw).unwrap();
+    // A byte of entry 0 changed in the file.
+    let at: crate::entry_log::EntryAt =
+        ledger_core::codec::decode_lenient(&store.raw().get(keys::entry(0)).unwrap().unwrap())
+            .unwrap();
+    let path = dir.path().join("entries.log");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[usize::try_from(at.offset).unwrap()] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let e = store.entry(0).unwrap_err().to_string();
+    assert!(
+        e.contains("checksum") && e.contains(&at.offset.to_string()),
+        "{e}"
+    );
+    assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -206,8 +206,14 @@ impl<S: Store> Ledger<S> {
             ));
         }
         if let Some(acknowledged) = acknowledged {
+            // An entry the store cannot read back was reported by the replay; here it
+            // counts as missing.
             let last = match acknowledged.size.checked_sub(1) {
-                Some(seq) => store.entry(seq)?.map(|bytes| entry_hash(&bytes)),
+                Some(seq) => store
+                    .entry(seq)
+                    .ok()
+                    .flatten()
+                    .map(|bytes| entry_hash(&bytes)),
                 None => Some(Digest::ZERO),
             };
             if replay.size() < acknowledged.size || last != Some(acknowledged.last) {
