@@ -339,7 +339,7 @@ fn a_changed_byte_in_any_stored_entry_fails_verify() {
     // holds the only copy (the database holds where each is). First as damage, then as an
     // edit that also recomputes the frame's checksum, so the store reads the changed entry
     // back: the checksum only tells damage apart, the hash chain and the signatures decide.
-    for seq in 0..entries.len() {
+    for (seq, entry) in entries.iter().enumerate() {
         let db = retry(|| sled::open(s.ledger()));
         let key = [b"e/".as_slice(), &(seq as u64).to_be_bytes()].concat();
         let at = db.get(&key).unwrap().unwrap().to_vec();

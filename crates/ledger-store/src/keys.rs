@@ -8,8 +8,9 @@
 //! sequence. Party and lot ids use the alphabet `[A-Za-z0-9._:-]`, so they never contain
 //! `0x00` and can be followed by a `0x00` separator without ambiguity. Every value is
 //! encoded with [`ledger_core::codec`] (bincode, fixed-width little-endian integers), except
-//! log entries, which are stored as the exact canonical bytes the caller hands over, and the
-//! index records, whose key says everything. State records are the storage types of
+//! log entries, which PostgreSQL stores as the exact canonical bytes the caller hands over
+//! (sled keeps them in its entry log and stores where), and the index records, whose key says
+//! everything. State records are the storage types of
 //! [`crate::records`].
 //!
 //! | key                                      | value                                        |
@@ -22,8 +23,11 @@
 //! | `u/` + start `u64` BE + key (sled only)  | the key's value before that append: `0x00`   |
 //! |                                          | (absent), or `0x01` and the old bytes; for   |
 //! |                                          | state and event records only (keys not       |
-//! |                                          | [`new_since`] start)                         |
-//! | `e/` + seq `u64` BE                      | canonical entry bytes, raw                   |
+//! |                                          | [`new_since`] start), but not for an event   |
+//! |                                          | record the append found absent               |
+//! | `e/` + seq `u64` BE                      | where the entry is in `entries.log` (sled):  |
+//! |                                          | payload offset `u64` LE, length `u32` LE; the |
+//! |                                          | canonical entry bytes, raw (PostgreSQL)      |
 //! | `v/` + event id (32 bytes)               | `StoredEvent`                                |
 //! | `l/` + lot id                            | `StoredLot`                                  |
 //! | `h/` + lot id + `0x00` + party id        | `StoredHolding`                              |
@@ -40,7 +44,8 @@
 //!
 //! No prefix is a prefix of another (`m/` and `meta/` differ in their second byte). Undoing
 //! a chunked append puts back its `u/` records and removes by position the entries, Merkle
-//! nodes, `n/`, `t/`, `a/` and `A/` keys it wrote, which cannot have existed before it.
+//! nodes, `n/`, `t/`, `a/` and `A/` keys it wrote, which cannot have existed before it, and
+//! the event records whose position is at or past its start.
 
 use ledger_core::Digest;
 use ledger_core::id::{LotId, PartyId};

@@ -9,10 +9,12 @@
 //!   until the batch ends: a first batch writes the marker `meta/pending-append` (the start
 //!   position), each later one writes some records, with an undo record (`u/`) holding the
 //!   value before the append of each that may have existed (entries, Merkle nodes and
-//!   positional index keys at or past the start cannot: [`keys::new_since`]), and a final
+//!   positional index keys at or past the start cannot: [`keys::new_since`]; nor can an
+//!   event record the transaction found absent, whose value holds its position), and a final
 //!   batch writes the head and removes the marker; the append is committed exactly when that
 //!   batch is durable. An open that finds the marker puts the old values back and removes
-//!   the new positional keys by position (a failed commit does the same at once), so a crash
+//!   the new positional keys and event records by position (a failed commit does the same
+//!   at once), so a crash
 //!   still leaves all of an append or none of it. Undo records without a marker are
 //!   leftovers of a committed append, deleted at open and by the next chunked commit.
 //! - **One writer.** sled takes an exclusive file lock, so a second process cannot open the
@@ -677,7 +679,11 @@ impl SledStore {
             self.stop_here(applied)?;
             let mut batch = sled::Batch::default();
             for (key, value) in chunk {
-                if !keys::new_since(key, start) {
+                // An event record the transaction found absent is new: its position is in
+                // its value, and an undo removes it by that (`remove_new_since`).
+                let new_event =
+                    key.starts_with(keys::EVENT) && matches!(read.get(*key), Some(None));
+                if !keys::new_since(key, start) && !new_event {
                     let old = match read.get(*key) {
                         Some(old) => old.clone(),
                         None => self.get(key)?,
@@ -731,10 +737,14 @@ impl SledStore {
         Ok(())
     }
 
-    /// Removes every key [`keys::new_since`] `start`, which an append starting there writes
-    /// without undo records, a batch of at most [`Self::chunk_records`] at a time: entries,
-    /// the party index and each level's Merkle nodes by range, the lot index and the
-    /// attestations (keyed by id first) by a scan of each, filtered. Whether there was any.
+    /// Removes every key an append starting at `start` writes without undo records, a
+    /// batch of at most [`Self::chunk_records`] at a time: those [`keys::new_since`] it
+    /// (entries, the party index and each level's Merkle nodes by range, the lot index and
+    /// the attestations, keyed by id first, by a scan of each, filtered) and the event
+    /// records of a position at or past it (a scan of all, decoded: only an undo pays for
+    /// it). An event record never changes once written, so one that existed before the
+    /// append has an earlier position, or was put back by its undo record first. Whether
+    /// there was any.
     fn remove_new_since(&self, start: u64) -> Result<bool, StoreError> {
         let mut ranges = vec![
             keys::entry(start)..=keys::entry(u64::MAX),
@@ -753,13 +763,21 @@ impl SledStore {
             .into_iter()
             .map(|range| self.db.range(range))
             .chain(prefixes.map(|prefix| self.db.scan_prefix(prefix)))
+            .chain([self.db.scan_prefix(keys::EVENT)])
             .flatten();
         let mut any = false;
         let mut batch = sled::Batch::default();
         let mut count = 0;
         for item in found {
-            let (key, _) = item.map_err(|e| self.sled_error(e))?;
-            if !keys::new_since(&key, start) {
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            let new = if key.starts_with(keys::EVENT) {
+                // One that does not decode is left for verify to report, not made a reason
+                // the ledger cannot open.
+                decode::<StoredEvent>("event record", &key, &value).is_ok_and(|e| e.seq >= start)
+            } else {
+                keys::new_since(&key, start)
+            };
+            if !new {
                 continue;
             }
             batch.remove(key);
