@@ -348,7 +348,7 @@ fn a_changed_byte_in_any_stored_entry_fails_verify() {
         let len = u32::from_le_bytes(at[8..12].try_into().unwrap()) as usize;
         assert_eq!(
             original[offset..offset + len],
-            entries[seq][..],
+            entry[..],
             "entry {seq}"
         );
         for fix_checksum in [false, true] {
