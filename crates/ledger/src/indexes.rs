@@ -18,7 +18,8 @@ use ledger_store::Store;
 
 use crate::error::Result;
 
-/// Lots listed at a time when the store's lots are scanned for records the log lacks.
+/// Lots read at a time from the store's indexes, and listed at a time when the store's
+/// lots are scanned for records the log lacks.
 const LOT_PAGE: usize = 4096;
 
 /// The indexes the log implies: which entries name each lot, and which entries change a
@@ -80,24 +81,9 @@ impl LogIndexes {
             }
         }
         let lots: Vec<&LotId> = self.lot_events.keys().collect();
-        let stored_events = store.lot_events_of(&lots)?;
-        let stored_attestations = store.lot_attestations_of(&lots)?;
-        for ((lot, stored), attested) in lots.iter().zip(stored_events).zip(stored_attestations) {
-            let positions = self.lot_events.get(*lot).map_or(&[][..], Vec::as_slice);
-            differ(
-                &mut findings,
-                &format!("the entries that name lot {lot}"),
-                positions,
-                &stored,
-            );
-            let derived = about_lots.get(*lot).map_or(&[][..], Vec::as_slice);
-            let stored: Vec<u64> = attested.iter().map(|a| a.seq).collect();
-            differ(
-                &mut findings,
-                &format!("the attestations about lot {lot}"),
-                derived,
-                &stored,
-            );
+        // A page of lots at a time, so what the store returns stays bounded.
+        for page in lots.chunks(LOT_PAGE) {
+            self.check_lots(store, page, &about_lots, &mut findings)?;
         }
         let stored_parties = store.parties()?;
         for party in &stored_parties {
@@ -152,6 +138,36 @@ impl LogIndexes {
             &store.party_events()?,
         );
         Ok(findings)
+    }
+    /// Compares the entries naming each of `lots` and the attestations about it with the
+    /// store's indexes of them.
+    fn check_lots<S: Store>(
+        &self,
+        store: &S,
+        lots: &[&LotId],
+        about_lots: &BTreeMap<&LotId, Vec<u64>>,
+        findings: &mut Vec<Finding>,
+    ) -> Result<()> {
+        let stored_events = store.lot_events_of(lots)?;
+        let stored_attestations = store.lot_attestations_of(lots)?;
+        for ((lot, stored), attested) in lots.iter().zip(stored_events).zip(stored_attestations) {
+            let positions = self.lot_events.get(*lot).map_or(&[][..], Vec::as_slice);
+            differ(
+                findings,
+                &format!("the entries that name lot {lot}"),
+                positions,
+                &stored,
+            );
+            let derived = about_lots.get(*lot).map_or(&[][..], Vec::as_slice);
+            let stored: Vec<u64> = attested.iter().map(|a| a.seq).collect();
+            differ(
+                findings,
+                &format!("the attestations about lot {lot}"),
+                derived,
+                &stored,
+            );
+        }
+        Ok(())
     }
 }
 
