@@ -97,6 +97,9 @@ impl Store for AnyStore {
     fn entries(&self, start: u64) -> EntryIter<'_> {
         each!(self, s => s.entries(start))
     }
+    fn cache_entry_positions(&self) -> Result<(), StoreError> {
+        each!(self, s => s.cache_entry_positions())
+    }
     fn entries_at(&self, seqs: &[u64]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         each!(self, s => s.entries_at(seqs))
     }

@@ -101,6 +101,14 @@ pub trait Store: StateView + MerkleNodes + Send + Sync {
     /// at once). Entries appended while iterating may or may not be seen.
     fn entries(&self, start: u64) -> EntryIter<'_>;
 
+    /// Keeps in memory, from now on, what finds any committed entry without a database
+    /// read, where the store has such a thing (sled: each entry's place in its entry log, 16
+    /// bytes an entry, up to 2^22 entries): for a process that serves many random entry
+    /// reads, a server's proofs. Nothing by default.
+    fn cache_entry_positions(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// [`Store::entry`] of each of `seqs`, in order: one read each by default; a store
     /// behind a network reads them in a few round trips (`verify --lot` reads a lot's
     /// evidence, scattered over the log, this way).

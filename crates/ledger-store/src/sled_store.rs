@@ -105,10 +105,17 @@ pub struct SledStore {
     /// Merkle nodes and checkpoints need no gate: what an append writes of them lies beyond
     /// the old head. It guards no data: a poisoned lock is taken over as is.
     commit_gate: RwLock<()>,
+    /// Where each committed entry from the first is in the entry log, once
+    /// [`Store::cache_entry_positions`] asked for it (`None` until then), extended by every
+    /// commit: an entry read then needs no database read. Only committed entries are in it.
+    positions: RwLock<Option<Vec<EntryAt>>>,
     /// What the tests make a chunked commit do ([`CommitHooks`]).
     #[cfg(test)]
     hooks: Mutex<CommitHooks>,
 }
+
+/// The most entry positions [`SledStore`] keeps in memory (64 MiB).
+const CACHED_POSITIONS: usize = 1 << 22;
 
 /// Test settings of a chunked commit: smaller batches, and a failure after some of them.
 #[cfg(test)]
@@ -275,8 +282,34 @@ impl SledStore {
             released_at_exit: false,
             entry_log,
             commit_gate: RwLock::new(()),
+            positions: RwLock::new(None),
             #[cfg(test)]
             hooks: Mutex::new(CommitHooks::default()),
+        }
+    }
+
+    /// The cached place of entry `seq` in the entry log, if [`SledStore::positions`] holds
+    /// it.
+    fn cached_position(&self, seq: u64) -> Option<EntryAt> {
+        let positions = self
+            .positions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        positions.as_ref()?.get(usize::try_from(seq).ok()?).copied()
+    }
+
+    /// Adds to the cached positions, if they are kept and end at `start`, those of the
+    /// entries an append starting there committed (`placed`, in order), up to the cap.
+    fn cache_committed(&self, start: u64, placed: &[EntryAt]) {
+        let mut positions = self
+            .positions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(positions) = positions.as_mut()
+            && positions.len() as u64 == start
+        {
+            let room = CACHED_POSITIONS.saturating_sub(positions.len());
+            positions.extend(placed.iter().take(room));
         }
     }
 
@@ -902,7 +935,6 @@ impl AppendTxn for SledTxn<'_> {
             .zip(&placed)
             .map(|((seq, _), at)| Ok((keys::entry(*seq), encode("entry position", at)?)))
             .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>>()?;
-        drop(placed);
         if chunked {
             let mut ordered: Vec<(&[u8], &[u8])> = entries
                 .iter()
@@ -925,7 +957,9 @@ impl AppendTxn for SledTxn<'_> {
         store.flush()?;
         // A chunked append's undo records are left: the next chunked commit or open deletes
         // them, so nothing can fail here once the append is acknowledged.
-        store.write_acknowledged(&plan.head())
+        store.write_acknowledged(&plan.head())?;
+        store.cache_committed(plan.start().size, &placed);
+        Ok(())
     }
 }
 
@@ -978,6 +1012,9 @@ impl Store for SledStore {
     }
 
     fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(at) = self.cached_position(seq) {
+            return self.entry_log.read(seq, at).map(Some);
+        }
         let key = keys::entry(seq);
         match self.get(&key)? {
             Some(at) => self.entry_at(seq, &key, &at).map(Some),
@@ -998,6 +1035,51 @@ impl Store for SledStore {
             })?;
             Ok((seq, self.entry_at(seq, &key, &at)?))
         }))
+    }
+
+    fn cache_entry_positions(&self) -> Result<(), StoreError> {
+        // Read under the append lock, so no commit adds positions meanwhile.
+        let _writer = self
+            .append_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let size = self.head()?.size;
+        let from = self
+            .positions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, Vec::len);
+        let to = usize::try_from(size).map_or(CACHED_POSITIONS, |size| size.min(CACHED_POSITIONS));
+        let mut read = Vec::with_capacity(to.saturating_sub(from));
+        for item in self
+            .db
+            .range(keys::entry(from as u64)..keys::entry(to as u64))
+        {
+            let (key, at) = item.map_err(|e| self.sled_error(e))?;
+            let expected = (from + read.len()) as u64;
+            if keys::entry_seq(&key) != Some(expected) {
+                return Err(corrupt_key(
+                    "log entry",
+                    &key,
+                    format!("entry {expected} is missing from the database"),
+                ));
+            }
+            read.push(decode::<EntryAt>("entry position", &key, &at)?);
+        }
+        if from + read.len() < to {
+            return Err(corrupt_key(
+                "head record",
+                keys::HEAD,
+                format!("the log has no entry {}", from + read.len()),
+            ));
+        }
+        let mut positions = self
+            .positions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        positions.get_or_insert_with(Vec::new).extend(read);
+        Ok(())
     }
 
     fn parties(&self) -> Result<Vec<PartyRecord>, StoreError> {

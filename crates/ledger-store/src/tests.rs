@@ -392,6 +392,41 @@ fn fail_entries_read_back_only_from_the_entry_log_frame_their_record_locates() {
     assert_eq!(store.entry(1).unwrap(), Some(entry_bytes(1)));
 }
 
+/// Once asked to, the store keeps each committed entry's place in memory: reads then find
+/// it there (here, after its database record is gone), later commits add theirs, and a
+/// damaged record is refused when the positions are read, naming it.
+#[test]
+fn entry_positions_kept_in_memory_answer_as_the_database_and_follow_commits() {
+    let (_dir, store) = new_store();
+    append_plain(&store, 3);
+    store.cache_entry_positions().unwrap();
+    append_plain(&store, 2);
+    for seq in 0..5 {
+        store.raw().remove(keys::entry(seq)).unwrap();
+        assert_eq!(
+            store.entry(seq).unwrap(),
+            Some(entry_bytes(seq)),
+            "entry {seq}"
+        );
+    }
+    assert_eq!(store.entry(5).unwrap(), None);
+    // Asking again reads only what is not cached yet.
+    store.cache_entry_positions().unwrap();
+    assert_eq!(store.entry(4).unwrap(), Some(entry_bytes(4)));
+
+    let (_dir, store) = new_store();
+    append_plain(&store, 3);
+    store
+        .raw()
+        .insert(keys::entry(1), b"short".as_slice())
+        .unwrap();
+    let e = store.cache_entry_positions().unwrap_err().to_string();
+    assert!(e.contains("e/") && e.contains("entry position"), "{e}");
+    store.raw().remove(keys::entry(1)).unwrap();
+    let e = store.cache_entry_positions().unwrap_err().to_string();
+    assert!(e.contains("entry 1 is missing"), "{e}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
