@@ -120,6 +120,15 @@ impl Replay {
         &self.subjects
     }
 
+    /// Takes the derived state and the subject index out, leaving them empty: a caller
+    /// done with the replay of a large log frees them where it likes (millions of records).
+    pub fn take_state(&mut self) -> (crate::state::Changes, Subjects) {
+        (
+            std::mem::take(&mut self.state.changes),
+            std::mem::take(&mut self.subjects),
+        )
+    }
+
     /// The replayed state's attestations.
     pub fn attestations(&self) -> &[crate::state::AttestationRecord] {
         &self.state.changes.attestations
