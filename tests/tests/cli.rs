@@ -346,11 +346,7 @@ fn a_changed_byte_in_any_stored_entry_fails_verify() {
         drop(db);
         let offset = usize::try_from(u64::from_le_bytes(at[..8].try_into().unwrap())).unwrap();
         let len = u32::from_le_bytes(at[8..12].try_into().unwrap()) as usize;
-        assert_eq!(
-            original[offset..offset + len],
-            entry[..],
-            "entry {seq}"
-        );
+        assert_eq!(original[offset..offset + len], entry[..], "entry {seq}");
         for fix_checksum in [false, true] {
             let mut changed = original.clone();
             changed[offset + len / 2] ^= 0x40;
