@@ -1,7 +1,8 @@
 //! RFC 9162 proofs from the store's Merkle nodes, in O(log n) reads, each checked with the
 //! independent verifier before it is returned: a damaged store gives an error, never a proof
 //! that does not verify. The upper levels of the tree, which every proof reads, are kept in
-//! memory ([`NodeCache`]); only the few nodes nearest the leaves are read per proof.
+//! memory ([`NodeCache`]): once [`Ledger::load_proof_cache`] has run, every level of a log
+//! of up to about a million entries, so a proof reads only its entry.
 
 use std::sync::{PoisonError, RwLock};
 
@@ -261,7 +262,7 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Reads into memory the upper levels of the Merkle tree that proofs and roots read
-    /// ([`NodeCache`]: at most 64 MiB), and has the store keep what finds an entry without
+    /// (the node cache: at most 64 MiB), and has the store keep what finds an entry without
     /// a database read ([`Store::cache_entry_positions`]: at most 64 MiB more on sled), so
     /// that a proof then reads only its entry's bytes: for a server, once at start. One
     /// range scan a level and one of the entries; at 10^6 entries about two million nodes.
