@@ -9,7 +9,7 @@ use ledger_core::id::LotId;
 /// `custody --version`: the build, and the formats it reads and writes.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nstorage format (sled): 5",
+    "\nstorage format (sled): 6",
     "\nevidence bundle format: 2",
     "\nevent ids: custody/event/v1, statement signatures: custody/statement/v2",
 );
