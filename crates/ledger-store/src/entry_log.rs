@@ -5,7 +5,9 @@
 //! other process can open its database. The entry log is plain bytes that only ever grow
 //! at the end, so a reader can read it beside the writer without a lock and rebuild a
 //! consistent, read-only view ([`crate::LogView`]) of the ledger as of its last
-//! acknowledged append.
+//! acknowledged append. Since storage format 6 it is also the only copy of each entry's
+//! bytes: the database keeps where each one is ([`EntryAt`]), and [`EntryLog::read`] checks
+//! the frame it reads.
 //!
 //! Why it is safe to read without a lock:
 //! - An append writes its frames at the committed end, fsyncs them, and only then commits
