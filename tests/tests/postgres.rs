@@ -286,6 +286,40 @@ fn two_servers_on_one_database_append_at_once_without_duplicate_gap_or_fork(clus
     assert!(verdict.contains(&format!("{total} entries")), "{verdict}");
 }
 
+fn a_statement_another_server_appended_is_answered_as_a_duplicate(cluster: &Cluster) {
+    // Server B's tree ends before a statement server A appended (as after a failover whose
+    // acknowledgement was lost): B answers that statement as already in the log, with a
+    // receipt against a checkpoint that covers it, instead of holding the request.
+    let s = Scratch::new(cluster);
+    s.small_ledger();
+    let signed = sign_extracts(&s, "DUP", 1);
+    let (a, b) = (Server::start(&s), Server::start(&s));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(20)))
+        .build()
+        .into();
+    let submit = |server: &Server| {
+        let mut answer = agent
+            .post(&format!("{}/v1/statements", server.url))
+            .header("Content-Type", "application/json")
+            .send(signed[0].as_bytes())
+            .unwrap_or_else(|e| panic!("{} gave no answer: {e}", server.url));
+        let status = answer.status().as_u16();
+        let body: Value =
+            serde_json::from_str(&answer.body_mut().read_to_string().unwrap()).unwrap();
+        (status, body)
+    };
+    let (status, first) = submit(&a);
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = submit(&b);
+    assert_eq!(status, 409, "{again}");
+    let seq = &first["receipts"][0]["seq"];
+    assert_eq!(&again["receipts"][0]["seq"], seq, "{again}");
+    let tree_size = again["receipts"][0]["tree_size"].as_u64().unwrap();
+    assert!(tree_size > seq.as_u64().unwrap(), "{again}");
+}
+
 /// Signs `n` extracts of lots `PREFIX-0` … by kivu in one `custody sign` run; the signed
 /// statements, one JSON line each.
 fn sign_extracts(s: &Scratch, prefix: &str, n: usize) -> Vec<String> {
@@ -658,7 +692,7 @@ fn a_ledger_opens_beside_a_writer_that_appends(cluster: &Cluster) {
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 9] = [
         (
             "init_enroll_sign_append_and_verify_run_on_a_postgres_ledger",
             init_enroll_sign_append_and_verify_run_on_a_postgres_ledger,
@@ -690,6 +724,10 @@ fn main() -> ExitCode {
         (
             "a_ledger_opens_beside_a_writer_that_appends",
             a_ledger_opens_beside_a_writer_that_appends,
+        ),
+        (
+            "a_statement_another_server_appended_is_answered_as_a_duplicate",
+            a_statement_another_server_appended_is_answered_as_a_duplicate,
         ),
     ];
     let (trials, cluster) = custody_tests::pg::trials(&tests, args.list);

@@ -443,6 +443,8 @@ impl State {
         };
         let mut accepted: Vec<(u64, Digest)> = Vec::new();
         let mut statements = 0u64;
+        // The end of the log that the duplicates' positions show, for the frontier to reach.
+        let mut known_end = 0u64;
         for ((outcome, reply), request) in outcomes.into_iter().zip(replies).zip(&requests) {
             match outcome {
                 GroupOutcome::Accepted(receipts) => {
@@ -459,6 +461,9 @@ impl State {
                     let _ = reply.send(Reply::Refused(refused));
                 }
                 GroupOutcome::Duplicate(positions) => {
+                    if let Some(last) = positions.iter().max() {
+                        known_end = known_end.max(last.saturating_add(1));
+                    }
                     let receipts = request
                         .ids()
                         .into_iter()
@@ -482,7 +487,8 @@ impl State {
         }
         accepted.sort_unstable_by_key(|(seq, _)| *seq);
         for (seq, leaf) in accepted {
-            // Only a database shared with other servers has entries this writer did not append.
+            // Entries this writer did not append: another server's, on a shared database,
+            // or a group of this one whose acknowledgement a failover lost.
             if seq > self.frontier.size()
                 && let Err(e) = self.catch_up(seq)
             {
@@ -504,6 +510,28 @@ impl State {
                 return;
             }
         }
+        // A duplicate may sit past this writer's tree: appended by another server, or by a
+        // group of this one whose commit landed though its acknowledgement was lost in a
+        // failover. Its answer waits for a checkpoint covering it, so the tree must reach it.
+        if known_end > self.frontier.size() {
+            if let Err(e) = self.catch_up(known_end) {
+                tracing::error!(error = %e, "cannot read the entries another server appended");
+                fail_waiting(waiting, &format!("cannot read the log: {e}"));
+                return;
+            }
+            if self.frontier.size() < known_end {
+                tracing::error!(
+                    end = known_end,
+                    size = self.frontier.size(),
+                    "the log ends before a duplicate's position"
+                );
+                fail_waiting(
+                    waiting,
+                    "the writer lost track of the log; run custody verify",
+                );
+                return;
+            }
+        }
         self.metrics.appended.inc_by(statements);
         self.metrics.group_statements.observe(statements as f64);
         self.metrics.group_requests.observe(requests.len() as f64);
@@ -512,8 +540,9 @@ impl State {
             .observe(start.elapsed().as_secs_f64());
     }
 
-    /// Extends the frontier up to log position `seq` with the entries another server
-    /// sharing the database appended since this writer's last group (none on sled).
+    /// Extends the frontier up to log position `seq` with the entries appended since this
+    /// writer's last group that it did not see: another server's on a shared database, or
+    /// its own group whose commit landed as its acknowledgement was lost (none on sled).
     fn catch_up(&mut self, seq: u64) -> Result<(), ledger_store::StoreError> {
         let start = self.frontier.size();
         let missing = usize::try_from(seq.saturating_sub(start)).unwrap_or(usize::MAX);
