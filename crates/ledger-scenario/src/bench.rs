@@ -8,7 +8,7 @@
 //! Each figure is printed with its ratio to the bound the primitives set.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
 use ledger::{Genesis, Ledger, Silent};
@@ -35,6 +35,9 @@ pub const PEAK_RSS_PREFIX: &str = "custody-peak-rss-kb: ";
 fn failed(what: impl std::fmt::Display) -> ScenarioError {
     ScenarioError::Invalid(format!("bench: {what}"))
 }
+
+/// The synthetic ledger's seed.
+const SEED: u64 = 0xC0BA17;
 
 /// The synthetic ledger's origin, on every store.
 const ORIGIN: &str = "bench.custody.example/log";
@@ -362,70 +365,61 @@ pub fn bench(
         }
     };
 
-    say(format!("generating {events} synthetic events"));
-    let synth = synth::generate(0xC0BA17, events)?;
+    let parties = synth::Windows::new(SEED, events)?;
     let genesis = Genesis {
-        party: synth.operator_id().as_str(),
+        party: parties.operator_id().as_str(),
         name: "Bench operator",
         country: "FI",
     };
     let store = SledStore::create(&ledger_dir, ORIGIN)?;
-    let ledger = Ledger::init(store, synth.operator_key(), &genesis, ledger::now()?, 0)?;
+    let ledger = Ledger::init(store, parties.operator_key(), &genesis, ledger::now()?, 0)?;
+    let origin = ledger.signing_origin().clone();
 
-    // Sign everything first: `append` receives pre-signed statements. The last ones go to
-    // a file for the child `custody append`.
-    let in_process = synth.len() - (synth.len() / 2).min(APPEND_CHILD_MAX);
-    let mut batches: Vec<Vec<Statement>> = Vec::new();
-    let mut at = 0;
-    while at < in_process {
-        let end = (at + BATCH).min(in_process);
-        batches.push(synth.sign(ledger.signing_origin(), at..end)?);
-        at = end;
-    }
-    let tail = synth.sign(ledger.signing_origin(), in_process..synth.len())?;
-    let sample_entry = {
-        let s = batches
+    // Statements are signed a batch at a time as they are appended, never held whole:
+    // a sample from the ledger's middle for the primitives, the last ones in a file for
+    // the child `custody append`, each made by a pass of its own over the same stream.
+    say(format!("preparing {events} synthetic events"));
+    let in_process = events - (events / 2).min(APPEND_CHILD_MAX);
+    let mut stream = synth::Windows::new(SEED, events)?;
+    stream.skip_to(events / 2)?;
+    let sample = stream.take(&origin, 16 * BATCH_SIZE)?;
+    let sample_entry = Entry {
+        seq: 1,
+        prev: Digest::ZERO,
+        recorded_at: ledger::now()?,
+        subjects: Digest::ZERO,
+        statement: sample
             .first()
-            .and_then(|b| b.last())
-            .ok_or_else(|| failed("no events generated"))?;
-        Entry {
-            seq: 1,
-            prev: Digest::ZERO,
-            recorded_at: ledger::now()?,
-            subjects: Digest::ZERO,
-            statement: s.clone(),
-        }
-        .encode()?
-    };
-
-    say("measuring the primitives".into());
-    // Signatures of the ledger itself, from its middle (past the enrollments): 16 batches.
-    let all: Vec<&Statement> = batches.iter().flatten().chain(&tail).collect();
-    let from = all.len() / 2;
-    let sample: Vec<Statement> = all[from..all.len().min(from + 16 * BATCH_SIZE)]
-        .iter()
-        .map(|s| (*s).clone())
-        .collect();
-    drop(all);
-    let p = primitives(&sample_entry, &sample, ledger.signing_origin())?;
+            .cloned()
+            .ok_or_else(|| failed("no events generated"))?,
+    }
+    .encode()?;
+    let mut stream = synth::Windows::new(SEED, events)?;
+    stream.skip_to(in_process)?;
+    let tail = stream.take(&origin, events - in_process)?;
     let child = AppendChild {
         file: dir.path().join("append.signed"),
         statements: tail.len(),
     };
     write_statements(&child.file, &tail)?;
     drop(tail);
-
-    let module = synth
-        .modules
+    let module = stream
+        .modules()
         .first()
         .cloned()
         .ok_or_else(|| failed("fewer events than one module needs (about 14,000)"))?;
+    drop(stream);
+
+    say("measuring the primitives".into());
+    let p = primitives(&sample_entry, &sample, &origin)?;
+    drop(sample);
+
     let database = match store_url {
         Some(url) => {
             let store = PgStore::create(url, ORIGIN)?;
             Some(Ledger::init(
                 store,
-                synth.operator_key(),
+                parties.operator_key(),
                 &genesis,
                 ledger::now()?,
                 0,
@@ -433,14 +427,15 @@ pub fn bench(
         }
         None => None,
     };
-    let entries = synth.len() + 1;
+    let entries = events + 1;
     let sled = measure(
         ledger,
-        batches.clone(),
         || Ok(SledStore::open(&ledger_dir)?),
         &Run {
             custody,
             name: &ledger_dir,
+            events,
+            in_process,
             module: &module,
             entries,
             child: &child,
@@ -454,11 +449,12 @@ pub fn bench(
             let shown = database.store().shown().to_owned();
             let pg = measure(
                 database,
-                batches,
                 || Ok(PgStore::open(url)?),
                 &Run {
                     custody,
                     name: Path::new(url),
+                    events,
+                    in_process,
                     module: &module,
                     entries,
                     child: &child,
@@ -494,7 +490,7 @@ pub fn bench(
     let bound_append_per_s = 1.0 / (1.0 / p.batch_ledger_all + 1.0 / p.sha + 1.0 / p.sled);
     let bound_verify_per_s = p.batch_ledger_all;
     Ok(BenchReport {
-        events: synth.len(),
+        events,
         threads,
         ed25519_verify_strict_per_s: p.strict,
         ed25519_verify_strict_all_cores_per_s: p.strict_all,
@@ -530,6 +526,10 @@ struct Run<'a> {
     custody: &'a Path,
     /// The ledger's name for `custody --ledger`: a directory or a database URL.
     name: &'a Path,
+    /// Events in the synthetic stream.
+    events: usize,
+    /// Of them, how many are appended in-process, before the child's.
+    in_process: usize,
     module: &'a LotId,
     entries: usize,
     child: &'a AppendChild,
@@ -545,24 +545,28 @@ struct AppendChild {
     statements: usize,
 }
 
-/// Appends `batches` to `ledger`, then the child's statements with `custody append` in a
-/// child process (for its peak memory), then measures whole-ledger verify (in a child
-/// process too), `verify --lot` + `trace` of the module, and inclusion proofs on the store
-/// `reopen` opens afresh.
+/// Appends the stream's first `in_process` statements to `ledger` in batches (signed as
+/// they come; only the appends are timed), then the child's statements with
+/// `custody append` in a child process (for its peak memory), then measures whole-ledger
+/// verify (in a child process too), `verify --lot` + `trace` of the module, and inclusion
+/// proofs on the store `reopen` opens afresh.
 fn measure<S: Store>(
     ledger: Ledger<S>,
-    batches: Vec<Vec<Statement>>,
     reopen: impl Fn() -> Result<S>,
     run: &Run<'_>,
 ) -> Result<Measured> {
     (run.say)(format!("appending to {}", run.name.display()));
     let now = ledger::now()?;
-    let start = Instant::now();
-    let count: usize = batches.iter().map(Vec::len).sum();
-    for batch in batches {
+    let origin = ledger.signing_origin().clone();
+    let mut stream = synth::Windows::new(SEED, run.events)?;
+    let mut appending = Duration::ZERO;
+    while stream.taken() < run.in_process {
+        let batch = stream.take(&origin, BATCH.min(run.in_process - stream.taken()))?;
+        let start = Instant::now();
         ledger.append(batch, now, &Silent)?;
+        appending += start.elapsed();
     }
-    let append_per_s = per_second(count, start);
+    let append_per_s = run.in_process as f64 / appending.as_secs_f64();
     drop(ledger);
 
     let (append_child_per_s, append_peak_rss_mb) = if run.child.statements == 0 {

@@ -303,7 +303,8 @@ impl Synth {
         self.deliver(made, refiner)
     }
 
-    /// One complete module tree; stops early (without the module) once `limit` events exist.
+    /// One complete module tree; stops early (without the module) once `limit` events are
+    /// pending (made and not yet taken).
     pub fn module(&mut self, limit: usize) -> Result<bool> {
         let assembler = self.pick("modules");
         let mut cells = Vec::new();
@@ -387,30 +388,6 @@ impl Synth {
         Ok(true)
     }
 
-    /// Events generated so far.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether nothing has been generated.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Signs `range` of the generated events for the ledger with `origin`, in parallel.
-    pub fn sign(&self, origin: &Origin, range: std::ops::Range<usize>) -> Result<Vec<Statement>> {
-        self.pending[range]
-            .par_iter()
-            .map(|p| {
-                Ok(Statement::sign(
-                    p.event.clone(),
-                    origin,
-                    &self.keys[p.signer],
-                )?)
-            })
-            .collect()
-    }
-
     /// The operator's key (party 0), for the ledger's genesis.
     pub fn operator_key(&self) -> &SecretKey {
         &self.keys[0]
@@ -422,14 +399,119 @@ impl Synth {
     }
 }
 
-/// Generates a ledger's worth of events: setup, then module trees until `events` exist.
-pub fn generate(seed: u64, events: usize) -> Result<Synth> {
-    let mut synth = Synth::new(seed)?;
-    synth.setup()?;
-    while synth.len() < events {
-        synth.module(events)?;
+/// Events taken from the generator at a time when skipping.
+const SKIP_WINDOW: usize = 65_536;
+
+/// One synthetic ledger's `events` events (setup, then module trees), made as they are
+/// taken: only the events not yet taken of the current module are held, so a stream of
+/// 10^7 events needs no more memory than one of 10^4. The stream is the same however it
+/// is taken (by any window sizes, skipped or signed): it depends on the seed alone.
+pub struct Windows {
+    synth: Synth,
+    events: usize,
+    taken: usize,
+}
+
+impl Windows {
+    /// The stream of `events` events seeded with `seed`.
+    pub fn new(seed: u64, events: usize) -> Result<Windows> {
+        let mut synth = Synth::new(seed)?;
+        synth.setup()?;
+        Ok(Windows {
+            synth,
+            events,
+            taken: 0,
+        })
     }
-    // The last module may run past `events`; a prefix of a valid stream is valid.
-    synth.pending.truncate(events);
-    Ok(synth)
+
+    /// The stream position of the next event: how many were taken or skipped.
+    pub fn taken(&self) -> usize {
+        self.taken
+    }
+
+    /// Generates until the next `n` events (fewer at the stream's end) are made; returns
+    /// how many that is.
+    fn fill(&mut self, n: usize) -> Result<usize> {
+        let left = self.events - self.taken;
+        let want = n.min(left);
+        while self.synth.pending.len() < want {
+            // Stops early once `left` are made; a prefix of a valid stream is valid.
+            self.synth.module(left)?;
+        }
+        Ok(want)
+    }
+
+    /// The next `n` events (fewer at the stream's end), signed for the ledger with
+    /// `origin` in parallel.
+    pub fn take(&mut self, origin: &Origin, n: usize) -> Result<Vec<Statement>> {
+        let n = self.fill(n)?;
+        let keys = &self.synth.keys;
+        let signed = self.synth.pending[..n]
+            .par_iter()
+            .map(|p| Ok(Statement::sign(p.event.clone(), origin, &keys[p.signer])?))
+            .collect::<Result<Vec<_>>>()?;
+        self.synth.pending.drain(..n);
+        self.taken += n;
+        Ok(signed)
+    }
+
+    /// Makes and drops events, unsigned, until `position` (at most the stream's end) is next.
+    pub fn skip_to(&mut self, position: usize) -> Result<()> {
+        while self.taken < position.min(self.events) {
+            let n = self.fill((position - self.taken).min(SKIP_WINDOW))?;
+            self.synth.pending.drain(..n);
+            self.taken += n;
+        }
+        Ok(())
+    }
+
+    /// The module lots made so far (the last may be cut off by the stream's end).
+    pub fn modules(&self) -> &[LotId] {
+        &self.synth.modules
+    }
+
+    /// The operator's key (party 0), for the ledger's genesis.
+    pub fn operator_key(&self) -> &SecretKey {
+        self.synth.operator_key()
+    }
+
+    /// The operator's party id.
+    pub fn operator_id(&self) -> &PartyId {
+        self.synth.operator_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: &str = "test.custody.example/log";
+
+    fn ids(statements: &[Statement]) -> Vec<Digest> {
+        statements
+            .iter()
+            .map(|s| s.id().unwrap_or(Digest::ZERO))
+            .collect()
+    }
+
+    #[test]
+    fn the_stream_is_the_same_however_it_is_taken() {
+        let origin = Origin::new(ORIGIN).unwrap();
+        let events = 15_000;
+        let mut whole = Windows::new(7, events).unwrap();
+        let all = ids(&whole.take(&origin, events + 1).unwrap());
+        assert_eq!(all.len(), events);
+        assert!(whole.take(&origin, 10).unwrap().is_empty());
+        assert_eq!(whole.modules().len(), 1, "15,000 events hold one module");
+
+        let mut windows = Windows::new(7, events).unwrap();
+        let mut pieces = ids(&windows.take(&origin, 1).unwrap());
+        windows.skip_to(9_000).unwrap();
+        assert_eq!(windows.taken(), 9_000);
+        pieces.extend(ids(&windows.take(&origin, 5_000).unwrap()));
+        pieces.extend(ids(&windows.take(&origin, 5_000).unwrap()));
+        assert_eq!(pieces[0], all[0]);
+        assert_eq!(pieces[1..], all[9_000..]);
+        assert_eq!(windows.modules(), whole.modules());
+    }
 }
