@@ -1306,23 +1306,47 @@ impl StateView for SledStore {
 /// The file beside sled's that records the last acknowledged head (size and entry hash).
 const ACKNOWLEDGED_FILE: &str = "acknowledged-head";
 
+/// The acknowledged head's size on disk: `u64` size and the last entry's 32-byte hash.
+const ACKNOWLEDGED_LEN: usize = 40;
+
 /// The temporary file the acknowledged head is written to before it is renamed.
 const ACKNOWLEDGED_TEMP: &str = "acknowledged-head.tmp";
 
 /// Reads the head the last successful append in `dir` acknowledged (see
 /// [`Store::acknowledged`]); `None` when the file does not exist.
 pub(crate) fn read_acknowledged(dir: &Path) -> Result<Option<Head>, StoreError> {
+    use std::io::Read;
     let path = dir.join(ACKNOWLEDGED_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StoreError::Io {
-                path,
-                error: source,
-            });
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io {
+            path,
+            error: source,
         }
     };
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(io_error(&path)(source)),
+    };
+    // Read one byte past the record's size, so a longer file is refused without reading it.
+    let mut bytes = Vec::with_capacity(ACKNOWLEDGED_LEN + 1);
+    file.take(ACKNOWLEDGED_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error(&path))?;
+    if bytes.len() != ACKNOWLEDGED_LEN {
+        return Err(StoreError::Corrupt {
+            what: format!("acknowledged head in {}", path.display()),
+            reason: format!(
+                "{} bytes, where a head is {ACKNOWLEDGED_LEN} (size u64, last entry's hash)",
+                if bytes.len() > ACKNOWLEDGED_LEN {
+                    format!("more than {ACKNOWLEDGED_LEN}")
+                } else {
+                    bytes.len().to_string()
+                }
+            ),
+        });
+    }
     let (size, last): (u64, Digest) = codec::decode(&bytes).map_err(|e| StoreError::Corrupt {
         what: format!("acknowledged head in {}", path.display()),
         reason: e.to_string(),

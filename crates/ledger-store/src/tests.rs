@@ -532,6 +532,25 @@ fn fail_a_log_whose_last_entry_differs_from_the_acknowledged_one_refuses_appends
 }
 
 #[test]
+fn fail_an_acknowledged_head_file_of_the_wrong_size_is_named() {
+    let (dir, store) = new_store();
+    append_plain(&store, 1);
+    let path = dir.path().join("acknowledged-head");
+    // A file of 64 MiB (damage, or something else copied in its place) and a cut-off one.
+    for (bytes, said) in [
+        (vec![7u8; 64 << 20], "more than 40 bytes"),
+        (vec![7u8; 39], "39 bytes"),
+    ] {
+        std::fs::write(&path, bytes).unwrap();
+        let err = store.acknowledged().unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("acknowledged-head"), "{message}");
+        assert!(message.contains(said), "{message}");
+    }
+}
+
+#[test]
 fn a_log_longer_than_acknowledged_still_appends() {
     // The crash window between sled's flush and the acknowledged file's update leaves the
     // log one append ahead; appending goes on and acknowledges the new head.
