@@ -287,6 +287,28 @@ impl PublicKey {
 /// single checks.
 pub const BATCH_SIZE: usize = 256;
 
+/// The curve arithmetic that signature checks run on this CPU, as curve25519-dalek chooses
+/// it at run time: `"avx512ifma"` when the build includes that backend (the workspace's
+/// `.cargo/config.toml` asks for it) and the CPU has AVX-512 IFMA and VL, else `"avx2"`,
+/// else `"serial"`. The three compute the same results; `custody bench` names the one its
+/// signature figures were measured on. The CPUID tests are dalek's own (its
+/// `get_selected_backend`, which it does not export).
+pub fn curve_backend() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if cfg!(curve25519_dalek_backend = "avx512")
+            && std::arch::is_x86_feature_detected!("avx512ifma")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return "avx512ifma";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return "avx2";
+        }
+    }
+    "serial"
+}
+
 /// One signature for [`verify_batch`]: a checked key, the signed message, the signature.
 #[derive(Debug, Clone, Copy)]
 pub struct SignatureCheck<'a> {

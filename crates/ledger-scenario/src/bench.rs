@@ -57,6 +57,9 @@ pub struct BenchReport {
     pub events: usize,
     /// Machine threads used by rayon.
     pub threads: usize,
+    /// The curve arithmetic the signature figures ran on (`keys::curve_backend`):
+    /// `avx512ifma`, `avx2` or `serial`.
+    pub curve_backend: &'static str,
     /// ed25519-dalek's `verify_strict` (the rule before the ZIP-215 rule), one core, per second.
     pub ed25519_verify_strict_per_s: f64,
     /// ed25519-dalek's `verify_strict` on all cores, per second.
@@ -492,6 +495,7 @@ pub fn bench(
     Ok(BenchReport {
         events,
         threads,
+        curve_backend: ledger_core::keys::curve_backend(),
         ed25519_verify_strict_per_s: p.strict,
         ed25519_verify_strict_all_cores_per_s: p.strict_all,
         ed25519_single_per_s: p.single,

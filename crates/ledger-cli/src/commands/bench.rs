@@ -15,7 +15,7 @@ fn print(r: &BenchReport) {
         counted(r.events, "event", "events"),
         counted(r.threads, "thread", "threads")
     );
-    crate::outln!("primitives");
+    crate::outln!("primitives (curve arithmetic: {})", r.curve_backend);
     crate::outln!(
         "  ed25519 dalek verify_strict {:>12.0} /s  ({:.0} /s on all cores)",
         r.ed25519_verify_strict_per_s,
