@@ -209,6 +209,105 @@ pub struct EventRecord {
     pub kind: Kind,
 }
 
+/// Event records by event id, stored compactly: the rules keep one for every event of the
+/// log, so a whole-ledger replay holds millions of them. A record is 32 bytes in a vector,
+/// its actor interned, behind a 40-byte slot of the id index; a `HashMap<Digest,
+/// EventRecord>` took an 80-byte slot and a heap string per event. Reads build the record
+/// back ([`EventRecords::get`]).
+#[derive(Debug, Clone, Default)]
+pub struct EventRecords {
+    /// Event id → place in `records`.
+    index: HashMap<Digest, usize>,
+    records: Vec<CompactEvent>,
+    /// The distinct actors, each once; `CompactEvent::actor` is a place here.
+    actors: Vec<PartyId>,
+    actor_places: HashMap<PartyId, usize>,
+}
+
+/// An [`EventRecord`] with its actor interned.
+#[derive(Debug, Clone, Copy)]
+struct CompactEvent {
+    seq: u64,
+    time: Timestamp,
+    actor: usize,
+    kind: Kind,
+}
+
+impl EventRecords {
+    /// Records `record` for event `id`, replacing any earlier record of it.
+    pub fn insert(&mut self, id: Digest, record: EventRecord) {
+        let actor = match self.actor_places.get(&record.actor) {
+            Some(place) => *place,
+            None => {
+                let place = self.actors.len();
+                self.actor_places.insert(record.actor.clone(), place);
+                self.actors.push(record.actor);
+                place
+            }
+        };
+        let compact = CompactEvent {
+            seq: record.seq,
+            time: record.time,
+            actor,
+            kind: record.kind,
+        };
+        match self.index.get(&id).and_then(|&i| self.records.get_mut(i)) {
+            Some(slot) => *slot = compact,
+            None => {
+                self.index.insert(id, self.records.len());
+                self.records.push(compact);
+            }
+        }
+    }
+
+    /// The record of event `id`.
+    pub fn get(&self, id: &Digest) -> Option<EventRecord> {
+        self.index.get(id).and_then(|&i| self.record(i))
+    }
+
+    /// Whether event `id` has a record.
+    pub fn contains(&self, id: &Digest) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// How many events have a record.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether no event has a record.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Every `(event id, record)`, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (Digest, EventRecord)> + '_ {
+        self.index
+            .iter()
+            .filter_map(|(id, &i)| Some((*id, self.record(i)?)))
+    }
+
+    /// The record at place `i`; `None` only if the places were inconsistent, which
+    /// [`EventRecords::insert`] never makes them.
+    fn record(&self, i: usize) -> Option<EventRecord> {
+        let compact = self.records.get(i)?;
+        Some(EventRecord {
+            seq: compact.seq,
+            time: compact.time,
+            actor: self.actors.get(compact.actor)?.clone(),
+            kind: compact.kind,
+        })
+    }
+}
+
+impl Extend<(Digest, EventRecord)> for EventRecords {
+    fn extend<I: IntoIterator<Item = (Digest, EventRecord)>>(&mut self, records: I) {
+        for (id, record) in records {
+            self.insert(id, record);
+        }
+    }
+}
+
 /// An attestation as due-diligence rules read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttestationRecord {
@@ -254,7 +353,7 @@ pub struct Changes {
     /// Shipments, whole records.
     pub shipments: HashMap<Digest, ShipmentRecord>,
     /// New events.
-    pub events: HashMap<Digest, EventRecord>,
+    pub events: EventRecords,
     /// New attestations, in log order.
     pub attestations: Vec<AttestationRecord>,
 }
@@ -354,9 +453,58 @@ impl StateView for Overlay<'_> {
         read(&self.changes.shipments, id, || self.base.shipment(id))
     }
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
-        read(&self.changes.events, id, || self.base.event(id))
+        match self.changes.events.get(id) {
+            Some(record) => Ok(Some(record)),
+            None => self.base.event(id),
+        }
     }
 }
 
 /// Attestations grouped by the party they are about, for due-diligence checks.
 pub type AttestationsByParty = BTreeMap<PartyId, Vec<AttestationRecord>>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn record(seq: u64, actor: u8, kind: Kind) -> EventRecord {
+        EventRecord {
+            seq,
+            time: Timestamp::from_unix(1_700_000_000 + seq as i64).unwrap(),
+            actor: PartyId::new(format!("party-{actor}")).unwrap(),
+            kind,
+        }
+    }
+
+    proptest! {
+        /// Inserts (some of them replacing a record, most actors repeating) read back exactly
+        /// as a plain map of the same records does.
+        #[test]
+        fn event_records_read_back_as_a_map_of_the_same_records(
+            inserts in proptest::collection::vec((0u8..40, 0u64..1000, 0u8..6, any::<bool>()), 0..200),
+        ) {
+            let mut compact = EventRecords::default();
+            let mut model = HashMap::new();
+            for (id, seq, actor, ship) in inserts {
+                let id = Digest::of(&[&[id]]);
+                let kind = if ship { Kind::Ship } else { Kind::Extract };
+                compact.insert(id, record(seq, actor, kind));
+                model.insert(id, record(seq, actor, kind));
+            }
+            prop_assert_eq!(compact.len(), model.len());
+            prop_assert_eq!(compact.is_empty(), model.is_empty());
+            for n in 0u8..40 {
+                let id = Digest::of(&[&[n]]);
+                prop_assert_eq!(compact.get(&id), model.get(&id).cloned());
+                prop_assert_eq!(compact.contains(&id), model.contains_key(&id));
+            }
+            let listed: HashMap<Digest, EventRecord> = compact.iter().collect();
+            prop_assert_eq!(listed, model);
+            prop_assert!(compact.actors.len() <= 6, "each actor is kept once");
+        }
+    }
+}

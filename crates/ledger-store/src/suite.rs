@@ -486,8 +486,8 @@ pub fn every_record_type_round_trips_through_append_and_state_view(backend: &dyn
     for (id, record) in &changes.shipments {
         assert_eq!(store.shipment(id).unwrap().as_ref(), Some(record));
     }
-    for (id, record) in &changes.events {
-        assert_eq!(store.event(id).unwrap().as_ref(), Some(record));
+    for (id, record) in changes.events.iter() {
+        assert_eq!(store.event(&id).unwrap(), Some(record));
     }
     assert_eq!(
         store.attestations(&party_id("kivu")).unwrap(),

@@ -752,9 +752,15 @@ fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
             .holdings
             .insert((lot_id("LOT-2"), party_id("kivu")), holding);
     }
-    for event in changes.events.values_mut() {
-        event.seq = start;
-    }
+    let moved: Vec<_> = changes
+        .events
+        .iter()
+        .map(|(id, record)| {
+            let seq = start;
+            (id, ledger_core::state::EventRecord { seq, ..record })
+        })
+        .collect();
+    changes.events.extend(moved);
     // An event the transaction looks up and does not find, as the rules' replay check
     // does: new, so a chunked commit writes no undo record for it.
     let new_event = new_event_id(start);

@@ -343,6 +343,6 @@ impl StateView for LogView {
         Ok(self.state.shipments.get(id).cloned())
     }
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
-        Ok(self.state.events.get(id).cloned())
+        Ok(self.state.events.get(id))
     }
 }

@@ -32,7 +32,7 @@ pub fn check_plan(head: &Head, plan: &AppendPlan) -> Result<(), StoreError> {
     let end = plan.head().size;
     let in_plan = |seq: u64| (head.size..end).contains(&seq);
     let changes = plan.changes();
-    for (id, event) in &changes.events {
+    for (id, event) in changes.events.iter() {
         if !in_plan(event.seq) {
             return invalid(format!(
                 "event {id} has log position {} outside the batch",
@@ -91,10 +91,10 @@ pub fn records(plan: &AppendPlan) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreErr
             encode("shipment record", &StoredShipment::from(record))?,
         );
     }
-    for (id, record) in &changes.events {
+    for (id, record) in changes.events.iter() {
         out.insert(
-            keys::event(id),
-            encode("event record", &StoredEvent::from(record))?,
+            keys::event(&id),
+            encode("event record", &StoredEvent::from(&record))?,
         );
     }
     for record in &changes.attestations {

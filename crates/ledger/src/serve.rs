@@ -94,7 +94,7 @@ fn merge(group: &mut Changes, trial: Changes) {
     group.lots.extend(lots);
     group.holdings.extend(holdings);
     group.shipments.extend(shipments);
-    group.events.extend(events);
+    group.events.extend(events.iter());
     group.attestations.extend(attestations);
 }
 
