@@ -25,7 +25,8 @@ use crate::hash::Digest;
 use crate::id::{Component, Country, LotId, Material, PartyId, SiteId};
 use crate::keys::PublicKey;
 use crate::quantity::{
-    MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled, parse_signed_scaled,
+    Content, MAX_GRAMS, MAX_MG_PER_PIECE, MAX_PIECES, PPM, Quantity, Unit, parse_scaled,
+    parse_signed_scaled,
 };
 use crate::schema;
 use crate::state::Holding;
@@ -695,7 +696,7 @@ fn outputs(list: Vec<OutputIn>) -> Result<Vec<LotOutput>, FieldError> {
         .enumerate()
         .map(|(i, o)| {
             let q = quantity(&format!("outputs[{i}].quantity"), &o.quantity, o.unit)?;
-            let mut content = BTreeMap::new();
+            let mut content = Content::new();
             for (name, value) in &o.content {
                 let path = format!("outputs[{i}].content.{name}");
                 let component =

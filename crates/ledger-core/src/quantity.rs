@@ -91,8 +91,157 @@ impl fmt::Display for Quantity {
 }
 
 /// Content of a lot per unit of quantity: parts per million of mass for `kg` lots,
-/// milligrams per piece for `pcs` lots. Ordered, so it encodes canonically.
-pub type Content = BTreeMap<Component, u64>;
+/// milligrams per piece for `pcs` lots. Ordered by component, each once, so it encodes
+/// canonically.
+///
+/// A sorted vector with a map's interface. It serializes, deserializes (a repeated
+/// component: the last value wins) and describes itself in JSON Schema exactly as the
+/// `BTreeMap<Component, u64>` it replaced, so every signed and stored byte is unchanged; but
+/// a lot has one to a few components, and a B-tree allocates a node of eleven even for one
+/// (368 bytes), of which the state keeps one per lot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Content(Vec<(Component, u64)>);
+
+impl Content {
+    /// No components.
+    pub fn new() -> Content {
+        Content(Vec::new())
+    }
+
+    /// Sets `component` to `value`, returning the value it replaced.
+    pub fn insert(&mut self, component: Component, value: u64) -> Option<u64> {
+        match self.0.binary_search_by(|(c, _)| c.cmp(&component)) {
+            Ok(i) => self
+                .0
+                .get_mut(i)
+                .map(|(_, old)| std::mem::replace(old, value)),
+            Err(i) => {
+                self.0.insert(i, (component, value));
+                None
+            }
+        }
+    }
+
+    /// The value of `component`.
+    pub fn get(&self, component: &Component) -> Option<&u64> {
+        let i = self.0.binary_search_by(|(c, _)| c.cmp(component)).ok()?;
+        self.0.get(i).map(|(_, v)| v)
+    }
+
+    /// Whether `component` is listed.
+    pub fn contains_key(&self, component: &Component) -> bool {
+        self.get(component).is_some()
+    }
+
+    /// The components and their values, in component order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Component, &u64)> + ExactSizeIterator {
+        self.0.iter().map(|(c, v)| (c, v))
+    }
+
+    /// The components, in order.
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Component> + ExactSizeIterator {
+        self.0.iter().map(|(c, _)| c)
+    }
+
+    /// The values, in component order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &u64> + ExactSizeIterator {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    /// How many components are listed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `pairs` sorted by component, keeping the last value of a repeated one (as inserting
+    /// them into a map one by one would).
+    fn from_pairs(mut pairs: Vec<(Component, u64)>) -> Content {
+        // Stable: of equal components, the last inserted stays last.
+        pairs.sort_by(|(a, _), (b, _)| a.cmp(b));
+        let mut sorted: Vec<(Component, u64)> = Vec::with_capacity(pairs.len());
+        for (component, value) in pairs {
+            match sorted.last_mut() {
+                Some(last) if last.0 == component => last.1 = value,
+                _ => sorted.push((component, value)),
+            }
+        }
+        Content(sorted)
+    }
+}
+
+impl FromIterator<(Component, u64)> for Content {
+    fn from_iter<I: IntoIterator<Item = (Component, u64)>>(pairs: I) -> Content {
+        Content::from_pairs(pairs.into_iter().collect())
+    }
+}
+
+impl<const N: usize> From<[(Component, u64); N]> for Content {
+    fn from(pairs: [(Component, u64); N]) -> Content {
+        Content::from_pairs(pairs.into())
+    }
+}
+
+impl<'a> IntoIterator for &'a Content {
+    type Item = (&'a Component, &'a u64);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Component, u64)>,
+        fn(&'a (Component, u64)) -> (&'a Component, &'a u64),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(c, v)| (c, v))
+    }
+}
+
+impl Serialize for Content {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Content {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Content, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = Content;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of components to integers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Content, A::Error> {
+                // The claimed length comes from the input: reserve only a little up front.
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(0).min(16));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Content::from_pairs(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
+}
+
+impl JsonSchema for Content {
+    fn inline_schema() -> bool {
+        <BTreeMap<Component, u64>>::inline_schema()
+    }
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <BTreeMap<Component, u64>>::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        <BTreeMap<Component, u64>>::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <BTreeMap<Component, u64>>::json_schema(generator)
+    }
+}
 
 /// Mass of `component` in `quantity` of a lot with `content`, in micrograms.
 ///
@@ -286,7 +435,64 @@ fn parse_magnitude(text: &str, decimals: u32, limit: u64) -> Result<(bool, u64),
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn component(n: u8) -> Component {
+        Component::parse(&format!("C{n}")).unwrap()
+    }
+
+    proptest! {
+        /// Whatever the order and repetitions of its pairs, content encodes (codec and
+        /// JSON), decodes and reads back exactly as the `BTreeMap` it replaced.
+        #[test]
+        fn content_is_byte_for_byte_the_map_it_replaced(
+            pairs in proptest::collection::vec((0u8..12, any::<u64>()), 0..24),
+        ) {
+            let pairs: Vec<(Component, u64)> =
+                pairs.into_iter().map(|(n, v)| (component(n), v)).collect();
+            let map: BTreeMap<Component, u64> = pairs.iter().cloned().collect();
+            let content: Content = pairs.iter().cloned().collect();
+            let mut inserted = Content::new();
+            let mut model = BTreeMap::new();
+            for (c, v) in pairs.iter().cloned() {
+                prop_assert_eq!(inserted.insert(c.clone(), v), model.insert(c, v));
+            }
+            prop_assert_eq!(&inserted, &content);
+            prop_assert_eq!(content.len(), map.len());
+            prop_assert!(content.iter().eq(map.iter()));
+            for n in 0u8..12 {
+                prop_assert_eq!(content.get(&component(n)), map.get(&component(n)));
+            }
+            let bytes = crate::codec::encode(&map).unwrap();
+            prop_assert_eq!(crate::codec::encode(&content).unwrap(), bytes.clone());
+            prop_assert_eq!(crate::codec::decode::<Content>(&bytes).unwrap(), content.clone());
+            let json = serde_json::to_string(&map).unwrap();
+            prop_assert_eq!(serde_json::to_string(&content).unwrap(), json.clone());
+            prop_assert_eq!(serde_json::from_str::<Content>(&json).unwrap(), content);
+        }
+    }
+
+    #[test]
+    fn content_keeps_the_last_of_a_repeated_component_as_a_map_does() {
+        let json = r#"{"Ni":5,"Co":1,"Co":2}"#;
+        let map: BTreeMap<Component, u64> = serde_json::from_str(json).unwrap();
+        let content: Content = serde_json::from_str(json).unwrap();
+        assert!(content.iter().eq(map.iter()));
+        assert_eq!(content.get(&Component::parse("Co").unwrap()), Some(&2));
+    }
+
+    #[test]
+    fn content_has_the_json_schema_of_the_map_it_replaced() {
+        let map =
+            schemars::SchemaGenerator::default().into_root_schema_for::<BTreeMap<Component, u64>>();
+        let content = schemars::SchemaGenerator::default().into_root_schema_for::<Content>();
+        assert_eq!(
+            serde_json::to_value(&content).unwrap(),
+            serde_json::to_value(&map).unwrap()
+        );
+    }
 
     #[test]
     fn decimals_become_exact_integers() {

@@ -11,7 +11,6 @@
 // Test code: a failed assertion is a panic, and each test is documented by its name.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ledger_core::Digest;
@@ -23,7 +22,7 @@ use ledger_core::id::{Component, Country, LotId, Material, PartyId};
 use ledger_core::keys::{PublicKey, SecretKey};
 use ledger_core::merkle::{self, MemoryTree, NodeSource, node_hash};
 use ledger_core::plan::{PlanBuilder, PlanError};
-use ledger_core::quantity::{Quantity, Unit};
+use ledger_core::quantity::{Content, Quantity, Unit};
 use ledger_core::state::{
     AttestationRecord, Changes, EventRecord, Holding, KeyRecord, KeyRequest, LotRecord,
     PartyRecord, PartyVersion, Receipt, ShipmentRecord, StateError, StateKeys,
@@ -344,7 +343,7 @@ pub fn sample_changes() -> Changes {
             material: Material::new("cobalt-ore").unwrap(),
             unit: Unit::Kg,
             created: Quantity::Grams(19_950_500),
-            content: BTreeMap::from([(Component::parse("Co").unwrap(), 31_000)]),
+            content: Content::from([(Component::parse("Co").unwrap(), 31_000)]),
             capacity_wh: None,
             unit_mass_mg: None,
             created_by: digest("extract"),
