@@ -966,13 +966,43 @@ fn a_large_append_prints_a_summary_not_a_line_per_statement() {
 #[test]
 fn an_input_file_over_the_limit_is_refused_before_it_is_read() {
     let s = Scratch::new();
-    let big = s.path("big.signed");
-    // A sparse file of 300 MiB: refused from its size alone, without reading it.
+    let big = s.path("big.json");
+    // A sparse file of 300 MiB: `sign` reads its events whole, so it refuses the file from
+    // its size alone, without reading it.
     let file = std::fs::File::create(&big).unwrap();
     file.set_len(300 << 20).unwrap();
-    let out = s.custody(&["append", "big.signed"]).code(2);
+    s.custody(&["keygen", "--out", "supplier.pem"]).success();
+    let out = s
+        .custody(&[
+            "sign",
+            "big.json",
+            "--key",
+            "supplier.pem",
+            "--out",
+            "big.signed",
+        ])
+        .code(2);
     assert!(
         stderr(&out).contains("larger than the limit of"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!s.path("big.signed").exists());
+}
+
+/// `append` streams its files, so no file size is too large; a line is, and it is refused,
+/// named by file and line, before the ledger is opened (there is none here).
+#[test]
+fn a_statement_line_over_the_limit_is_refused_naming_it() {
+    let s = Scratch::new();
+    let long = "x".repeat(ledger::MAX_STATEMENT_LINE + 1);
+    s.write("long.signed", &format!("\n{long}\n"));
+    let out = s.custody(&["append", "long.signed"]).code(2);
+    assert!(
+        stderr(&out).contains(&format!(
+            "long.signed:2: longer than {} bytes",
+            ledger::MAX_STATEMENT_LINE
+        )),
         "{}",
         stderr(&out)
     );

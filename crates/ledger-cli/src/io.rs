@@ -8,6 +8,41 @@ use anyhow::{Context, Result, bail};
 /// Largest file of events or statements read, in bytes.
 pub const MAX_INPUT: u64 = 256 << 20;
 
+/// The lines of `path` that hold more than whitespace: its statements, if it is a file of
+/// signed statements. Read in blocks, so a file of any size takes a block of memory; a line
+/// longer than `max_line` bytes is refused here, naming it, before anything else is done.
+pub fn count_lines(path: &Path, max_line: usize) -> Result<usize> {
+    use std::io::BufRead;
+    let shown = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut input = std::io::BufReader::with_capacity(1 << 16, file);
+    // Statements so far, lines so far, the current line's length and whether it holds more
+    // than whitespace.
+    let (mut statements, mut line, mut length, mut filled) = (0, 1usize, 0usize, false);
+    loop {
+        let block = input
+            .fill_buf()
+            .with_context(|| format!("cannot read {shown}"))?;
+        if block.is_empty() {
+            return Ok(statements + usize::from(filled));
+        }
+        for &byte in block {
+            if byte == b'\n' {
+                statements += usize::from(filled);
+                (line, length, filled) = (line + 1, 0, false);
+                continue;
+            }
+            length += 1;
+            if length > max_line {
+                bail!("{shown}:{line}: longer than {max_line} bytes");
+            }
+            filled |= !byte.is_ascii_whitespace();
+        }
+        let read = block.len();
+        input.consume(read);
+    }
+}
+
 /// Reads `path` (or stdin for `-`) as UTF-8, refusing more than `limit` bytes.
 pub fn read_text(path: &Path, limit: u64) -> Result<String> {
     let mut bytes = Vec::new();

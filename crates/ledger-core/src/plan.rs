@@ -170,6 +170,15 @@ where
 
     /// The finished plan, with the state `changes` the rules made for its statements.
     pub fn finish(self, changes: Changes) -> Result<AppendPlan, PlanError<S::Error>> {
+        self.finish_part(changes).map(|(plan, _)| plan)
+    }
+
+    /// [`Self::finish`], handing back the subject index after the plan as well: what the
+    /// plan of the next part of an append written in parts is built on.
+    pub fn finish_part(
+        self,
+        changes: Changes,
+    ) -> Result<(AppendPlan, Subjects), PlanError<S::Error>> {
         if self.entries.is_empty() {
             return Err(PlanError::Empty);
         }
@@ -177,7 +186,7 @@ where
             size: self.nodes.size(),
             last: self.last,
         };
-        Ok(AppendPlan {
+        let plan = AppendPlan {
             start: self.start,
             head,
             entries: self.entries,
@@ -186,7 +195,8 @@ where
             lot_events: self.lot_events,
             party_events: self.party_events,
             subjects: self.subject_changes.into_iter().collect(),
-        })
+        };
+        Ok((plan, self.subjects))
     }
 }
 

@@ -433,16 +433,49 @@ impl From<StoreError> for Failure {
 /// Writes everything `plan` writes, in `txn`, after locking the head row and checking the
 /// plan against it; moves the head with a compare-and-set.
 fn write_plan(txn: &mut impl GenericClient, plan: &AppendPlan) -> Result<(), Failure> {
+    let head = locked_head(txn)?;
+    writes::check_plan(&head, plan)?;
+    move_head(txn, head, plan.head())?;
+    write_rows(txn, plan)
+}
+
+/// The head, its row locked until the transaction ends.
+fn locked_head(txn: &mut impl GenericClient) -> Result<Head, Failure> {
     let row = txn
         .query_opt(
             "SELECT size, last FROM custody_head WHERE id = 1 FOR UPDATE",
             &[],
         )
         .map_err(Failure::Database)?;
-    let head = decode_head(row.as_ref())?;
-    writes::check_plan(&head, plan)?;
+    Ok(decode_head(row.as_ref())?)
+}
+
+/// Moves the head, read locked by [`locked_head`], from `from` to `to`.
+fn move_head(txn: &mut impl GenericClient, from: Head, to: Head) -> Result<(), Failure> {
+    let moved = txn
+        .execute(
+            "UPDATE custody_head SET size = $1, last = $2 WHERE id = 1 AND size = $3 AND last = $4",
+            &[
+                &position(to.size)?,
+                &to.last.as_bytes().as_slice(),
+                &position(from.size)?,
+                &from.last.as_bytes().as_slice(),
+            ],
+        )
+        .map_err(Failure::Database)?;
+    if moved != 1 {
+        // The row is locked and was just read: only a damaged table gets here.
+        return Err(Failure::Store(StoreError::Conflict {
+            expected: from.size,
+            found: from.size,
+        }));
+    }
+    Ok(())
+}
+
+/// Inserts `plan`'s entries and records ([`writes::records`]); the head is not touched.
+fn write_rows(txn: &mut impl GenericClient, plan: &AppendPlan) -> Result<(), Failure> {
     let records = writes::records(plan)?;
-    let new = plan.head();
     let (seqs, bytes): (Vec<i64>, Vec<&[u8]>) = plan
         .entries()
         .iter()
@@ -450,24 +483,6 @@ fn write_plan(txn: &mut impl GenericClient, plan: &AppendPlan) -> Result<(), Fai
         .collect::<Result<Vec<_>, StoreError>>()?
         .into_iter()
         .unzip();
-    let moved = txn
-        .execute(
-            "UPDATE custody_head SET size = $1, last = $2 WHERE id = 1 AND size = $3 AND last = $4",
-            &[
-                &position(new.size)?,
-                &new.last.as_bytes().as_slice(),
-                &position(head.size)?,
-                &head.last.as_bytes().as_slice(),
-            ],
-        )
-        .map_err(Failure::Database)?;
-    if moved != 1 {
-        // The row is locked and was just read: only a damaged table gets here.
-        return Err(Failure::Store(StoreError::Conflict {
-            expected: head.size,
-            found: plan.start().size,
-        }));
-    }
     txn.execute(
         "INSERT INTO custody_entries (seq, bytes) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
         &[&seqs, &bytes],
@@ -490,8 +505,12 @@ struct PgTxn<'a> {
     store: &'a PgStore,
     client: RefCell<Option<Pooled<'a>>>,
     head: Head,
+    /// Where the parts written so far end ([`AppendTxn::write_part`]; `None` before the
+    /// first).
+    written: Option<Head>,
     /// The state records [`AppendTxn::prefetch`] read in bulk, by key (`None`: no such
-    /// record); the rules' reads of these keys are answered from here.
+    /// record); the rules' reads of these keys are answered from here. Emptied by every
+    /// part, which may change them.
     prefetched: HashMap<Vec<u8>, Option<Vec<u8>>>,
     _writer: MutexGuard<'a, ()>,
 }
@@ -583,11 +602,49 @@ impl AppendTxn for PgTxn<'_> {
         Ok(())
     }
 
+    /// Inserts the part's rows in the open transaction, whose own reads then see them.
+    fn write_part(&mut self, plan: &AppendPlan) -> Result<(), StoreError> {
+        writes::check_plan(&self.written.unwrap_or(self.head), plan)?;
+        let shown = self.store.pool.shown();
+        let mut client = self.client.borrow_mut();
+        let Some(client) = client.as_mut() else {
+            return Err(self.finished());
+        };
+        write_rows(&mut **client, plan).map_err(|failure| failure.into_store(shown))?;
+        self.prefetched.clear();
+        self.written = Some(plan.head());
+        Ok(())
+    }
+
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
         let store = self.store;
         let Some(mut client) = self.client.borrow_mut().take() else {
             return Err(self.finished());
         };
+        if let Some(written) = self.written {
+            // The parts are in this transaction only: a failure cannot be tried again in a
+            // fresh one, and is returned as it is.
+            let last = writes::check_plan(&written, plan)
+                .map_err(Failure::Store)
+                .and_then(|()| {
+                    let head = locked_head(&mut *client)?;
+                    if head != self.head {
+                        return Err(Failure::Store(StoreError::Conflict {
+                            expected: head.size,
+                            found: self.head.size,
+                        }));
+                    }
+                    move_head(&mut *client, head, plan.head())?;
+                    write_rows(&mut *client, plan)?;
+                    client.batch_execute("COMMIT").map_err(Failure::Database)
+                });
+            return last.map_err(|failure| {
+                if client.batch_execute("ROLLBACK").is_err() {
+                    client.discard();
+                }
+                failure.into_store(store.pool.shown())
+            });
+        }
         // First in the transaction the rules read in; a serialization failure (another
         // process moved the head since) is tried again in a fresh one, which reads the
         // current head and reports the conflict or writes.
@@ -850,6 +907,7 @@ impl Store for PgStore {
             store: self,
             client: RefCell::new(Some(client)),
             head,
+            written: None,
             prefetched: HashMap::new(),
             _writer: writer,
         }))

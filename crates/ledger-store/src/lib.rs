@@ -202,11 +202,24 @@ pub trait AppendTxn: StateView + MerkleNodes {
         Ok(())
     }
 
-    /// Writes `plan` (everything or nothing) and makes it durable before returning `Ok`.
+    /// Writes `plan`, one part of an append too large to hold in memory whole, without
+    /// making it visible: the head stays, readers outside the transaction see none of it,
+    /// and the transaction's own reads (state records, Merkle nodes) see all of it. The
+    /// first part starts at [`AppendTxn::head`], each later one where the one before ended;
+    /// [`AppendTxn::commit`] writes the last part and makes them all visible at once.
+    /// Dropping the transaction instead undoes every part, and so does the next open after
+    /// a crash: an append written in parts is still all or nothing.
     ///
-    /// Fails with [`StoreError::Conflict`] and writes nothing if the plan does not start at
-    /// the current head, and with [`StoreError::InvalidBatch`] if its state changes name log
-    /// positions outside the plan.
+    /// Fails as [`AppendTxn::commit`] does, after which the transaction can only be dropped.
+    fn write_part(&mut self, plan: &AppendPlan) -> Result<(), StoreError>;
+
+    /// Writes `plan` (everything or nothing), with the parts [`AppendTxn::write_part`]
+    /// wrote before it, and makes them durable before returning `Ok`.
+    ///
+    /// Fails with [`StoreError::Conflict`] and writes nothing if the plan does not start
+    /// where the parts end (at the current head when there are none), and with
+    /// [`StoreError::InvalidBatch`] if its state changes name log positions outside the
+    /// plan.
     fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError>;
 }
 

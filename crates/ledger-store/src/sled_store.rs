@@ -4,19 +4,20 @@
 //! Why it is safe:
 //! - **Atomic, durable appends.** [`AppendTxn::commit`] writes the plan's entries, every
 //!   index record, the Merkle nodes and the new head, then flushes before returning `Ok`. A
-//!   plan of at most [`COMMIT_CHUNK`] records is one `sled::Batch`. A larger one is written
-//!   in batches of that many records, because sled holds what it frees while applying a batch
-//!   until the batch ends: a first batch writes the marker `meta/pending-append` (the start
-//!   position), each later one writes some records, with an undo record (`u/`) holding the
-//!   value before the append of each that may have existed (entries, Merkle nodes and
-//!   positional index keys at or past the start cannot: [`keys::new_since`]; nor can an
-//!   event record the transaction found absent, whose value holds its position), and a final
-//!   batch writes the head and removes the marker; the append is committed exactly when that
-//!   batch is durable. An open that finds the marker puts the old values back and removes
-//!   the new positional keys and event records by position (a failed commit does the same
-//!   at once), so a crash
-//!   still leaves all of an append or none of it. Undo records without a marker are
-//!   leftovers of a committed append, deleted at open and by the next chunked commit.
+//!   plan of at most [`COMMIT_CHUNK`] records is one `sled::Batch`. A larger one, and an
+//!   append written in parts ([`AppendTxn::write_part`]), is written in batches of that many
+//!   records, because sled holds what it frees while applying a batch until the batch ends: a
+//!   first batch writes the marker `meta/pending-append` (the start position), each later one
+//!   writes some records, with an undo record (`u/`) holding the value before the append of
+//!   each that may have existed (entries, Merkle nodes and positional index keys at or past
+//!   the start cannot: [`keys::new_since`]; nor can an event record the transaction found
+//!   absent, whose value holds its position; a key a part wrote keeps the undo record of its
+//!   first write), and a final batch writes the head and removes the marker; the append is
+//!   committed exactly when that batch is durable. An open that finds the marker puts the
+//!   old values back and removes the new positional keys and event records by position (a
+//!   failed commit, or a transaction dropped after writing parts, does the same at once),
+//!   so a crash still leaves all of an append or none of it. Undo records without a marker
+//!   are leftovers of a committed append, deleted at open and by the next batched commit.
 //! - **One writer.** sled takes an exclusive file lock, so a second process cannot open the
 //!   ledger ([`StoreError::Locked`]); within a process, an append transaction holds a mutex
 //!   from [`Store::begin_append`] to its commit, so the state it was checked against is the
@@ -36,7 +37,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ledger_core::Digest;
 use ledger_core::codec;
@@ -100,8 +101,9 @@ pub struct SledStore {
     append_lock: Mutex<()>,
     /// The entry log readers use while this store is open ([`crate::entry_log`]).
     entry_log: EntryLog,
-    /// Held exclusively while an append too large for one batch writes its batches, shared
-    /// by reads of state and indexes, so no reader sees part of such an append. Entries,
+    /// Held exclusively from the first batch of an append written in batches to its last
+    /// (through all its parts), shared by reads of state and indexes, so no reader sees part
+    /// of such an append. Entries,
     /// Merkle nodes and checkpoints need no gate: what an append writes of them lies beyond
     /// the old head. It guards no data: a poisoned lock is taken over as is.
     commit_gate: RwLock<()>,
@@ -650,92 +652,6 @@ impl SledStore {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Commits a plan too large for one batch (see the module's doc): the entry log is
-    /// already written; `records` are every key the plan writes but the head, in key order;
-    /// `entry_log` is the new entry log length, encoded; `read` the values the transaction
-    /// read, which are still the stored ones. On a failure before the final batch it undoes
-    /// what it wrote before returning the error. Returns once the final batch is applied,
-    /// not yet flushed.
-    fn commit_chunked(
-        &self,
-        plan: &AppendPlan,
-        records: &[(&[u8], &[u8])],
-        entry_log: Vec<u8>,
-        read: &HashMap<Vec<u8>, Option<IVec>>,
-    ) -> Result<(), StoreError> {
-        let start = plan.start().size;
-        // The undo records of the last chunked append, committed (`begin_append` refuses
-        // while a marker exists): deleted here, off the path of the append that wrote them,
-        // so they hold disk until the next one. A failure writes nothing of this append.
-        self.drain(keys::UNDO, |_, _, _| Ok(()))?;
-        let _gate = self
-            .commit_gate
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let written = self.write_chunks(start, records, plan, entry_log, read);
-        #[cfg(test)]
-        if written.is_err()
-            && self
-                .hooks
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .crash
-        {
-            return written;
-        }
-        if written.is_err() {
-            // If this fails too the marker stays, and `begin_append` refuses until an open
-            // undoes the append; the first error is the one to report.
-            let _ = self.undo_pending();
-        }
-        written
-    }
-
-    /// The batches of [`Self::commit_chunked`]: the marker, the records with the undo
-    /// records of those that may have existed before (not those [`keys::new_since`] the
-    /// start; an old value is taken from `read` when the transaction read it), then the
-    /// head, the entry log length and the marker's removal.
-    fn write_chunks(
-        &self,
-        start: u64,
-        records: &[(&[u8], &[u8])],
-        plan: &AppendPlan,
-        entry_log: Vec<u8>,
-        read: &HashMap<Vec<u8>, Option<IVec>>,
-    ) -> Result<(), StoreError> {
-        let mut marker = sled::Batch::default();
-        marker.insert(keys::PENDING_APPEND, encode("pending append", &start)?);
-        self.db
-            .apply_batch(marker)
-            .map_err(|e| self.sled_error(e))?;
-        for (applied, chunk) in records.chunks(self.chunk_records()).enumerate() {
-            self.stop_here(applied)?;
-            let mut batch = sled::Batch::default();
-            for (key, value) in chunk {
-                // An event record the transaction found absent is new: its position is in
-                // its value, and an undo removes it by that (`remove_new_since`).
-                let new_event =
-                    key.starts_with(keys::EVENT) && matches!(read.get(*key), Some(None));
-                if !keys::new_since(key, start) && !new_event {
-                    let old = match read.get(*key) {
-                        Some(old) => old.clone(),
-                        None => self.get(key)?,
-                    };
-                    batch.insert(keys::undo(start, key), encode_undo(key, old.as_deref())?);
-                }
-                batch.insert(*key, *value);
-            }
-            self.db.apply_batch(batch).map_err(|e| self.sled_error(e))?;
-            collect_garbage(chunk.len());
-        }
-        self.stop_here(records.len().div_ceil(self.chunk_records()))?;
-        let mut last = sled::Batch::default();
-        last.insert(keys::HEAD, encode_head(&plan.head())?);
-        last.insert(keys::ENTRY_LOG, entry_log);
-        last.remove(keys::PENDING_APPEND);
-        self.db.apply_batch(last).map_err(|e| self.sled_error(e))
-    }
-
     /// Undoes the append `meta/pending-append` names, if there is one: puts back each value
     /// its undo records hold, removing each record in the same batch (so an undo cut short
     /// is taken up again), removes the keys it wrote without one ([`Self::remove_new_since`]),
@@ -874,15 +790,38 @@ impl SledStore {
 struct SledTxn<'a> {
     store: &'a SledStore,
     head: Head,
-    /// The raw value (or absence) of each state record the rules read, by key: a chunked
-    /// commit's undo records take old values from here instead of reading them again. Still
-    /// the stored values at the commit, since the append lock keeps every other writer out.
-    /// As large as the set of records read.
+    /// Where the parts written so far end ([`SledTxn::head`] before the first).
+    written: Head,
+    /// Set by the first batch of records written under the undo log, by a part or by a
+    /// commit too large for one batch.
+    batches: Option<Batches<'a>>,
+    /// The raw value (or absence) of each state record the rules read, by key, since the
+    /// last part: the undo records take old values from here instead of reading them again
+    /// (still the stored values, since the append lock keeps every other writer out).
+    /// Emptied by every part, so it holds the reads of one part at most.
     read: RefCell<HashMap<Vec<u8>, Option<IVec>>>,
     _writer: MutexGuard<'a, ()>,
 }
 
-impl SledTxn<'_> {
+/// What an append written in batches under the undo log (see the module's doc) keeps from
+/// its first batch, which writes the marker, to its last, which writes the head.
+struct Batches<'a> {
+    /// The commit gate, held exclusively: no read of state or indexes in the process sees
+    /// part of the append.
+    _gate: RwLockWriteGuard<'a, ()>,
+    /// The entry log's end after the entries written so far (past its committed end).
+    log_end: u64,
+    /// Batches of records applied so far (the tests stop a commit after some).
+    applied: usize,
+    /// Where each entry written so far is in the entry log, kept only while the store
+    /// caches positions ([`SledStore::cache_committed`]).
+    placed: Option<Vec<EntryAt>>,
+    /// Whether the last batch, which writes the head, was applied: the append is
+    /// committed then, and never undone.
+    committed: bool,
+}
+
+impl<'a> SledTxn<'a> {
     /// Reads the state record stored as `S` under `key`, as the store's getters do, and
     /// remembers its bytes (see [`SledTxn::read`]); a key read before is answered from
     /// them. No commit gate: this transaction's lock keeps every commit out.
@@ -906,6 +845,158 @@ impl SledTxn<'_> {
             None => Ok(None),
         }
     }
+
+    /// The append's [`Batches`], begun by the first call: the undo records of the last
+    /// chunked append, committed (`begin_append` refuses while a marker exists), are
+    /// deleted, off the path of the append that wrote them, so they hold disk until the
+    /// next one; then the gate is taken and the marker written. A failure before the marker
+    /// is written leaves nothing of this append.
+    fn batches(&mut self) -> Result<&mut Batches<'a>, StoreError> {
+        let batches = match self.batches.take() {
+            Some(batches) => batches,
+            None => {
+                let store = self.store;
+                store.drain(keys::UNDO, |_, _, _| Ok(()))?;
+                let gate = store
+                    .commit_gate
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let log_end = store.entry_log_end()?;
+                let placed = store
+                    .positions
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some()
+                    .then(Vec::new);
+                let mut marker = sled::Batch::default();
+                marker.insert(
+                    keys::PENDING_APPEND,
+                    encode("pending append", &self.head.size)?,
+                );
+                store
+                    .db
+                    .apply_batch(marker)
+                    .map_err(|e| store.sled_error(e))?;
+                Batches {
+                    _gate: gate,
+                    log_end,
+                    applied: 0,
+                    placed,
+                    committed: false,
+                }
+            }
+        };
+        Ok(self.batches.insert(batches))
+    }
+
+    /// Writes `plan`'s entries to the entry log after those written before, durably, then
+    /// its `records` ([`writes::records`]) and its entries' positions in batches of at most
+    /// [`SledStore::chunk_records`] under the undo log: each batch holds the undo record of
+    /// each of its keys that may have existed before the append (not those
+    /// [`keys::new_since`] its start, nor an event record the transaction found absent,
+    /// whose value holds its position), unless an earlier part wrote one already, which
+    /// holds the value from before the append. The head stays.
+    fn write_in_batches(
+        &mut self,
+        plan: &AppendPlan,
+        mut records: BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let store = self.store;
+        let start = self.head.size;
+        let earlier_part = self.batches.is_some();
+        let read = self.read.take();
+        let chunk = store.chunk_records();
+        let batches = self.batches()?;
+        let frames: Vec<Frame<'_>> = plan
+            .entries()
+            .iter()
+            .map(|(_, bytes)| Frame::Entry(bytes))
+            .collect();
+        let (end, placed) = store.entry_log.append(batches.log_end, &frames)?;
+        drop(frames);
+        for ((seq, _), at) in plan.entries().iter().zip(&placed) {
+            records.insert(keys::entry(*seq), encode("entry position", at)?);
+        }
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            store.stop_here(batches.applied)?;
+            let mut batch = sled::Batch::default();
+            let mut written = 0;
+            for (key, value) in records.by_ref().take(chunk) {
+                let new_event =
+                    key.starts_with(keys::EVENT) && matches!(read.get(&key), Some(None));
+                if !keys::new_since(&key, start) && !new_event {
+                    let undo = keys::undo(start, &key);
+                    if !(earlier_part && store.get(&undo)?.is_some()) {
+                        let old = match read.get(&key) {
+                            Some(old) => old.clone(),
+                            None => store.get(&key)?,
+                        };
+                        batch.insert(undo, encode_undo(&key, old.as_deref())?);
+                    }
+                }
+                batch.insert(key, value);
+                written += 1;
+            }
+            store
+                .db
+                .apply_batch(batch)
+                .map_err(|e| store.sled_error(e))?;
+            collect_garbage(written);
+            batches.applied += 1;
+        }
+        batches.log_end = end;
+        if let Some(kept) = batches.placed.as_mut() {
+            kept.extend(placed);
+        }
+        self.written = plan.head();
+        Ok(())
+    }
+
+    /// The last batch of an append written in batches: the head, the entry log's committed
+    /// length and the marker's removal. The append is committed once it is durable.
+    fn finish_batches(&mut self) -> Result<(), StoreError> {
+        let store = self.store;
+        let head = self.written;
+        let batches = self.batches()?;
+        store.stop_here(batches.applied)?;
+        let mut last = sled::Batch::default();
+        last.insert(keys::HEAD, encode_head(&head)?);
+        last.insert(
+            keys::ENTRY_LOG,
+            encode("entry log length", &batches.log_end)?,
+        );
+        last.remove(keys::PENDING_APPEND);
+        store
+            .db
+            .apply_batch(last)
+            .map_err(|e| store.sled_error(e))?;
+        batches.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for SledTxn<'_> {
+    /// Undoes at once an append whose batches were begun and not committed: a part written
+    /// and the transaction dropped, or a commit that failed part way.
+    fn drop(&mut self) {
+        if self.batches.as_ref().is_none_or(|b| b.committed) {
+            return;
+        }
+        #[cfg(test)]
+        if self
+            .store
+            .hooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .crash
+        {
+            return;
+        }
+        // If this fails too the marker stays, and `begin_append` refuses until an open
+        // undoes the append.
+        let _ = self.store.undo_pending();
+    }
 }
 
 impl AppendTxn for SledTxn<'_> {
@@ -913,52 +1004,62 @@ impl AppendTxn for SledTxn<'_> {
         self.head
     }
 
-    fn commit(self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
+    fn write_part(&mut self, plan: &AppendPlan) -> Result<(), StoreError> {
+        writes::check_plan(&self.written, plan)?;
+        let records = writes::records(plan)?;
+        self.write_in_batches(plan, records)
+    }
+
+    fn commit(mut self: Box<Self>, plan: &AppendPlan) -> Result<(), StoreError> {
         let store = self.store;
-        writes::check_plan(&store.head()?, plan)?;
+        let expected = match self.batches {
+            Some(_) => self.written,
+            None => store.head()?,
+        };
+        writes::check_plan(&expected, plan)?;
         let records = writes::records(plan)?;
         // The entries, the records, the head and the entry log length.
-        let chunked = plan.entries().len() + records.len() + 2 > store.chunk_records();
-        // The entries reach the entry log, durably, before the database commits them. Its
-        // committed length changes only with the head: bytes after it are ignored until then.
-        let frames: Vec<Frame<'_>> = plan
-            .entries()
-            .iter()
-            .map(|(_, bytes)| Frame::Entry(bytes))
-            .collect();
-        let (end, placed) = store.entry_log.append(store.entry_log_end()?, &frames)?;
-        drop(frames);
-        let entry_log = encode("entry log length", &end)?;
-        let entries = plan
-            .entries()
-            .iter()
-            .zip(&placed)
-            .map(|((seq, _), at)| Ok((keys::entry(*seq), encode("entry position", at)?)))
-            .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>>()?;
-        if chunked {
-            let mut ordered: Vec<(&[u8], &[u8])> = entries
-                .iter()
-                .map(|(k, v)| (k, v))
-                .chain(&records)
-                .map(|(k, v)| (k.as_slice(), v.as_slice()))
-                .collect();
-            ordered.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            store.commit_chunked(plan, &ordered, entry_log, &self.read.take())?;
+        let batched = self.batches.is_some()
+            || plan.entries().len() + records.len() + 2 > store.chunk_records();
+        let placed = if batched {
+            self.write_in_batches(plan, records)?;
+            self.finish_batches()?;
+            self.batches
+                .as_mut()
+                .and_then(|b| b.placed.take())
+                .unwrap_or_default()
         } else {
+            // The entries reach the entry log, durably, before the database commits them.
+            // Its committed length changes only with the head: bytes after it are ignored
+            // until then.
+            let frames: Vec<Frame<'_>> = plan
+                .entries()
+                .iter()
+                .map(|(_, bytes)| Frame::Entry(bytes))
+                .collect();
+            let (end, placed) = store.entry_log.append(store.entry_log_end()?, &frames)?;
+            drop(frames);
+            let entries = plan
+                .entries()
+                .iter()
+                .zip(&placed)
+                .map(|((seq, _), at)| Ok((keys::entry(*seq), encode("entry position", at)?)))
+                .collect::<Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>>()?;
             let mut writes = SledStore::build_batch(plan, entries, records)?;
-            writes.insert(keys::ENTRY_LOG, entry_log);
+            writes.insert(keys::ENTRY_LOG, encode("entry log length", &end)?);
             store
                 .db
                 .apply_batch(writes)
                 .map_err(|e| store.sled_error(e))?;
-        }
+            placed
+        };
         // If the flush fails the append is applied in memory and may or may not survive a
         // crash: the caller must treat the error as fatal, not retry the same positions.
         store.flush()?;
-        // A chunked append's undo records are left: the next chunked commit or open deletes
+        // A batched append's undo records are left: the next batched commit or open deletes
         // them, so nothing can fail here once the append is acknowledged.
         store.write_acknowledged(&plan.head())?;
-        store.cache_committed(plan.start().size, &placed);
+        store.cache_committed(self.head.size, &placed);
         Ok(())
     }
 }
@@ -1203,6 +1304,8 @@ impl Store for SledStore {
         Ok(Box::new(SledTxn {
             store: self,
             head,
+            written: head,
+            batches: None,
             read: RefCell::new(HashMap::new()),
             _writer: writer,
         }))

@@ -83,6 +83,8 @@ macro_rules! for_each_test {
             fail_committing_an_acknowledged_plan_again_is_a_conflict,
             fail_state_changes_that_contradict_the_plan_are_refused_and_write_nothing,
             fail_a_batch_that_fails_midway_leaves_nothing_behind,
+            an_append_written_in_parts_commits_what_one_plan_commits,
+            fail_an_append_written_in_parts_and_dropped_leaves_nothing_behind,
             concurrent_appends_in_one_process_take_turns_and_fill_consecutive_positions,
             reopening_sees_everything,
             checkpoints_list_by_tree_size_and_cannot_outrun_the_log,
@@ -926,6 +928,186 @@ pub fn fail_a_batch_that_fails_midway_leaves_nothing_behind(backend: &dyn Backen
     // The store still works afterwards: the failed commit released the append lock.
     append_plain(&*store, 1);
     assert_eq!(store.head().unwrap().size, 1);
+}
+
+/// The plan of one part of an append: `entries` on `at` (where the parts before end, with
+/// the subject index there), read through `txn`, which sees those parts.
+pub fn part_plan(
+    txn: &dyn AppendTxn,
+    at: (Head, Subjects),
+    entries: &[(Vec<u8>, Event)],
+    changes: Changes,
+) -> (AppendPlan, Subjects) {
+    let nodes = Nodes(txn);
+    let mut builder = PlanBuilder::new(at.0, &nodes, at.1);
+    for (bytes, event) in entries {
+        builder
+            .push_entry_bytes(bytes.clone(), &Digest::ZERO, event)
+            .unwrap();
+    }
+    builder.finish_part(changes).unwrap()
+}
+
+/// The three parts of an append from position `start`: 10, 11 and 9 entries of every kind
+/// the indexes list, the second part replacing a record the first wrote; and the changes
+/// of all three taken together, as one plan would write them.
+pub fn three_parts(start: u64) -> ([Vec<(Vec<u8>, Event)>; 3], [Changes; 3], Changes) {
+    let entries = |range: std::ops::Range<u64>| -> Vec<(Vec<u8>, Event)> {
+        range
+            .map(|seq| {
+                let event = match seq % 3 {
+                    0 => enroll_event(),
+                    1 => ship_event(&["LOT-1"]),
+                    _ => plain_event(),
+                };
+                (entry_bytes(seq), event)
+            })
+            .collect()
+    };
+    let mut first = sample_changes();
+    let moved: Vec<_> = first
+        .events
+        .iter()
+        .map(|(id, record)| {
+            (
+                id,
+                EventRecord {
+                    seq: start,
+                    ..record
+                },
+            )
+        })
+        .collect();
+    first.events.extend(moved);
+    first.attestations = vec![
+        attestation(start, Subject::Party(party_id("kivu"))),
+        attestation(start + 1, Subject::Lot(lot_id("LOT-1"))),
+    ];
+    let mut second = Changes::default();
+    let mut renamed = first.parties[&party_id("kivu")].clone();
+    renamed.name = "kivu renamed".into();
+    second.parties.insert(party_id("kivu"), renamed);
+    second
+        .attestations
+        .push(attestation(start + 12, Subject::Lot(lot_id("LOT-1"))));
+    let mut all = first.clone();
+    all.parties.extend(second.parties.clone());
+    all.attestations.extend(second.attestations.clone());
+    (
+        [
+            entries(start..start + 10),
+            entries(start + 10..start + 21),
+            entries(start + 21..start + 30),
+        ],
+        [first, second, Changes::default()],
+        all,
+    )
+}
+
+pub fn an_append_written_in_parts_commits_what_one_plan_commits(backend: &dyn Backend) {
+    let (entries, changes, all) = three_parts(3);
+    // The same append in one plan, on a second ledger.
+    let (_one_place, one) = new_store(backend);
+    append_plain(&*one, 3);
+    commit_events(&*one, &entries.concat(), all).unwrap();
+
+    let (place, store) = new_store(backend);
+    append_plain(&*store, 3);
+    let before = store.head().unwrap();
+    let mut txn = store.begin_append().unwrap();
+    let [first, second, last] = changes;
+    let (part, subjects) = part_plan(&*txn, (before, Subjects::default()), &entries[0], first);
+    txn.write_part(&part).unwrap();
+    // The transaction reads what its parts wrote; its head is still where it began.
+    assert_eq!(txn.head(), before);
+    assert_eq!(
+        txn.party(&party_id("kivu")).unwrap().unwrap().name,
+        "kivu ltd"
+    );
+    let at = part.head();
+    // A part that does not start where the parts end is a conflict, and writes nothing.
+    let (stale, _) = part_plan(
+        &*txn,
+        (before, Subjects::default()),
+        &entries[1],
+        Changes::default(),
+    );
+    let err = txn.write_part(&stale).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let (part, subjects) = part_plan(&*txn, (at, subjects), &entries[1], second);
+    txn.write_part(&part).unwrap();
+    assert_eq!(
+        txn.party(&party_id("kivu")).unwrap().unwrap().name,
+        "kivu renamed"
+    );
+    let (part, _) = part_plan(&*txn, (part.head(), subjects), &entries[2], last);
+    let after = one.head().unwrap();
+    let lot = one.lot_events(&lot_id("LOT-1")).unwrap();
+    // A reader elsewhere sees each record before the append or after it, never a part.
+    let seen = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let head = store.head().unwrap();
+            (head, store.lot_events(&lot_id("LOT-1")).unwrap())
+        });
+        txn.commit(&part).unwrap();
+        reader.join().unwrap()
+    });
+    assert!([before, after].contains(&seen.0), "{:?}", seen.0);
+    assert!(seen.1.is_empty() || seen.1 == lot, "{:?}", seen.1);
+    assert_eq!(store.head().unwrap(), after);
+    assert_acknowledged(&*place, &*store, Some(after));
+    let all_entries = |s: &dyn Store| s.entries(0).map(Result::unwrap).collect::<Vec<_>>();
+    assert_eq!(all_entries(&*store), all_entries(&*one));
+    let size = after.size;
+    assert_eq!(
+        merkle::root(size, &Nodes(&*store)).unwrap(),
+        merkle::root(size, &Nodes(&*one)).unwrap()
+    );
+    assert_eq!(
+        store.merkle_range(0, 0, size).unwrap(),
+        one.merkle_range(0, 0, size).unwrap()
+    );
+    assert_eq!(store.lot_events(&lot_id("LOT-1")).unwrap(), lot);
+    assert_eq!(store.party_events().unwrap(), one.party_events().unwrap());
+    assert_eq!(
+        store.lot_attestations(&lot_id("LOT-1")).unwrap(),
+        one.lot_attestations(&lot_id("LOT-1")).unwrap()
+    );
+    assert_eq!(
+        store.party(&party_id("kivu")).unwrap(),
+        one.party(&party_id("kivu")).unwrap()
+    );
+    assert_eq!(
+        store.lot(&lot_id("LOT-1")).unwrap(),
+        one.lot(&lot_id("LOT-1")).unwrap()
+    );
+    assert_eq!(
+        store.subject_states().unwrap(),
+        one.subject_states().unwrap()
+    );
+    // Appends go on from there.
+    assert_eq!(append_plain(&*store, 1).size, size + 1);
+}
+
+pub fn fail_an_append_written_in_parts_and_dropped_leaves_nothing_behind(backend: &dyn Backend) {
+    let (entries, [first, second, _], _) = three_parts(0);
+    let (place, store) = new_store(backend);
+    let mut txn = store.begin_append().unwrap();
+    let (part, subjects) = part_plan(
+        &*txn,
+        (Head::EMPTY, Subjects::default()),
+        &entries[0],
+        first,
+    );
+    txn.write_part(&part).unwrap();
+    let (part, _) = part_plan(&*txn, (part.head(), subjects), &entries[1], second);
+    txn.write_part(&part).unwrap();
+    drop(txn);
+    assert_nothing_written(&*place, &*store);
+    assert!(store.subject_states().unwrap().is_empty());
+    // The store works on: the dropped transaction released the append lock.
+    assert_eq!(append_plain(&*store, 1).size, 1);
+    assert_eq!(store.entries(0).count(), 1);
 }
 
 pub fn concurrent_appends_in_one_process_take_turns_and_fill_consecutive_positions(

@@ -1099,3 +1099,88 @@ fn readers_in_the_process_never_see_part_of_a_chunked_append() {
         });
     }
 }
+
+/// Writes the first two of [`three_parts`] on `store`'s head as parts of one append, in
+/// batches of [`TEST_CHUNK`], and returns the transaction, not committed, with where the
+/// parts end.
+fn two_parts_written(store: &SledStore) -> (Box<dyn AppendTxn + '_>, Head) {
+    chunk(store, None, false);
+    let mut txn = store.begin_append().unwrap();
+    let head = txn.head();
+    let (entries, [first, second, _], _) = three_parts(head.size);
+    let (part, subjects) = part_plan(&*txn, (head, Default::default()), &entries[0], first);
+    txn.write_part(&part).unwrap();
+    let (part, _) = part_plan(&*txn, (part.head(), subjects), &entries[1], second);
+    txn.write_part(&part).unwrap();
+    (txn, part.head())
+}
+
+#[test]
+fn fail_an_append_written_in_parts_cut_short_by_a_crash_is_undone_at_the_next_open() {
+    let (dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    let log = std::fs::read(dir.path().join("entries.log")).unwrap();
+    let (txn, _) = two_parts_written(&store);
+    // The party record both parts wrote has one undo record, holding its value from
+    // before the append, not the first part's.
+    let start = txn.head().size;
+    let kivu = keys::party(&party_id("kivu"));
+    let undo = store.raw().get(keys::undo(start, &kivu)).unwrap().unwrap();
+    let old = before.iter().find(|(key, _)| *key == kivu).unwrap();
+    assert_eq!(undo[0], 1);
+    assert!(
+        undo[1..] == old.1[..],
+        "the undo record holds another value"
+    );
+    // The process dies here: no roll-back (the crash hook), then the next open.
+    chunk(&store, None, true);
+    drop(txn);
+    assert_eq!(
+        keys_under(&dump(store.raw()), keys::PENDING_APPEND),
+        ["meta/pending-append"]
+    );
+    let (store, reopened) = reopened(store, dir.path());
+    assert!(reopened == before, "the dumps differ");
+    assert_eq!(std::fs::read(dir.path().join("entries.log")).unwrap(), log);
+    assert_eq!(
+        store.party(&party_id("kivu")).unwrap().unwrap().name,
+        "kivu ltd"
+    );
+    assert_eq!(append_plain(&store, 1).size, start + 1);
+}
+
+#[test]
+fn fail_an_append_written_in_parts_and_dropped_is_undone_at_once() {
+    let (_dir, store) = store_for_chunks();
+    let before = dump(store.raw());
+    drop(two_parts_written(&store));
+    assert!(dump(store.raw()) == before, "the dumps differ");
+}
+
+#[test]
+fn readers_in_the_process_wait_for_an_append_written_in_parts() {
+    let (_dir, store) = store_for_chunks();
+    let lot_before = store.lot_events(&lot_id("LOT-1")).unwrap();
+    let (txn, written) = two_parts_written(&store);
+    let (entries, _, _) = three_parts(txn.head().size);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Started while the parts are written: it sees the append whole once committed.
+        let reader = scope.spawn(|| {
+            let lot = store.lot_events(&lot_id("LOT-1")).unwrap();
+            (done.load(std::sync::atomic::Ordering::Acquire), lot)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (last, _) = part_plan(
+            &*txn,
+            (written, Default::default()),
+            &entries[2],
+            Changes::default(),
+        );
+        done.store(true, std::sync::atomic::Ordering::Release);
+        txn.commit(&last).unwrap();
+        let (after_commit, lot) = reader.join().unwrap();
+        assert!(after_commit, "a reader read while the parts were written");
+        assert!(lot.len() > lot_before.len(), "{lot:?}");
+    });
+}

@@ -1,25 +1,31 @@
 //! Appending: statements in, receipts out, in one transaction of the store.
 //!
+//! The statements are taken a part of [`APPEND_PART`] at a time, so memory does not grow
+//! with the batch; for each part:
+//!
 //! 1. Every statement goes through the state-free half of the check
 //!    ([`Checked::new_batch`]: id, structure, signature over the ledger's origin), the
 //!    signatures in batches, on all cores.
-//! 2. A store transaction starts and is told every state record the rules may read
-//!    ([`rules::reads`], so a network store fetches them in bulk); the statements are checked
-//!    in order against its state plus the effects of the statements before them ([`check::apply`], the function replay
-//!    runs too). Any error finding refuses the whole batch and nothing is written.
-//! 3. The core's [`PlanBuilder`] turns the statements into entries, index records, Merkle
-//!    nodes and the new head; the transaction commits that plan all or nothing.
+//! 2. The transaction is told every state record the rules may read ([`rules::reads`], so
+//!    a network store fetches them in bulk); the statements are checked in order against
+//!    its state (the ledger and the parts before) plus the effects of the statements before
+//!    them ([`check::apply`], the function replay runs too). The error findings are kept.
+//! 3. The core's [`PlanBuilder`] turns the part into entries, index records, Merkle nodes
+//!    and its head. A part that is not the last is written beyond the ledger's head
+//!    ([`AppendTxn::write_part`]); the last one is committed, which makes the batch visible
+//!    at once. A finding in any part refuses the whole batch: the transaction is dropped,
+//!    which undoes the parts, and nothing is written.
 //! 4. Each statement gets a [`Receipt`] whose inclusion proof comes from the nodes in memory:
-//!    the nodes the batch completed and the few stored ones on its left edge, kept after the
-//!    commit so that the proofs are made one at a time as the receipts are read
-//!    ([`Ledger::append_lazy`]) instead of one `Vec` per statement held through the commit.
+//!    the nodes the parts completed and the few stored ones on the batch's left edge, kept
+//!    after the commit so that the proofs are made one at a time as the receipts are read
+//!    ([`ReceiptIter`]) instead of one `Vec` per statement held through the commit.
 
 use std::collections::HashMap;
 
 use ledger_core::check::{self, Checked};
 use ledger_core::hash::Digest;
 use ledger_core::merkle::{self, NodeSource, TreeError};
-use ledger_core::plan::{AppendPlan, PlanBuilder, PlanError};
+use ledger_core::plan::{AppendPlan, Head, PlanBuilder, PlanError};
 use ledger_core::rules;
 use ledger_core::state::{Overlay, StateKeys, StateView};
 use ledger_core::statement::{Statement, StatementJson};
@@ -35,9 +41,13 @@ use crate::progress::Progress;
 /// Most statements in one batch.
 pub const MAX_BATCH: usize = 1_000_000;
 
-/// Statements whose signatures are checked between two progress reports: a few signature
-/// batches per core.
+/// Statements whose signatures are checked in one call: a few signature batches per core.
 const SIGNATURE_CHUNK: usize = 16 * ledger_core::keys::BATCH_SIZE;
+
+/// Statements read, checked, planned and written as one part of an append
+/// ([`Ledger::append_stream`]): a few megabytes of statements, state changes and records
+/// (about 53,000 records at the synthetic ledger's 6.5 a statement).
+pub const APPEND_PART: usize = 2 * SIGNATURE_CHUNK;
 
 /// Where an accepted statement landed, with the proof that it is in the log (SPEC §1).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -107,36 +117,140 @@ fn parse_lines(
 ) -> Result<()> {
     for (n, line) in text.lines().enumerate() {
         progress.advance(line.len() as u64 + 1);
-        let line = line.trim();
-        if line.is_empty() {
+        let Some(statement) = parse_line(line, source, n + 1)? else {
             continue;
-        }
-        if out.len() >= MAX_BATCH {
-            return Err(Error::BadInput(format!(
-                "{source}: more than {MAX_BATCH} statements in one batch"
-            )));
-        }
-        let parsed: StatementJson = serde_json::from_str(line).map_err(|e| {
-            Error::BadInput(format!("{source}:{}: not a signed statement: {e}", n + 1))
-        })?;
-        let statement = Statement {
-            event: parsed.event,
-            signer: parsed.signer,
-            signature: parsed.signature,
         };
-        let id = statement
-            .id()
-            .map_err(|e| Error::BadInput(format!("{source}:{}: {e}", n + 1)))?;
-        if id != parsed.id {
-            return Err(Error::BadInput(format!(
-                "{source}:{}: \"id\" is {} but the event hashes to {id}",
-                n + 1,
-                parsed.id
-            )));
+        if out.len() >= MAX_BATCH {
+            return Err(too_many(source));
         }
         out.push(statement);
     }
     Ok(())
+}
+
+/// The statement on line `number` of `source`, `None` for a blank line.
+fn parse_line(line: &str, source: &str, number: usize) -> Result<Option<Statement>> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let parsed: StatementJson = serde_json::from_str(line)
+        .map_err(|e| Error::BadInput(format!("{source}:{number}: not a signed statement: {e}")))?;
+    let statement = Statement {
+        event: parsed.event,
+        signer: parsed.signer,
+        signature: parsed.signature,
+    };
+    let id = statement
+        .id()
+        .map_err(|e| Error::BadInput(format!("{source}:{number}: {e}")))?;
+    if id != parsed.id {
+        return Err(Error::BadInput(format!(
+            "{source}:{number}: \"id\" is {} but the event hashes to {id}",
+            parsed.id
+        )));
+    }
+    Ok(Some(statement))
+}
+
+fn too_many(source: &str) -> Error {
+    Error::BadInput(format!(
+        "{source}: more than {MAX_BATCH} statements in one batch"
+    ))
+}
+
+/// The longest line of signed statements read: the largest event's JSON
+/// ([`ledger_core::input::MAX_EVENT_JSON`]) twice over, for the id, signer and signature
+/// around it and any spacing.
+pub const MAX_STATEMENT_LINE: usize = 2 * ledger_core::input::MAX_EVENT_JSON;
+
+/// Signed statements read from `input` a line at a time, each parsed and checked as
+/// [`parse_statements`] does: how [`Ledger::append_stream`] takes a file without holding it.
+/// A line is read only up to [`MAX_STATEMENT_LINE`] bytes; a longer one, or one that is not
+/// UTF-8, is an error naming it. The first error ends the iteration.
+pub struct StatementLines<R> {
+    input: R,
+    source: String,
+    /// The number of the last line read.
+    line: usize,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: std::io::BufRead> StatementLines<R> {
+    /// The statements of `input`, named `source` in errors (`file.signed:3: ...`).
+    pub fn new(input: R, source: impl Into<String>) -> StatementLines<R> {
+        StatementLines {
+            input,
+            source: source.into(),
+            line: 0,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Reads the next line into `buf`, without its end; `false` at the end of the input.
+    fn next_line(&mut self) -> Result<bool> {
+        use std::io::{BufRead, Read};
+        self.buf.clear();
+        self.line += 1;
+        let limit = MAX_STATEMENT_LINE as u64 + 1;
+        let read = (&mut self.input)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::BadInput(format!("{}: cannot read: {e}", self.source)))?;
+        if read == 0 {
+            return Ok(false);
+        }
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+        } else if self.buf.len() > MAX_STATEMENT_LINE {
+            return Err(Error::BadInput(format!(
+                "{}:{}: longer than {MAX_STATEMENT_LINE} bytes",
+                self.source, self.line
+            )));
+        }
+        Ok(true)
+    }
+
+    /// The statement on the line in `buf`, `None` for a blank line.
+    fn parse(&self) -> Result<Option<Statement>> {
+        let line = std::str::from_utf8(&self.buf).map_err(|e| {
+            Error::BadInput(format!(
+                "{}:{}: not UTF-8 (byte {} of the line)",
+                self.source,
+                self.line,
+                e.valid_up_to() + 1
+            ))
+        })?;
+        parse_line(line, &self.source, self.line)
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for StatementLines<R> {
+    type Item = Result<Statement>;
+
+    fn next(&mut self) -> Option<Result<Statement>> {
+        while !self.done {
+            let parsed = match self.next_line() {
+                Ok(true) => self.parse(),
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Ok(None) => continue,
+                Ok(Some(statement)) => return Some(Ok(statement)),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        None
+    }
 }
 
 pub(crate) fn plan_error(e: PlanError<StoreError>) -> Error {
@@ -145,6 +259,15 @@ pub(crate) fn plan_error(e: PlanError<StoreError>) -> Error {
         PlanError::Empty => Error::BadInput("no statements to append".into()),
         other => Error::damaged(other),
     }
+}
+
+/// One part's checked plan, with what the next part and the receipts need.
+struct Part {
+    plan: AppendPlan,
+    /// The Merkle root after the part.
+    root: Digest,
+    /// The subject index after the part.
+    subjects: Subjects,
 }
 
 impl<S: Store> Ledger<S> {
@@ -157,25 +280,34 @@ impl<S: Store> Ledger<S> {
         recorded_at: Timestamp,
         progress: &dyn Progress,
     ) -> Result<Vec<Receipt>> {
-        self.append_as(statements, recorded_at, progress, Mode::Checked)?
-            .iter()
+        self.append_stream(statements.into_iter().map(Ok), recorded_at, progress)?
             .collect()
     }
 
-    /// [`Ledger::append`], with the receipts made one at a time as the returned iterator is
-    /// read, in statement order: each inclusion proof is computed then, from the batch's
-    /// Merkle nodes kept in memory (about two 32-byte hashes per statement), so that a
-    /// large batch does not hold a proof per statement. The receipts are the same, and the
-    /// iterator reads nothing from the store: it outlives the ledger. An `Err` item means
-    /// the kept nodes are inconsistent (a bug), never that the batch was not appended.
-    pub fn append_lazy(
+    /// [`Ledger::append`] of the statements `statements` yields, read a part of
+    /// [`APPEND_PART`] at a time: each part is checked (signatures, then rules against the
+    /// ledger and the parts before it), planned and written beyond the head
+    /// ([`AppendTxn::write_part`]), and the last part's commit makes the whole batch visible
+    /// at once. Memory holds one part, and the receipts' ids and Merkle nodes (about 100
+    /// bytes a statement), whatever the size of the batch; the batch is still all or
+    /// nothing. An `Err` item (a line that does not parse) ends the append with that error,
+    /// undoing the parts written; so does a refusal, reported with the findings of every
+    /// statement, as for a batch in memory. Progress counts statements, of the iterator's
+    /// size hint.
+    ///
+    /// The receipts are made one at a time as the returned iterator is read, in statement
+    /// order: each inclusion proof is computed then, from the batch's Merkle nodes kept in
+    /// memory, so a large batch does not hold a proof per statement. The iterator reads
+    /// nothing from the store: it outlives the ledger. An `Err` item means the kept nodes
+    /// are inconsistent (a bug), never that the batch was not appended.
+    pub fn append_stream(
         &self,
-        statements: Vec<Statement>,
+        statements: impl Iterator<Item = Result<Statement>>,
         recorded_at: Timestamp,
         progress: &dyn Progress,
-    ) -> Result<impl ExactSizeIterator<Item = Result<Receipt>> + Send + use<S>> {
+    ) -> Result<ReceiptIter> {
         let receipts = self.append_as(statements, recorded_at, progress, Mode::Checked)?;
-        Ok((0..receipts.len()).map(move |i| receipts.get(i)))
+        Ok(ReceiptIter { receipts, next: 0 })
     }
 
     /// Writes `statement` as the next entry without the rule check, damaged as `tamper`
@@ -189,7 +321,7 @@ impl<S: Store> Ledger<S> {
         tamper: Tamper,
     ) -> Result<Receipt> {
         let receipts = self.append_as(
-            vec![statement],
+            std::iter::once(Ok(statement)),
             recorded_at,
             &crate::progress::Silent,
             Mode::Unchecked(tamper),
@@ -202,90 +334,112 @@ impl<S: Store> Ledger<S> {
 
     fn append_as(
         &self,
-        statements: Vec<Statement>,
+        statements: impl Iterator<Item = Result<Statement>>,
         recorded_at: Timestamp,
         progress: &dyn Progress,
         mode: Mode,
     ) -> Result<Receipts> {
-        if statements.is_empty() {
+        let total = statements.size_hint().0 as u64;
+        let mut statements = statements.peekable();
+        let mut part = take_part(&mut statements, 0)?;
+        if part.is_empty() {
             return Err(Error::BadInput("no statements to append".into()));
         }
-        if statements.len() > MAX_BATCH {
-            return Err(Error::BadInput(format!(
-                "{} statements in one batch; at most {MAX_BATCH}",
-                statements.len()
-            )));
-        }
-        let checked = self.check_signatures(statements, progress)?;
+        let keys = KeyCache::default();
         let mut txn = self.store().begin_append()?;
-        txn.prefetch(&|| {
-            let mut reads = StateKeys::default();
-            for c in &checked {
-                rules::reads(&c.id(), &c.statement().event, &mut reads);
+        // Read before any part is written: the store's own reads wait for the append then.
+        let mut subjects = Subjects::from_states(self.store().subject_states()?);
+        let mut receipts = Receipts::begin(&*txn)?;
+        let mut refused = Refused {
+            findings: Vec::new(),
+        };
+        let mut head = txn.head();
+        progress.start("appending", total);
+        loop {
+            let checked = self.check_signatures(part, &keys)?;
+            txn.prefetch(&|| {
+                let mut reads = StateKeys::default();
+                for c in &checked {
+                    rules::reads(&c.id(), &c.statement().event, &mut reads);
+                }
+                reads
+            })?;
+            let first = receipts.len();
+            let done = self.check_and_plan(
+                &*txn,
+                &checked,
+                (head, subjects),
+                first,
+                recorded_at,
+                mode,
+                &mut refused,
+            )?;
+            receipts.add(checked.iter().map(Checked::id), &done.plan);
+            // Every statement of the part is in its plan now, encoded: none is held on.
+            drop(checked);
+            part = take_part(&mut statements, receipts.len())?;
+            let written = done.plan.entries().len() as u64;
+            if part.is_empty() {
+                if !refused.findings.is_empty() {
+                    // Dropping the transaction undoes the parts written.
+                    progress.finish();
+                    return Err(Error::Refused(refused));
+                }
+                let committed = txn.commit(&done.plan);
+                if committed.is_ok() {
+                    progress.advance(written);
+                }
+                progress.finish();
+                committed?;
+                receipts.finish(done.plan.head().size, done.root);
+                return Ok(receipts);
             }
-            reads
-        })?;
-        let (plan, mut receipts) =
-            self.check_and_plan(&*txn, &checked, recorded_at, progress, mode)?;
-        // Every statement is in the plan's entries now, encoded, and its id in the receipts:
-        // the statements are not held through the commit.
-        drop(checked);
-        // One atomic write: its progress is the number of entries written, all at once.
-        let written = plan.entries().len() as u64;
-        progress.start("writing", written);
-        let committed = txn.commit(&plan);
-        if committed.is_ok() {
+            txn.write_part(&done.plan)?;
             progress.advance(written);
+            head = done.plan.head();
+            subjects = done.subjects;
         }
-        progress.finish();
-        committed?;
-        receipts.keep_nodes(&plan);
-        Ok(receipts)
     }
 
-    /// The state-free half of the check of every statement ([`Checked::new_batch`]), the
-    /// signatures in batches on all cores; progress moves a chunk at a time. The statements
-    /// move into the results: nothing of the input is left behind.
+    /// The state-free half of the check of every statement of a part
+    /// ([`Checked::new_batch`]), the signatures in batches on all cores. The statements move
+    /// into the results: nothing of the input is left behind.
     fn check_signatures(
         &self,
         statements: Vec<Statement>,
-        progress: &dyn Progress,
+        keys: &KeyCache,
     ) -> Result<Vec<Checked>> {
-        let keys = KeyCache::default();
-        progress.start("checking signatures", statements.len() as u64);
         let mut checked: Vec<Checked> = Vec::with_capacity(statements.len());
         let mut statements = statements.into_iter().peekable();
         while statements.peek().is_some() {
             let chunk: Vec<Statement> = statements.by_ref().take(SIGNATURE_CHUNK).collect();
-            let len = chunk.len() as u64;
-            for c in Checked::new_batch(chunk, self.signing_origin(), &keys) {
+            for c in Checked::new_batch(chunk, self.signing_origin(), keys) {
                 checked.push(
                     c.map_err(|e| Error::BadInput(format!("a statement cannot be encoded: {e}")))?,
                 );
             }
-            progress.advance(len);
         }
-        progress.finish();
         Ok(checked)
     }
 
-    /// Runs the rules on `checked` against the transaction's state and builds the plan and
-    /// what its receipts need besides the plan's own Merkle nodes. Nothing is written.
+    /// Runs the rules on the part `checked`, the batch's statements from `first` on, against
+    /// the transaction's state (the ledger and the parts written before), keeping the error
+    /// findings in `refused`, and builds the part's plan on `at` (where the parts before
+    /// end, and the subject index there). Nothing is written.
+    #[allow(clippy::too_many_arguments)]
     fn check_and_plan(
         &self,
         txn: &dyn AppendTxn,
         checked: &[Checked],
+        at: (Head, Subjects),
+        first: usize,
         recorded_at: Timestamp,
-        progress: &dyn Progress,
         mode: Mode,
-    ) -> Result<(AppendPlan, Receipts)> {
-        let head = txn.head();
+        refused: &mut Refused,
+    ) -> Result<Part> {
+        let (head, subjects) = at;
         let state: &dyn StateView = txn;
         let mut overlay = Overlay::new(state);
-        let mut refused = Refused {
-            findings: Vec::new(),
-        };
-        progress.start("checking rules", checked.len() as u64);
         for (i, statement) in checked.iter().enumerate() {
             let mut findings = Vec::new();
             check::apply(
@@ -297,16 +451,10 @@ impl<S: Store> Ledger<S> {
                 &mut findings,
             )?;
             if matches!(mode, Mode::Checked) {
-                refused.add(i, findings);
+                refused.add(first + i, findings);
             }
-            progress.advance(1);
-        }
-        progress.finish();
-        if !refused.findings.is_empty() {
-            return Err(Error::Refused(refused));
         }
         let nodes = Nodes(txn);
-        let subjects = Subjects::from_states(self.store().subject_states()?);
         let mut plan = PlanBuilder::new(head, &nodes, subjects);
         for statement in checked {
             match mode {
@@ -316,11 +464,59 @@ impl<S: Store> Ledger<S> {
             }
             .map_err(plan_error)?;
         }
-        let receipts = Receipts::new(txn, &plan, checked.iter().map(Checked::id).collect())?;
-        let plan = plan.finish(overlay.changes).map_err(plan_error)?;
-        Ok((plan, receipts))
+        let root = plan.root().map_err(plan_error)?;
+        let (plan, subjects) = plan.finish_part(overlay.changes).map_err(plan_error)?;
+        Ok(Part {
+            plan,
+            root,
+            subjects,
+        })
     }
 }
+
+/// The next part of `statements`: up to [`APPEND_PART`] of them, the batch's statements
+/// from `taken` on (at most [`MAX_BATCH`] in all). The first `Err` item is the error.
+fn take_part(
+    statements: &mut impl Iterator<Item = Result<Statement>>,
+    taken: usize,
+) -> Result<Vec<Statement>> {
+    let part: Vec<Statement> = statements
+        .by_ref()
+        .take(APPEND_PART)
+        .collect::<Result<_>>()?;
+    if taken + part.len() > MAX_BATCH {
+        return Err(Error::BadInput(format!(
+            "more than {MAX_BATCH} statements in one batch"
+        )));
+    }
+    Ok(part)
+}
+
+/// The receipts of an appended batch, made one at a time as they are read (see
+/// [`Ledger::append_stream`]).
+pub struct ReceiptIter {
+    receipts: Receipts,
+    next: usize,
+}
+
+impl Iterator for ReceiptIter {
+    type Item = Result<Receipt>;
+
+    fn next(&mut self) -> Option<Result<Receipt>> {
+        if self.next >= self.receipts.len() {
+            return None;
+        }
+        self.next += 1;
+        Some(self.receipts.get(self.next - 1))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.receipts.len() - self.next.min(self.receipts.len());
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for ReceiptIter {}
 
 /// The receipts of one appended batch, each made when asked for: the event ids, the tree
 /// after the batch, and the Merkle nodes its inclusion proofs read. Used by `append` and by
@@ -339,20 +535,15 @@ pub(crate) struct Receipts {
 }
 
 impl Receipts {
-    /// What the receipts of the statements `ids`, pushed into `plan` from the head of
-    /// `txn`, need besides the nodes of the committed plan ([`Receipts::keep_nodes`]): the
-    /// tree after them and the stored left edge of their start.
-    pub(crate) fn new(
-        txn: &dyn AppendTxn,
-        plan: &PlanBuilder<'_, Nodes<'_>>,
-        ids: Vec<Digest>,
-    ) -> Result<Receipts> {
+    /// The receipts of a batch appended from the head of `txn`, with none in it yet: the
+    /// stored left edge of its start is read here.
+    pub(crate) fn begin(txn: &dyn AppendTxn) -> Result<Receipts> {
         let start = txn.head().size;
         Ok(Receipts {
             start,
-            tree_size: plan.next_seq(),
-            root: plan.root().map_err(plan_error)?,
-            ids,
+            tree_size: start,
+            root: Digest::ZERO,
+            ids: Vec::new(),
             nodes: BatchNodes(left_edge(txn, start)?),
         })
     }
@@ -361,14 +552,22 @@ impl Receipts {
         self.ids.len()
     }
 
-    /// Adds the nodes the batch completed, its leaves among them, from the committed `plan`.
-    pub(crate) fn keep_nodes(&mut self, plan: &AppendPlan) {
+    /// Adds the statements `ids` of the next `plan` of the batch (one part, or all of
+    /// it), with the nodes the plan completes, its leaves among them.
+    pub(crate) fn add(&mut self, ids: impl Iterator<Item = Digest>, plan: &AppendPlan) {
+        self.ids.extend(ids);
         self.nodes.0.reserve(plan.merkle_nodes().len());
         self.nodes.0.extend(
             plan.merkle_nodes()
                 .iter()
                 .map(|&(level, index, hash)| ((level, index), hash)),
         );
+    }
+
+    /// Records the tree after the batch: its size and its root.
+    pub(crate) fn finish(&mut self, tree_size: u64, root: Digest) {
+        self.tree_size = tree_size;
+        self.root = root;
     }
 
     /// The receipt of the batch's statement `i` (below [`Receipts::len`]).
@@ -393,6 +592,7 @@ impl Receipts {
     }
 
     /// All the receipts, in batch order.
+    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = Result<Receipt>> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }

@@ -80,7 +80,10 @@ use ledger_store::Store;
 
 #[cfg(feature = "fault-injection")]
 pub use append::Tamper;
-pub use append::{MAX_BATCH, Receipt, parse_statements};
+pub use append::{
+    APPEND_PART, MAX_BATCH, MAX_STATEMENT_LINE, Receipt, ReceiptIter, StatementLines,
+    parse_statements,
+};
 pub use bundle::ExportedBundle;
 pub use checkpoint::SignedCheckpoint;
 pub use error::{Error, Refused, Result};

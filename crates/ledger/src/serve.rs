@@ -236,12 +236,13 @@ impl<S: Store> Ledger<S> {
             plan.push(statement.statement(), &statement.id(), recorded_at)
                 .map_err(plan_error)?;
         }
-        let mut receipts =
-            crate::append::Receipts::new(&*txn, &plan, accepted.iter().map(|c| c.id()).collect())?;
+        let mut receipts = crate::append::Receipts::begin(&*txn)?;
+        let root = plan.root().map_err(plan_error)?;
         let changes = std::mem::take(&mut group.changes);
         let plan = plan.finish(changes).map_err(plan_error)?;
         txn.commit(&plan)?;
-        receipts.keep_nodes(&plan);
+        receipts.add(accepted.iter().map(|c| c.id()), &plan);
+        receipts.finish(plan.head().size, root);
         let mut out = Vec::with_capacity(requests.len());
         for ((outcome, start), request) in outcomes.into_iter().zip(starts).zip(requests) {
             match (outcome, start) {

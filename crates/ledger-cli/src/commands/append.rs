@@ -1,6 +1,7 @@
 //! `custody append`: signed statements in, one all-or-nothing batch out.
 
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use ledger::{Error, Ledger, Receipt};
@@ -11,21 +12,22 @@ use crate::cli::AppendArgs;
 use crate::commands::{close, open, print_json};
 use crate::{exit, io};
 
-/// Batches at least this large show a progress bar while their rules are checked.
+/// Batches at least this large show a progress bar while they are appended.
 const PROGRESS_FROM: u64 = 10_000;
 
 /// Appends `statements` now, closes the ledger, and only then prints the receipts (or the
-/// findings that refused them); returns the exit code. The receipts are made and printed one
-/// at a time ([`Ledger::append_lazy`]): a large batch holds no inclusion proof per statement,
-/// nor its whole `--json` output.
+/// findings that refused them); returns the exit code. The statements are read as the
+/// append takes them and the receipts made and printed one at a time
+/// ([`Ledger::append_stream`]): a large batch is never held whole, nor an inclusion proof
+/// per statement, nor its whole `--json` output.
 pub fn append_and_print(
     ledger: Ledger<AnyStore>,
-    statements: Vec<Statement>,
+    statements: impl Iterator<Item = ledger::Result<Statement>>,
     json: bool,
     verbose: bool,
 ) -> Result<u8> {
     let progress = io::TerminalProgress::from(PROGRESS_FROM);
-    let outcome = ledger.append_lazy(statements, ledger::now()?, &progress);
+    let outcome = ledger.append_stream(statements, ledger::now()?, &progress);
     close(ledger)?;
     match outcome {
         Ok(receipts) => print_receipts(receipts, json, verbose),
@@ -131,29 +133,70 @@ fn json_receipts(
     Ok(())
 }
 
-/// Runs `custody append`.
+/// Runs `custody append`. The files are counted first (a quick read, which leaves them in
+/// the page cache for the append's own), so that an empty or oversized batch is refused
+/// before the ledger opens and the progress bar knows its length; stdin is read once.
 pub fn run(dir: &Path, args: AppendArgs) -> Result<u8> {
-    let mut statements = Vec::new();
-    for file in &args.files {
-        let text = io::read_text(file, io::MAX_INPUT)?;
-        // A file of many statements shows its reading too (bytes, from 1 MiB on).
-        let reading = io::TerminalProgress::from(1 << 20);
-        let parsed = ledger::parse_statements(&text, &file.display().to_string(), &reading)?;
-        drop(text);
-        if statements.is_empty() {
-            // The first file's statements are taken as they are, not copied.
-            statements = parsed;
-        } else {
-            statements.extend(parsed);
-        }
-        if statements.len() > ledger::MAX_BATCH {
+    let mut total = 0;
+    for file in args.files.iter().filter(|f| !is_stdin(f)) {
+        total += io::count_lines(file, ledger::MAX_STATEMENT_LINE)?;
+        if total > ledger::MAX_BATCH {
             bail!("more than {} statements in one batch", ledger::MAX_BATCH);
         }
     }
-    if statements.is_empty() {
+    if total == 0 && !args.files.iter().any(|f| is_stdin(f)) {
         bail!("no statements to append");
     }
+    let statements = Files {
+        files: args.files.into_iter(),
+        current: None,
+        left: total,
+    };
     append_and_print(open(dir)?, statements, args.json, args.verbose)
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// The statements of `files`, in order, each file opened once the one before is read to
+/// its end (`-` is stdin).
+struct Files {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<ledger::StatementLines<Box<dyn BufRead>>>,
+    /// The statement lines [`run`] counted in the files, less those read: the size hint.
+    left: usize,
+}
+
+impl Iterator for Files {
+    type Item = ledger::Result<Statement>;
+
+    fn next(&mut self) -> Option<ledger::Result<Statement>> {
+        loop {
+            if let Some(item) = self.current.as_mut().and_then(Iterator::next) {
+                self.left = self.left.saturating_sub(1);
+                return Some(item);
+            }
+            let path = self.files.next()?;
+            let shown = path.display().to_string();
+            let input: Box<dyn BufRead> = if is_stdin(&path) {
+                Box::new(std::io::stdin().lock())
+            } else {
+                match std::fs::File::open(&path) {
+                    Ok(file) => Box::new(BufReader::with_capacity(1 << 16, file)),
+                    Err(e) => {
+                        self.files = Vec::new().into_iter();
+                        return Some(Err(Error::BadInput(format!("cannot open {shown}: {e}"))));
+                    }
+                }
+            };
+            self.current = Some(ledger::StatementLines::new(input, shown));
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, None)
+    }
 }
 
 #[cfg(test)]

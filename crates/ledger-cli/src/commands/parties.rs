@@ -39,7 +39,7 @@ pub fn enroll(dir: &Path, args: EnrollArgs) -> Result<u8> {
         keys,
     });
     let statement = ledger.operator_statement(&operator, body, ledger::now()?, rand::random())?;
-    append_and_print(ledger, vec![statement], args.json, false)
+    append_and_print(ledger, std::iter::once(Ok(statement)), args.json, false)
 }
 
 /// Runs `custody revoke`.
@@ -51,5 +51,5 @@ pub fn revoke(dir: &Path, args: RevokeArgs) -> Result<u8> {
         key: keyfile::read_public(&args.key)?,
     });
     let statement = ledger.operator_statement(&operator, body, ledger::now()?, rand::random())?;
-    append_and_print(ledger, vec![statement], args.json, false)
+    append_and_print(ledger, std::iter::once(Ok(statement)), args.json, false)
 }
