@@ -914,6 +914,77 @@ fn parties_and_lots_list_what_is_in_the_ledger() {
     );
 }
 
+/// `custody append a b -` is one batch of the statements of both files and stdin, in that
+/// order; a bad line in any of them refuses the whole batch, naming the file and line.
+#[test]
+fn append_takes_files_and_stdin_as_one_batch() {
+    let (s, _) = small_ledger();
+    let extract = |i: u32| {
+        format!(
+            r#"{{"kind": "extract", "actor": "kivu", "time": "2026-03-02T08:15:00Z", "nonce": {i}, "site": {{"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47, "method": "industrial"}}, "outputs": [{{"lot": "MIX-{i:04}", "material": "cobalt-ore", "quantity": 10, "unit": "kg", "content": {{"Co": 0.03}}}}]}}"#
+        )
+    };
+    for (name, range) in [("a", 0..2), ("b", 2..3), ("c", 3..5)] {
+        let events: Vec<String> = range.map(extract).collect();
+        s.write(&format!("{name}.json"), &events.join("\n"));
+        s.custody(&[
+            "sign",
+            "--key",
+            "miner.pem",
+            &format!("{name}.json"),
+            "--out",
+            &format!("{name}.signed"),
+        ])
+        .success();
+    }
+    let (entries, size) = snapshot(&s.ledger());
+    // A line of the second file that does not parse: nothing of the batch lands.
+    s.write(
+        "bad.signed",
+        &format!("{}\n\n{{\n", s.read("b.signed").trim()),
+    );
+    let out = s.custody(&["append", "a.signed", "bad.signed"]).code(2);
+    assert!(
+        stderr(&out).contains("bad.signed:3: not a signed statement"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(snapshot(&s.ledger()), (entries, size));
+    let out = custody_tests::custody()
+        .current_dir(s.dir.path())
+        .env_remove("CUSTODY_LEDGER")
+        .arg("--ledger")
+        .arg(s.ledger())
+        .args(["append", "--json", "a.signed", "b.signed", "-"])
+        .write_stdin(s.read("c.signed"))
+        .assert()
+        .success();
+    let out: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(out["accepted"], true);
+    let receipts = out["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 5);
+    let seqs: Vec<u64> = receipts
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (size..size + 5).collect::<Vec<_>>());
+    let signed: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|name| {
+            s.read(&format!("{name}.signed"))
+                .lines()
+                .map(|line| serde_json::from_str::<Value>(line).unwrap()["id"].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ids: Vec<String> = receipts.iter().map(|r| r["id"].to_string()).collect();
+    assert_eq!(ids, signed);
+    let lots = stdout(&s.custody(&["lots", "--material", "cobalt-ore"]).success());
+    for i in 0..5 {
+        assert!(lots.contains(&format!("MIX-{i:04}")), "{lots}");
+    }
+}
+
 #[test]
 fn a_large_append_prints_a_summary_not_a_line_per_statement() {
     let (s, _) = small_ledger();

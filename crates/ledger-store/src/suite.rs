@@ -948,11 +948,14 @@ pub fn part_plan(
     builder.finish_part(changes).unwrap()
 }
 
+/// Entry bytes with the event each holds, as [`plan`] takes them.
+pub type Entries = Vec<(Vec<u8>, Event)>;
+
 /// The three parts of an append from position `start`: 10, 11 and 9 entries of every kind
 /// the indexes list, the second part replacing a record the first wrote; and the changes
 /// of all three taken together, as one plan would write them.
-pub fn three_parts(start: u64) -> ([Vec<(Vec<u8>, Event)>; 3], [Changes; 3], Changes) {
-    let entries = |range: std::ops::Range<u64>| -> Vec<(Vec<u8>, Event)> {
+pub fn three_parts(start: u64) -> ([Entries; 3], [Changes; 3], Changes) {
+    let entries = |range: std::ops::Range<u64>| -> Entries {
         range
             .map(|seq| {
                 let event = match seq % 3 {

@@ -681,6 +681,50 @@ mod tests {
     use super::*;
     use ledger_core::merkle::{MemoryTree, PendingNodes, leaf_hash, verify_inclusion};
 
+    /// The first error of [`StatementLines`] over `input`, as shown.
+    fn first_error(input: &[u8]) -> String {
+        let mut lines = StatementLines::new(input, "in.signed");
+        let err = match lines.next() {
+            Some(Err(e)) => e.to_string(),
+            Some(Ok(_)) => panic!("a statement parsed"),
+            None => panic!("no error"),
+        };
+        // The first error ends the iteration.
+        assert!(lines.next().is_none());
+        err
+    }
+
+    #[test]
+    fn fail_statement_lines_name_the_line_of_each_error() {
+        // Blank lines are skipped, and counted.
+        let err = first_error(b"\n  \r\n{\"id\": 1}\n");
+        assert!(
+            err.starts_with("in.signed:3: not a signed statement"),
+            "{err}"
+        );
+        assert_eq!(
+            first_error(b"\n\nab\xffcd\n"),
+            "in.signed:3: not UTF-8 (byte 3 of the line)"
+        );
+        let long = vec![b'x'; MAX_STATEMENT_LINE + 1];
+        assert_eq!(
+            first_error(&[b"\n".as_slice(), &long].concat()),
+            format!("in.signed:2: longer than {MAX_STATEMENT_LINE} bytes")
+        );
+        // A line of exactly the limit is read, and parsed.
+        let mut exact = vec![b' '; MAX_STATEMENT_LINE - 1];
+        exact.insert(0, b'x');
+        assert!(
+            first_error(&[&exact[..], b"\n"].concat()).starts_with("in.signed:1: not a signed")
+        );
+    }
+
+    #[test]
+    fn statement_lines_of_blank_input_are_none() {
+        assert!(StatementLines::new(&b""[..], "a").next().is_none());
+        assert!(StatementLines::new(&b"\n \n\t\n"[..], "a").next().is_none());
+    }
+
     fn leaf(i: u64) -> Digest {
         leaf_hash(&i.to_le_bytes())
     }

@@ -93,6 +93,103 @@ fn fail_a_refused_batch_is_a_typed_refusal_and_writes_nothing() {
     assert!(ledger.trace(&LotId::new("E-0003").unwrap()).is_err());
 }
 
+/// A batch larger than a part ([`ledger::APPEND_PART`]) is checked and written a part at a
+/// time and is still one batch: a rule broken in a later part by a statement of an earlier
+/// one refuses all of it, writing nothing; without that statement all of it lands at once,
+/// every receipt proving its statement against the batch's root.
+#[test]
+fn fail_a_batch_of_many_parts_is_all_or_nothing() {
+    let (_dir, ledger, keys) = demo_ledger();
+    let before = ledger.store().head().unwrap();
+    let count = ledger::APPEND_PART + 100;
+    let text: Vec<String> = (0..count).map(|i| extract(&format!("P-{i:05}"))).collect();
+    let statements = sign(&ledger, &keys["kivu-mining"], &text.join("\n"), 1_000);
+    // The second part creates again a lot the first part created.
+    let again = ledger::APPEND_PART + 50;
+    let mut refused = statements.clone();
+    refused.insert(
+        again,
+        sign(&ledger, &keys["kivu-mining"], &extract("P-00010"), 99_999).remove(0),
+    );
+    match ledger.append(refused, ledger::now().unwrap(), &Silent) {
+        Err(Error::Refused(refused)) => {
+            let codes: Vec<_> = refused
+                .findings
+                .iter()
+                .map(|(i, f)| (*i, f.rule.code()))
+                .collect();
+            assert_eq!(codes, [(again, "CUS-CUS-006")]);
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|r| r.len())),
+    }
+    assert_eq!(ledger.store().head().unwrap(), before);
+    assert_eq!(ledger.store().entry(before.size).unwrap(), None);
+    assert!(ledger.trace(&LotId::new("P-00010").unwrap()).is_err());
+
+    let receipts = ledger
+        .append(statements, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let size = before.size + count as u64;
+    assert_eq!(ledger.store().head().unwrap().size, size);
+    let root = ledger.root(size).unwrap();
+    assert_eq!(receipts.len(), count);
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r.seq, before.size + i as u64);
+        assert_eq!((r.tree_size, r.root), (size, root));
+        verify_inclusion(r.seq, size, &r.leaf_hash, &r.inclusion_path, &root).unwrap();
+    }
+    for i in [0, ledger::APPEND_PART - 1, ledger::APPEND_PART, count - 1] {
+        assert_eq!(
+            receipts[i].leaf_hash,
+            ledger.entry(receipts[i].seq).unwrap().hash
+        );
+        assert!(
+            ledger
+                .trace(&LotId::new(format!("P-{i:05}")).unwrap())
+                .is_ok()
+        );
+    }
+    assert_eq!(ledger.verify(&Silent).unwrap().counts.errors, 0);
+}
+
+/// A line that does not parse ends a streamed append with its error, naming the line,
+/// and undoes the parts written before it.
+#[test]
+fn fail_a_bad_line_in_a_later_part_undoes_the_parts_before() {
+    let (_dir, ledger, keys) = demo_ledger();
+    let before = ledger.store().head().unwrap();
+    let count = ledger::APPEND_PART + 10;
+    let text: Vec<String> = (0..count).map(|i| extract(&format!("Q-{i:05}"))).collect();
+    let mut lines: Vec<String> = sign(&ledger, &keys["kivu-mining"], &text.join("\n"), 1)
+        .iter()
+        .map(|s| {
+            serde_json::to_string(&ledger_core::statement::StatementJson::new(s).unwrap()).unwrap()
+        })
+        .collect();
+    lines.insert(ledger::APPEND_PART + 5, "{not json".into());
+    let input = std::io::Cursor::new(lines.join("\n").into_bytes());
+    let statements = ledger::StatementLines::new(input, "big.signed");
+    let err = ledger
+        .append_stream(statements, ledger::now().unwrap(), &Silent)
+        .err()
+        .expect("the append fails");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "big.signed:{}: not a signed statement",
+            ledger::APPEND_PART + 6
+        )),
+        "{err}"
+    );
+    assert_eq!(ledger.store().head().unwrap(), before);
+    assert_eq!(ledger.store().entry(before.size).unwrap(), None);
+    assert!(ledger.trace(&LotId::new("Q-00000").unwrap()).is_err());
+    // The ledger takes appends again at once.
+    let again = sign(&ledger, &keys["kivu-mining"], &extract("Q-00000"), 1);
+    ledger
+        .append(again, ledger::now().unwrap(), &Silent)
+        .unwrap();
+}
+
 #[test]
 fn fail_a_statement_signed_for_another_ledger_is_refused_there() {
     // Two ledgers with the same parties and the same keys; only their origins differ.
