@@ -65,8 +65,8 @@ impl Scratch {
         path
     }
 
-    /// Signs `events` with `key` and appends them; returns the append's JSON receipts.
-    fn sign_and_append(&self, key: &str, name: &str, events: &str) -> Value {
+    /// Writes `events` to `NAME.json` and signs them with `key` into `NAME.signed`.
+    fn sign(&self, key: &str, name: &str, events: &str) {
         self.write(&format!("{name}.json"), events);
         self.custody(&[
             "sign",
@@ -77,6 +77,11 @@ impl Scratch {
             &format!("{name}.signed"),
         ])
         .success();
+    }
+
+    /// Signs `events` with `key` and appends them; returns the append's JSON receipts.
+    fn sign_and_append(&self, key: &str, name: &str, events: &str) -> Value {
+        self.sign(key, name, events);
         let out = self
             .custody(&["append", &format!("{name}.signed"), "--json"])
             .success();
@@ -926,16 +931,7 @@ fn append_takes_files_and_stdin_as_one_batch() {
     };
     for (name, range) in [("a", 0..2), ("b", 2..3), ("c", 3..5)] {
         let events: Vec<String> = range.map(extract).collect();
-        s.write(&format!("{name}.json"), &events.join("\n"));
-        s.custody(&[
-            "sign",
-            "--key",
-            "miner.pem",
-            &format!("{name}.json"),
-            "--out",
-            &format!("{name}.signed"),
-        ])
-        .success();
+        s.sign("miner.pem", name, &events.join("\n"));
     }
     let (entries, size) = snapshot(&s.ledger());
     // A line of the second file that does not parse: nothing of the batch lands.
@@ -999,17 +995,8 @@ fn a_large_append_prints_a_summary_not_a_line_per_statement() {
             .collect()
     };
     let append = |name: &str, events: String, extra: &[&str]| {
-        s.write(&format!("{name}.json"), &events);
+        s.sign("miner.pem", name, &events);
         let signed = format!("{name}.signed");
-        s.custody(&[
-            "sign",
-            "--key",
-            "miner.pem",
-            &format!("{name}.json"),
-            "--out",
-            &signed,
-        ])
-        .success();
         let mut args = vec!["append"];
         args.extend_from_slice(extra);
         args.push(&signed);

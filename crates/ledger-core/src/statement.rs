@@ -174,6 +174,16 @@ impl StatementJson {
             signature: statement.signature,
         })
     }
+
+    /// The id it carries and the statement; readers recompute the id and compare.
+    pub fn into_parts(self) -> (Digest, Statement) {
+        let statement = Statement {
+            event: self.event,
+            signer: self.signer,
+            signature: self.signature,
+        };
+        (self.id, statement)
+    }
 }
 
 /// One position of the log.

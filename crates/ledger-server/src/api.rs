@@ -191,21 +191,16 @@ pub fn parse_body(body: &[u8]) -> Result<Vec<Statement>, Problem> {
             let path = e.path().to_string();
             Problem::malformed(&at(&path), format!("{}: {}", at(&path), e.into_inner()))
         })?;
-        let statement = Statement {
-            event: parsed.event,
-            signer: parsed.signer,
-            signature: parsed.signature,
-        };
+        let (carried, statement) = parsed.into_parts();
         let id = statement
             .id()
             .map_err(|e| Problem::malformed(&at("event"), format!("{}: {e}", at("event"))))?;
-        if id != parsed.id {
+        if id != carried {
             return Err(Problem::malformed(
                 &at("id"),
                 format!(
-                    "{}: \"id\" is {} but the event hashes to {id}",
-                    at("id"),
-                    parsed.id
+                    "{}: \"id\" is {carried} but the event hashes to {id}",
+                    at("id")
                 ),
             ));
         }

@@ -136,18 +136,13 @@ fn parse_line(line: &str, source: &str, number: usize) -> Result<Option<Statemen
     }
     let parsed: StatementJson = serde_json::from_str(line)
         .map_err(|e| Error::BadInput(format!("{source}:{number}: not a signed statement: {e}")))?;
-    let statement = Statement {
-        event: parsed.event,
-        signer: parsed.signer,
-        signature: parsed.signature,
-    };
+    let (carried, statement) = parsed.into_parts();
     let id = statement
         .id()
         .map_err(|e| Error::BadInput(format!("{source}:{number}: {e}")))?;
-    if id != parsed.id {
+    if id != carried {
         return Err(Error::BadInput(format!(
-            "{source}:{number}: \"id\" is {} but the event hashes to {id}",
-            parsed.id
+            "{source}:{number}: \"id\" is {carried} but the event hashes to {id}"
         )));
     }
     Ok(Some(statement))
