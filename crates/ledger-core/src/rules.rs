@@ -510,7 +510,7 @@ fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(), Stat
             continue;
         }
         state.changes.lots.insert(
-            output.lot.clone(),
+            &output.lot,
             LotRecord {
                 material: output.material.clone(),
                 unit: output.quantity.unit(),
@@ -523,7 +523,8 @@ fn create(state: &mut Overlay<'_>, ctx: &mut Ctx<'_, '_, '_>) -> Result<(), Stat
             },
         );
         state.changes.holdings.insert(
-            (output.lot.clone(), event.actor.clone()),
+            &output.lot,
+            &event.actor,
             Holding {
                 receipts: vec![Receipt {
                     source: ctx.s.id,
@@ -618,10 +619,7 @@ fn consume(
             );
         }
         receipt.balance = receipt.balance.saturating_sub(amount);
-        state
-            .changes
-            .holdings
-            .insert((m.lot.clone(), actor.clone()), holding);
+        state.changes.holdings.insert(&m.lot, actor, holding);
     }
     Ok(())
 }
@@ -829,10 +827,7 @@ fn receive(
             source: ctx.s.id,
             balance: got.min(sent),
         });
-        state
-            .changes
-            .holdings
-            .insert((item.lot.clone(), actor.clone()), holding);
+        state.changes.holdings.insert(&item.lot, actor, holding);
     }
     for (lot, shipped) in &shipment.lots {
         if !r.lots.iter().any(|item| item.lot == *lot) {

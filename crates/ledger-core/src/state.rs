@@ -14,6 +14,10 @@ use crate::keys::{KeyBytes, PublicKey};
 use crate::quantity::{Content, Quantity, Unit};
 use crate::timestamp::Timestamp;
 
+mod compact;
+
+pub use compact::{EventRecords, Holdings, LotRecords, ShipmentRecords};
+
 /// A failure to read state. The core does no IO: the cause is whatever the view's backing
 /// store reported, kept as the error's source so a caller can tell a store that is down
 /// from one that is damaged (`downcast_ref` to the store's own error type).
@@ -209,100 +213,6 @@ pub struct EventRecord {
     pub kind: Kind,
 }
 
-/// Event records by event id, stored compactly: the rules keep one for every event of the
-/// log, so a whole-ledger replay holds millions of them. A record is 32 bytes in a vector,
-/// its actor interned, behind a 40-byte slot of the id index; a `HashMap<Digest,
-/// EventRecord>` took an 80-byte slot and a heap string per event. Reads build the record
-/// back ([`EventRecords::get`]).
-#[derive(Debug, Clone, Default)]
-pub struct EventRecords {
-    /// Event id → place in `records`.
-    index: HashMap<Digest, usize>,
-    records: Vec<CompactEvent>,
-    /// The distinct actors, each once; `CompactEvent::actor` is a place here.
-    actors: Vec<PartyId>,
-    actor_places: HashMap<PartyId, usize>,
-}
-
-/// An [`EventRecord`] with its actor interned.
-#[derive(Debug, Clone, Copy)]
-struct CompactEvent {
-    seq: u64,
-    time: Timestamp,
-    actor: usize,
-    kind: Kind,
-}
-
-impl EventRecords {
-    /// Records `record` for event `id`, replacing any earlier record of it.
-    pub fn insert(&mut self, id: Digest, record: EventRecord) {
-        let actor = match self.actor_places.get(&record.actor) {
-            Some(place) => *place,
-            None => {
-                let place = self.actors.len();
-                self.actor_places.insert(record.actor.clone(), place);
-                self.actors.push(record.actor);
-                place
-            }
-        };
-        let compact = CompactEvent {
-            seq: record.seq,
-            time: record.time,
-            actor,
-            kind: record.kind,
-        };
-        match self.index.get(&id).and_then(|&i| self.records.get_mut(i)) {
-            Some(slot) => *slot = compact,
-            None => {
-                self.index.insert(id, self.records.len());
-                self.records.push(compact);
-            }
-        }
-    }
-
-    /// The record of event `id`.
-    pub fn get(&self, id: &Digest) -> Option<EventRecord> {
-        self.index.get(id).and_then(|&i| self.record(i))
-    }
-
-    /// How many events have a record.
-    pub fn len(&self) -> usize {
-        self.index.len()
-    }
-
-    /// Whether no event has a record.
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
-    /// Every `(event id, record)`, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (Digest, EventRecord)> + '_ {
-        self.index
-            .iter()
-            .filter_map(|(id, &i)| Some((*id, self.record(i)?)))
-    }
-
-    /// The record at place `i`; `None` only if the places were inconsistent, which
-    /// [`EventRecords::insert`] never makes them.
-    fn record(&self, i: usize) -> Option<EventRecord> {
-        let compact = self.records.get(i)?;
-        Some(EventRecord {
-            seq: compact.seq,
-            time: compact.time,
-            actor: self.actors.get(compact.actor)?.clone(),
-            kind: compact.kind,
-        })
-    }
-}
-
-impl Extend<(Digest, EventRecord)> for EventRecords {
-    fn extend<I: IntoIterator<Item = (Digest, EventRecord)>>(&mut self, records: I) {
-        for (id, record) in records {
-            self.insert(id, record);
-        }
-    }
-}
-
 /// An attestation as due-diligence rules read it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttestationRecord {
@@ -342,11 +252,11 @@ pub struct Changes {
     /// Key → owner.
     pub key_owners: HashMap<PublicKey, PartyId>,
     /// New lots.
-    pub lots: HashMap<LotId, LotRecord>,
+    pub lots: LotRecords,
     /// Holdings, whole records.
-    pub holdings: HashMap<(LotId, PartyId), Holding>,
+    pub holdings: Holdings,
     /// Shipments, whole records.
-    pub shipments: HashMap<Digest, ShipmentRecord>,
+    pub shipments: ShipmentRecords,
     /// New events.
     pub events: EventRecords,
     /// New attestations, in log order.
@@ -436,16 +346,22 @@ impl StateView for Overlay<'_> {
         read(&self.changes.key_owners, key, || self.base.key_owner(key))
     }
     fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
-        read(&self.changes.lots, id, || self.base.lot(id))
+        match self.changes.lots.get(id) {
+            Some(record) => Ok(Some(record)),
+            None => self.base.lot(id),
+        }
     }
     fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
-        match self.changes.holdings.get(&(lot.clone(), party.clone())) {
+        match self.changes.holdings.get(lot, party) {
             Some(h) => Ok(Some(h.clone())),
             None => self.base.holding(lot, party),
         }
     }
     fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
-        read(&self.changes.shipments, id, || self.base.shipment(id))
+        match self.changes.shipments.get(id) {
+            Some(record) => Ok(Some(record)),
+            None => self.base.shipment(id),
+        }
     }
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
         match self.changes.events.get(id) {
@@ -457,49 +373,3 @@ impl StateView for Overlay<'_> {
 
 /// Attestations grouped by the party they are about, for due-diligence checks.
 pub type AttestationsByParty = BTreeMap<PartyId, Vec<AttestationRecord>>;
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use proptest::prelude::*;
-
-    use super::*;
-
-    fn record(seq: u64, actor: u8, kind: Kind) -> EventRecord {
-        EventRecord {
-            seq,
-            time: Timestamp::from_unix(1_700_000_000 + seq as i64).unwrap(),
-            actor: PartyId::new(format!("party-{actor}")).unwrap(),
-            kind,
-        }
-    }
-
-    proptest! {
-        /// Inserts (some of them replacing a record, most actors repeating) read back exactly
-        /// as a plain map of the same records does.
-        #[test]
-        fn event_records_read_back_as_a_map_of_the_same_records(
-            inserts in proptest::collection::vec((0u8..40, 0u64..1000, 0u8..6, any::<bool>()), 0..200),
-        ) {
-            let mut compact = EventRecords::default();
-            let mut model = HashMap::new();
-            for (id, seq, actor, ship) in inserts {
-                let id = Digest::of(&[&[id]]);
-                let kind = if ship { Kind::Ship } else { Kind::Extract };
-                compact.insert(id, record(seq, actor, kind));
-                model.insert(id, record(seq, actor, kind));
-            }
-            prop_assert_eq!(compact.len(), model.len());
-            prop_assert_eq!(compact.is_empty(), model.is_empty());
-            for n in 0u8..40 {
-                let id = Digest::of(&[&[n]]);
-                prop_assert_eq!(compact.get(&id), model.get(&id).cloned());
-                prop_assert_eq!(compact.get(&id).is_some(), model.contains_key(&id));
-            }
-            let listed: HashMap<Digest, EventRecord> = compact.iter().collect();
-            prop_assert_eq!(listed, model);
-            prop_assert!(compact.actors.len() <= 6, "each actor is kept once");
-        }
-    }
-}

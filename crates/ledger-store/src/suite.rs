@@ -340,7 +340,7 @@ pub fn sample_changes() -> Changes {
         .insert(party_id("kivu"), party_record("kivu", key));
     c.key_owners.insert(key, party_id("kivu"));
     c.lots.insert(
-        lot_id("LOT-1"),
+        &lot_id("LOT-1"),
         LotRecord {
             material: Material::new("cobalt-ore").unwrap(),
             unit: Unit::Kg,
@@ -353,7 +353,8 @@ pub fn sample_changes() -> Changes {
         },
     );
     c.holdings.insert(
-        (lot_id("LOT-1"), party_id("kivu")),
+        &lot_id("LOT-1"),
+        &party_id("kivu"),
         Holding {
             receipts: vec![
                 Receipt {
@@ -478,14 +479,14 @@ pub fn every_record_type_round_trips_through_append_and_state_view(backend: &dyn
     for (key, owner) in &changes.key_owners {
         assert_eq!(store.key_owner(key).unwrap().as_ref(), Some(owner));
     }
-    for (id, record) in &changes.lots {
-        assert_eq!(store.lot(id).unwrap().as_ref(), Some(record));
+    for (id, record) in changes.lots.iter() {
+        assert_eq!(store.lot(&id).unwrap(), Some(record));
     }
-    for ((lot, party), holding) in &changes.holdings {
-        assert_eq!(store.holding(lot, party).unwrap().as_ref(), Some(holding));
+    for ((lot, party), holding) in changes.holdings.iter() {
+        assert_eq!(store.holding(&lot, &party).unwrap(), Some(holding));
     }
-    for (id, record) in &changes.shipments {
-        assert_eq!(store.shipment(id).unwrap().as_ref(), Some(record));
+    for (id, record) in changes.shipments.iter() {
+        assert_eq!(store.shipment(&id).unwrap(), Some(record));
     }
     for (id, record) in changes.events.iter() {
         assert_eq!(store.event(&id).unwrap(), Some(record));
@@ -582,7 +583,8 @@ pub fn later_appends_replace_whole_records(backend: &dyn Backend) {
     for (seq, balance) in [(0u64, 100u64), (1, 40)] {
         let mut changes = Changes::default();
         changes.holdings.insert(
-            (lot.clone(), kivu.clone()),
+            &lot,
+            &kivu,
             Holding {
                 receipts: vec![Receipt {
                     source: digest("x"),
@@ -1433,9 +1435,9 @@ pub fn fail_a_plan_over_a_damaged_or_missing_merkle_node_is_corrupt(backend: &dy
 pub fn parties_and_lots_are_listed_by_id_and_lots_a_page_at_a_time(backend: &dyn Backend) {
     let (_place, store) = new_store(backend);
     let mut changes = sample_changes();
-    let lot = changes.lots[&lot_id("LOT-1")].clone();
+    let lot = changes.lots.get(&lot_id("LOT-1")).unwrap();
     for id in ["LOT-10", "LOT-2", "LOT-1.5"] {
-        changes.lots.insert(lot_id(id), lot.clone());
+        changes.lots.insert(&lot_id(id), lot.clone());
     }
     commit(&*store, &two_entries(), changes).unwrap();
     let parties = store.parties().unwrap();

@@ -738,19 +738,19 @@ fn big_plan(txn: &dyn AppendTxn) -> AppendPlan {
     if let Some(party) = changes.parties.get_mut(&party_id("kivu")) {
         party.name = "kivu renamed".into();
     }
-    if let Some(lot) = changes.lots.get_mut(&lot_id("LOT-1")) {
+    if let Some(mut lot) = changes.lots.get(&lot_id("LOT-1")) {
         lot.created = ledger_core::quantity::Quantity::Grams(7);
-        let second = lot.clone();
-        changes.lots.insert(lot_id("LOT-2"), second);
+        changes.lots.insert(&lot_id("LOT-1"), lot.clone());
+        changes.lots.insert(&lot_id("LOT-2"), lot);
     }
     if let Some(holding) = changes
         .holdings
-        .get(&(lot_id("LOT-1"), party_id("kivu")))
+        .get(&lot_id("LOT-1"), &party_id("kivu"))
         .cloned()
     {
         changes
             .holdings
-            .insert((lot_id("LOT-2"), party_id("kivu")), holding);
+            .insert(&lot_id("LOT-2"), &party_id("kivu"), holding);
     }
     let moved: Vec<_> = changes
         .events

@@ -261,14 +261,14 @@ impl Store for LogView {
         let mut ids: Vec<&LotId> = self
             .state
             .lots
-            .keys()
+            .ids()
             .filter(|id| after.is_none_or(|after| *id > after))
             .collect();
         ids.sort();
         Ok(ids
             .into_iter()
             .take(limit)
-            .filter_map(|id| Some((id.clone(), self.state.lots.get(id)?.clone())))
+            .filter_map(|id| Some((id.clone(), self.state.lots.get(id)?)))
             .collect())
     }
 
@@ -330,17 +330,13 @@ impl StateView for LogView {
         Ok(self.state.key_owners.get(key).cloned())
     }
     fn lot(&self, id: &LotId) -> Result<Option<LotRecord>, StateError> {
-        Ok(self.state.lots.get(id).cloned())
+        Ok(self.state.lots.get(id))
     }
     fn holding(&self, lot: &LotId, party: &PartyId) -> Result<Option<Holding>, StateError> {
-        Ok(self
-            .state
-            .holdings
-            .get(&(lot.clone(), party.clone()))
-            .cloned())
+        Ok(self.state.holdings.get(lot, party).cloned())
     }
     fn shipment(&self, id: &Digest) -> Result<Option<ShipmentRecord>, StateError> {
-        Ok(self.state.shipments.get(id).cloned())
+        Ok(self.state.shipments.get(id))
     }
     fn event(&self, id: &Digest) -> Result<Option<EventRecord>, StateError> {
         Ok(self.state.events.get(id))

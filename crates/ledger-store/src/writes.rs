@@ -73,22 +73,22 @@ pub fn records(plan: &AppendPlan) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StoreErr
     for (key, owner) in &changes.key_owners {
         out.insert(keys::key_owner(key), encode("key owner", owner)?);
     }
-    for (id, record) in &changes.lots {
+    for (id, record) in changes.lots.iter() {
         out.insert(
-            keys::lot(id),
-            encode("lot record", &StoredLot::from(record))?,
+            keys::lot(&id),
+            encode("lot record", &StoredLot::from(&record))?,
         );
     }
-    for ((lot, party), holding) in &changes.holdings {
+    for ((lot, party), holding) in changes.holdings.iter() {
         out.insert(
-            keys::holding(lot, party),
-            encode("holding", &StoredHolding::from(holding))?,
+            keys::holding(&lot, &party),
+            encode("holding", &StoredHolding::from(&holding))?,
         );
     }
-    for (id, record) in &changes.shipments {
+    for (id, record) in changes.shipments.iter() {
         out.insert(
-            keys::shipment(id),
-            encode("shipment record", &StoredShipment::from(record))?,
+            keys::shipment(&id),
+            encode("shipment record", &StoredShipment::from(&record))?,
         );
     }
     for (id, record) in changes.events.iter() {

@@ -91,9 +91,9 @@ fn merge(group: &mut Changes, trial: Changes) {
     } = trial;
     group.parties.extend(parties);
     group.key_owners.extend(key_owners);
-    group.lots.extend(lots);
-    group.holdings.extend(holdings);
-    group.shipments.extend(shipments);
+    group.lots.extend(lots.iter());
+    group.holdings.extend(holdings.iter());
+    group.shipments.extend(shipments.iter());
     group.events.extend(events.iter());
     group.attestations.extend(attestations);
 }
