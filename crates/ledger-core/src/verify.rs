@@ -129,6 +129,22 @@ impl Replay {
         )
     }
 
+    /// Takes out the records only later entries' rules read (events, lots, holdings,
+    /// shipments: nearly all of the state of a long log), keeping parties, keys,
+    /// attestations and the subject index. A caller that wants only the findings frees them
+    /// before the checks that follow the replay (the stored indexes against the log's);
+    /// afterwards [`Self::state`] no longer knows those records.
+    pub fn take_records(&mut self) -> crate::state::Changes {
+        let changes = &mut self.state.changes;
+        crate::state::Changes {
+            events: std::mem::take(&mut changes.events),
+            lots: std::mem::take(&mut changes.lots),
+            holdings: std::mem::take(&mut changes.holdings),
+            shipments: std::mem::take(&mut changes.shipments),
+            ..crate::state::Changes::default()
+        }
+    }
+
     /// The replayed state's attestations.
     pub fn attestations(&self) -> &[crate::state::AttestationRecord] {
         &self.state.changes.attestations
