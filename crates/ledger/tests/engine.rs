@@ -853,3 +853,59 @@ fn fail_a_view_refuses_an_entry_log_short_of_the_acknowledged_head() {
         "{err}"
     );
 }
+
+/// `Ledger::replay` hands back the whole replayed state; `Replay::take_records` takes out
+/// the per-event records (what plain `verify` drops before it compares the stored indexes)
+/// and leaves what the checks after the log read: parties, attestations, the subject index.
+#[test]
+fn a_replay_keeps_its_state_until_its_records_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
+    let extract = sign(&ledger, &keys["kivu-mining"], &extract("KV-W-1"), 1);
+    let extract_id = extract[0].id().unwrap();
+    ledger
+        .append(extract, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let audit = sign(
+        &ledger,
+        &keys["rba-auditor-7"],
+        r#"{"kind":"attest","actor":"rba-auditor-7","time":"2026-04-01T00:00:00Z",
+            "subject":{"party":"kivu-mining"},"claim":"onsite-audit","result":"pass"}"#,
+        2,
+    );
+    ledger
+        .append(audit, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let lot = LotId::new("KV-W-1").unwrap();
+    let miner = PartyId::new("kivu-mining").unwrap();
+
+    let mut replay = ledger.replay(&Silent).unwrap();
+    assert!(replay.findings.is_empty(), "{:?}", replay.findings);
+    let state = replay.state();
+    let created = state
+        .lot(&lot)
+        .unwrap()
+        .expect("the lot is in the replayed state");
+    assert_eq!(created.created_by, extract_id);
+    assert!(state.holding(&lot, &miner).unwrap().is_some());
+    assert!(state.event(&extract_id).unwrap().is_some());
+    let (operators, attestations, subjects) = (
+        replay.operator_keys(),
+        replay.attestations().to_vec(),
+        replay.subjects().root(),
+    );
+
+    let records = replay.take_records();
+    assert_eq!(records.lots.get(&lot), Some(created));
+    assert!(records.holdings.get(&lot, &miner).is_some());
+    assert!(records.events.get(&extract_id).is_some());
+    assert!(records.parties.is_empty() && records.attestations.is_empty());
+    let state = replay.state();
+    assert_eq!(state.lot(&lot).unwrap(), None);
+    assert_eq!(state.event(&extract_id).unwrap(), None);
+    assert!(state.party(&miner).unwrap().is_some(), "parties stay");
+    assert_eq!(replay.operator_keys(), operators);
+    assert_eq!(replay.attestations(), attestations);
+    assert_eq!(attestations.len(), 1);
+    assert_eq!(replay.subjects().root(), subjects);
+}
