@@ -532,9 +532,54 @@ fn fail_a_forgotten_attestation_index_record_fails_verify() {
     );
 }
 
+/// A store that holds a lot record no entry names (a lot made up to pass for sourced
+/// material) gets past every command that reads the store; whole-ledger `verify` lists the
+/// store's lots against the log's and says so.
+fn fail_a_lot_record_no_entry_names_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let (ledger, keys) = enrolled_ledger(&ledger_dir).unwrap();
+    let extract = serde_json::json!({"kind": "extract", "actor": "kivu-mining",
+        "time": "2026-03-01T00:00:00Z", "nonce": 41,
+        "site": {"id": "KV-PIT-2", "country": "CD", "lat": -10.71, "lon": 25.47,
+                 "method": "industrial"},
+        "outputs": [{"lot": "KV-W-9", "material": "cobalt-ore", "quantity": 1000,
+                     "unit": "kg", "content": {"Co": 0.031}}]});
+    let mut ctx = ledger.signing_context();
+    let statement = sign(&keys, &mut ctx, &extract, "kivu-mining");
+    drop(ctx);
+    ledger
+        .append(vec![statement], ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let clean = ledger.verify(&Silent).unwrap();
+    assert_eq!(clean.counts.errors, 0, "{:?}", clean.findings);
+    let store = ledger.into_store();
+    let (real, made_up) = (
+        LotId::new("KV-W-9").unwrap(),
+        LotId::new("KV-W-10").unwrap(),
+    );
+    assert!(store.copy_lot_record(&real, &made_up).unwrap());
+    store.close().unwrap();
+    let report = reopen(&ledger_dir).verify(&Silent).unwrap();
+    assert_eq!(report.verdict, Verdict::Fail);
+    let found: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::IndexMismatch)
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", report.findings);
+    assert!(
+        found[0]
+            .message
+            .contains("the store holds lot KV-W-10, which no entry in the log names"),
+        "{}",
+        found[0]
+    );
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let sled: [(&str, fn()); 2] = [
+    let sled: [(&str, fn()); 3] = [
         (
             "every_rule_has_a_failing_fixture_that_fails_exactly_there",
             every_rule_has_a_failing_fixture_that_fails_exactly_there,
@@ -542,6 +587,10 @@ fn main() -> std::process::ExitCode {
         (
             "fail_a_forgotten_attestation_index_record_fails_verify",
             fail_a_forgotten_attestation_index_record_fails_verify,
+        ),
+        (
+            "fail_a_lot_record_no_entry_names_fails_verify",
+            fail_a_lot_record_no_entry_names_fails_verify,
         ),
     ];
     let mut trials: Vec<Trial> = sled

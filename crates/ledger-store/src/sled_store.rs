@@ -496,6 +496,21 @@ impl SledStore {
         Ok(removed.is_some())
     }
 
+    /// Writes a copy of lot `from`'s record under lot id `to`, as a tampered store would
+    /// that claims a lot no entry names, and flushes; whether `from` had a record. For
+    /// tests that show whole-ledger `verify` catches it (`fault-injection` feature only).
+    #[cfg(feature = "fault-injection")]
+    pub fn copy_lot_record(&self, from: &LotId, to: &LotId) -> Result<bool, StoreError> {
+        let Some(record) = self.get(&keys::lot(from))? else {
+            return Ok(false);
+        };
+        self.db
+            .insert(keys::lot(to), record)
+            .map_err(|e| self.sled_error(e))?;
+        self.flush()?;
+        Ok(true)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         self.db.get(key).map_err(|e| self.sled_error(e))
     }
