@@ -637,28 +637,35 @@ fn reading_signed_statements_reports_the_bytes_read() {
     assert_eq!(stages.0.lock().unwrap().clone(), [("reading", len, len)]);
 }
 
+/// The demo's enrolled ledger with lot KV-W-1 extracted by kivu-mining and an onsite audit
+/// of kivu-mining with `result`, each appended on its own: the ledger's directory, the
+/// ledger, the extract's id and the audit's id.
+fn mined_and_audited(result: &str) -> (tempfile::TempDir, Ledger<SledStore>, Digest, Digest) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
+    let extract = sign(&ledger, &keys["kivu-mining"], &extract("KV-W-1"), 1);
+    let extract_id = extract[0].id().unwrap();
+    ledger
+        .append(extract, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    let audit = format!(
+        r#"{{"kind":"attest","actor":"rba-auditor-7","time":"2026-04-01T00:00:00Z",
+            "subject":{{"party":"kivu-mining"}},"claim":"onsite-audit","result":"{result}"}}"#
+    );
+    let audit = sign(&ledger, &keys["rba-auditor-7"], &audit, 10);
+    let audit_id = audit[0].id().unwrap();
+    ledger
+        .append(audit, ledger::now().unwrap(), &Silent)
+        .unwrap();
+    (dir, ledger, extract_id, audit_id)
+}
+
 /// A bundle proves it holds every entry about the parties and lots it concerns: leaving a
 /// failed audit out of it (hole 3 of the verdict issue), or its completeness proof, fails
 /// verification, though every entry left in it is genuine and proved in the log.
 #[test]
 fn fail_a_bundle_withholding_a_failed_audit_does_not_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
-    let extract = sign(&ledger, &keys["kivu-mining"], &extract("KV-W-1"), 1);
-    ledger
-        .append(extract, ledger::now().unwrap(), &Silent)
-        .unwrap();
-    let audit = sign(
-        &ledger,
-        &keys["rba-auditor-7"],
-        r#"{"kind":"attest","actor":"rba-auditor-7","time":"2026-04-01T00:00:00Z",
-            "subject":{"party":"kivu-mining"},"claim":"onsite-audit","result":"fail"}"#,
-        10,
-    );
-    let audit_id = audit[0].id().unwrap();
-    ledger
-        .append(audit, ledger::now().unwrap(), &Silent)
-        .unwrap();
+    let (_dir, ledger, _, audit_id) = mined_and_audited("fail");
     let lot = LotId::new("KV-W-1").unwrap();
     let policy = ledger_core::policy::Policy::default();
     let now = ledger::now().unwrap();
@@ -859,23 +866,7 @@ fn fail_a_view_refuses_an_entry_log_short_of_the_acknowledged_head() {
 /// and leaves what the checks after the log read: parties, attestations, the subject index.
 #[test]
 fn a_replay_keeps_its_state_until_its_records_are_taken() {
-    let dir = tempfile::tempdir().unwrap();
-    let (ledger, keys) = demo::enrolled_ledger(&dir.path().join("ledger")).unwrap();
-    let extract = sign(&ledger, &keys["kivu-mining"], &extract("KV-W-1"), 1);
-    let extract_id = extract[0].id().unwrap();
-    ledger
-        .append(extract, ledger::now().unwrap(), &Silent)
-        .unwrap();
-    let audit = sign(
-        &ledger,
-        &keys["rba-auditor-7"],
-        r#"{"kind":"attest","actor":"rba-auditor-7","time":"2026-04-01T00:00:00Z",
-            "subject":{"party":"kivu-mining"},"claim":"onsite-audit","result":"pass"}"#,
-        2,
-    );
-    ledger
-        .append(audit, ledger::now().unwrap(), &Silent)
-        .unwrap();
+    let (_dir, ledger, extract_id, _) = mined_and_audited("pass");
     let lot = LotId::new("KV-W-1").unwrap();
     let miner = PartyId::new("kivu-mining").unwrap();
 
